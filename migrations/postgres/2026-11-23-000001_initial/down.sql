@@ -1,0 +1,17 @@
+DROP TABLE audit_events;
+DROP TABLE setup_tokens;
+DROP TABLE sign_in_throttle;
+DROP TABLE recovery_codes;
+DROP TABLE sessions;
+DROP TABLE sync_leases;
+DROP TABLE sync_runs;
+DROP TABLE schedules;
+DROP TABLE group_memberships;
+DROP TABLE directory_groups;
+DROP TABLE user_privileges;
+DROP TABLE user_emails;
+DROP TABLE users;
+DROP TABLE dependent_configurations;
+DROP TABLE directory_profiles;
+DROP TABLE secrets;
+DROP TABLE master_keys;

@@ -1,0 +1,7 @@
+//! Authentication: password hashing, sessions, CSRF tokens and sign-in throttling.
+
+pub mod csrf;
+pub mod password;
+pub mod sessions;
+pub mod sign_in;
+pub mod throttle;

@@ -1,0 +1,217 @@
+//! The database: one code path over SQLite (embedded default) and PostgreSQL.
+//! `DbConnection` is a diesel `MultiConnection`; statements one backend dialect lacks in
+//! the generated multi-backend (RETURNING, ON CONFLICT, FTS) go through `with_backend!`,
+//! which compiles the same code once per concrete connection.
+
+pub mod models;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(diesel::SqliteConnection),
+    Pg(diesel::PgConnection),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of whichever backend is in use.
+#[macro_export]
+macro_rules! with_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend is chosen by the URL scheme, so a failure names the real cause.
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!(
+                "`{}` is neither sqlite://FILE nor postgres://…",
+                mask_url(url)
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// `sqlite://roster.db` → `roster.db`; `sqlite:///var/lib/roster.db` → `/var/lib/roster.db`.
+pub fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+}
+
+/// Hides a password in a connection URL.
+pub fn mask_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("****"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl DbConnection {
+    pub fn open(url: &str) -> ConnectionResult<DbConnection> {
+        match Backend::from_url(url).map_err(ConnectionError::BadConnection)? {
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(sqlite_path(url))?;
+                // busy_timeout first: WAL needs a lock, and pooled connections open together.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres => Ok(DbConnection::Pg(diesel::PgConnection::establish(url)?)),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+            DbConnection::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    pub fn run_migrations(&mut self) -> anyhow::Result<usize> {
+        let applied = match self {
+            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+            DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        }
+        .map_err(|e| anyhow::anyhow!("database migration failed: {e}"))?;
+        Ok(applied.len())
+    }
+}
+
+/// An r2d2 manager that opens the backend named by the URL (see `DbConnection::open`).
+pub struct ConnectionManager {
+    url: String,
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        DbConnection::open(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The database handle the web layer and jobs share: a pool plus a way to run blocking
+/// diesel code off the async threads.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection available: {0}")]
+    Pool(#[from] r2d2::PoolError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+impl Db {
+    /// Connects once directly (so an unreachable database fails fast with its own message),
+    /// runs pending migrations, then builds the pool.
+    pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Db> {
+        let masked = mask_url(url);
+        let mut first = DbConnection::open(url).map_err(|e| {
+            anyhow::anyhow!("cannot connect to database {masked}: {}", one_line(&e))
+        })?;
+        first.run_migrations()?;
+        let backend = first.backend();
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(ConnectionManager {
+                url: url.to_owned(),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot connect to database {masked}: {e}"))?;
+        Ok(Db { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn get(&self) -> Result<PooledConnection, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs blocking diesel work on the blocking thread pool.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(DbError::from)?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+}
+
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seconds since the Unix epoch: how every timestamp is stored.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

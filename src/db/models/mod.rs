@@ -1,0 +1,13 @@
+//! One file per table: row structs, insert/change forms and queries. Models never panic:
+//! they return `QueryResult` and leave the policy to the caller.
+
+pub mod audit_events;
+pub mod directory_groups;
+pub mod directory_profiles;
+pub mod master_keys;
+pub mod sessions;
+pub mod setup_tokens;
+pub mod sign_in_throttle;
+pub mod user_emails;
+pub mod user_privileges;
+pub mod users;

@@ -1,0 +1,106 @@
+//! Server-side sessions. Only the SHA-256 of the cookie's token is stored.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::models::users::User;
+use crate::db::schema::{sessions, users};
+use crate::with_backend;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Password accepted, second factor still owed: no data may be served.
+    MfaPending,
+    Full,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::MfaPending => "mfa",
+            Stage::Full => "full",
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: i64,
+    pub user_id: i64,
+    pub stage: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: i64,
+    pub stage: &'a str,
+    pub client_ip: &'a str,
+    pub user_agent: &'a str,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn create(conn: &mut DbConnection, new: &NewSession) -> QueryResult<i64> {
+    with_backend!(conn, |c| diesel::insert_into(sessions::table)
+        .values(new)
+        .returning(sessions::id)
+        .get_result(c))
+}
+
+/// The live session for a token hash with its user; expired sessions count as absent.
+pub fn find_live(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: i64,
+    idle_seconds: i64,
+) -> QueryResult<Option<(Session, User)>> {
+    sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_seconds))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()
+}
+
+pub fn touch(conn: &mut DbConnection, id: i64, now: i64) -> QueryResult<()> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::last_seen_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn delete_by_hash(conn: &mut DbConnection, token_hash: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(conn)
+}
+
+pub fn delete_for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+pub fn delete_expired(conn: &mut DbConnection, now: i64, idle_seconds: i64) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(now - idle_seconds)),
+        ),
+    )
+    .execute(conn)
+}
+
+pub fn count_live(conn: &mut DbConnection, now: i64, idle_seconds: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_seconds))
+        .count()
+        .get_result(conn)
+}

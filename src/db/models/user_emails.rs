@@ -1,0 +1,42 @@
+//! A user's e-mail addresses, in the directory's order.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::user_emails;
+use crate::with_backend;
+
+#[derive(Insertable)]
+#[diesel(table_name = user_emails)]
+struct NewEmail<'a> {
+    user_id: i64,
+    address: &'a str,
+    position: i32,
+}
+
+pub fn replace(conn: &mut DbConnection, user_id: i64, addresses: &[String]) -> QueryResult<()> {
+    diesel::delete(user_emails::table.filter(user_emails::user_id.eq(user_id))).execute(conn)?;
+    let rows: Vec<NewEmail> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| NewEmail {
+            user_id,
+            address: a.as_str(),
+            position: i32::try_from(i).unwrap_or(i32::MAX),
+        })
+        .collect();
+    if !rows.is_empty() {
+        with_backend!(conn, |c| diesel::insert_into(user_emails::table)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+pub fn for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<String>> {
+    user_emails::table
+        .filter(user_emails::user_id.eq(user_id))
+        .order(user_emails::position)
+        .select(user_emails::address)
+        .load(conn)
+}

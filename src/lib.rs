@@ -1,0 +1,17 @@
+//! Roster: a directory-synced sign-in portal. One binary; SQLite by default, PostgreSQL
+//! when several instances share a database.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod startup;
+pub mod web;
+
+/// rustls needs one crypto provider for the whole process (ring, see DEPENDENCIES.md).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

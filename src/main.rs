@@ -1,0 +1,215 @@
+//! The `roster` command line: serve (default), migrate, admin create, check-config.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use roster::accounts::{self, FirstAdmin};
+use roster::config::Settings;
+use roster::db::DbConnection;
+use roster::startup::{AppState, Application};
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Parser)]
+#[command(name = "roster", version, about = "Directory-synced sign-in portal")]
+struct Cli {
+    /// Configuration file (default: roster.toml in the working directory, if present).
+    #[arg(long, global = true, env = "ROSTER_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Check the configuration and the database connection, then exit.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator; the password is read from standard input.
+    Create { name: String },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    roster::install_crypto_provider();
+    let (path, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("roster.toml"), false),
+    };
+    let settings = match Settings::load(&path, explicit) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("roster: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("roster: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(&settings),
+            Command::CheckConfig => check_config(&settings),
+            Command::Admin {
+                command: AdminCommand::Create { name },
+            } => admin_create(settings, &name).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roster: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let base = base_url(&settings);
+    let backend_note = format!(
+        "{} ({})",
+        roster::db::Backend::from_url(settings.database_url.expose_secret())
+            .map(|b| b.name())
+            .unwrap_or("?"),
+        settings.database_url_masked()
+    );
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    let first_admin = accounts::ensure_first_admin(&state).await?;
+    spawn_session_cleanup(&state);
+    let app = Application::build(state)?;
+    let base = base.replace(":0", &format!(":{}", app.port()));
+    println!("Roster is running at {base}/ on {backend_note}");
+    match first_admin {
+        FirstAdmin::SetupLink(path) => {
+            println!("No administrator yet. Open this one-time link to choose the admin password:");
+            println!("  {base}{path}");
+        }
+        FirstAdmin::Created => {
+            println!(
+                "Sign in at {base}/login as `admin` with the password from ROSTER_ADMIN_PASSWORD."
+            )
+        }
+        FirstAdmin::AlreadyThere => println!("Sign in at {base}/login."),
+    }
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// Where people open Roster: the public URL, or the listen address (a wildcard shown as
+/// localhost).
+fn base_url(settings: &Settings) -> String {
+    if let Some(url) = &settings.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let listen = settings
+        .listen
+        .replace("0.0.0.0:", "localhost:")
+        .replace("[::]:", "localhost:");
+    format!("http://{listen}")
+}
+
+/// Ends expired sessions every ten minutes; failures are logged and retried next time.
+fn spawn_session_cleanup(state: &AppState) {
+    let db = state.db.clone();
+    let idle = state.session_policy.idle_seconds;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let result = db
+                .run(move |c| {
+                    roster::db::models::sessions::delete_expired(c, roster::db::now(), idle)
+                        .map_err(roster::db::DbError::from)
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not remove expired sessions");
+            }
+        }
+    });
+}
+
+fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.expose_secret();
+    let mut conn = DbConnection::open(url).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to database {}: {e}",
+            settings.database_url_masked()
+        )
+    })?;
+    let applied = conn.run_migrations()?;
+    println!(
+        "{applied} migration(s) applied; {} is up to date.",
+        settings.database_url_masked()
+    );
+    Ok(())
+}
+
+fn check_config(settings: &Settings) -> anyhow::Result<()> {
+    // The settings serialise with secrets masked.
+    println!("{}", toml_of(settings)?);
+    DbConnection::open(settings.database_url.expose_secret()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to database {}: {e}",
+            settings.database_url_masked()
+        )
+    })?;
+    if let Some(key) = &settings.master_key {
+        roster::crypto::MasterKey::from_base64(key.expose_secret())?;
+    }
+    println!("Configuration is valid and the database answers.");
+    Ok(())
+}
+
+fn toml_of(settings: &Settings) -> anyhow::Result<String> {
+    let value = serde_json::to_value(settings)?;
+    let mut out = String::new();
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            if !v.is_null() {
+                out.push_str(&format!("{k} = {v}\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn admin_create(settings: Settings, name: &str) -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = SecretString::from(line.trim_end_matches(['\r', '\n']).to_owned());
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    accounts::create_from_cli(&state, name, password).await?;
+    println!("Administrator `{}` created.", name.trim());
+    Ok(())
+}

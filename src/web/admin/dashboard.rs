@@ -1,0 +1,72 @@
+//! `/admin`: counts at a glance and the latest audit events.
+
+use actix_web::http::StatusCode;
+use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::db::models::{audit_events, directory_groups, directory_profiles, sessions, users};
+use crate::error::AppError;
+use crate::page;
+use crate::startup::AppState;
+use crate::web::extract::Admin;
+use crate::web::render::{Chrome, render};
+use crate::web::time::format_time;
+
+pub struct AuditLine {
+    pub when: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/dashboard_partial.html")]
+pub struct DashboardPartial {
+    pub title: String,
+    pub users: i64,
+    pub groups: i64,
+    pub profiles: i64,
+    pub sessions: i64,
+    pub events: Vec<AuditLine>,
+}
+page!(
+    DashboardPage,
+    "pages/admin/dashboard.html",
+    DashboardPartial
+);
+
+pub async fn show(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+) -> Result<HttpResponse, AppError> {
+    let idle = state.session_policy.idle_seconds;
+    let partial = state
+        .db
+        .run(move |c| -> Result<DashboardPartial, AppError> {
+            let now = crate::db::now();
+            Ok(DashboardPartial {
+                title: "Dashboard".into(),
+                users: users::count(c)?,
+                groups: directory_groups::count(c)?,
+                profiles: directory_profiles::count(c)?,
+                sessions: sessions::count_live(c, now, idle)?,
+                events: audit_events::recent(c, 15)?
+                    .into_iter()
+                    .map(|e| AuditLine {
+                        when: format_time(e.occurred_at),
+                        actor: e.actor_name,
+                        action: e.action.replace('_', " "),
+                        target: e.target,
+                        detail: e.detail,
+                    })
+                    .collect(),
+            })
+        })
+        .await?;
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "dashboard")
+    })
+}

@@ -1,0 +1,5 @@
+//! The admin console. Every handler takes `Admin`, so non-admins get 403 and anonymous
+//! visitors are sent to sign in, with or without htmx.
+
+pub mod dashboard;
+pub mod users;

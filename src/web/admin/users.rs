@@ -1,0 +1,318 @@
+//! `/admin/users`: the users list (search and paging), creating a local user, user detail.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::db::models::user_privileges::{self, Privilege};
+use crate::db::models::users::{self, NewLocalUser, UserListRow};
+use crate::db::models::{directory_groups, directory_profiles, user_emails};
+use crate::error::AppError;
+use crate::page;
+use crate::startup::AppState;
+use crate::web::extract::{Admin, client_ip};
+use crate::web::forms::{self, FieldErrors};
+use crate::web::render::{Chrome, redirect, render};
+use crate::web::time::{format_optional, format_time};
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[derive(Template)]
+#[template(path = "partials/admin/users_partial.html")]
+pub struct UsersPartial {
+    pub title: String,
+    pub query: String,
+    pub rows: Vec<UserListRow>,
+    pub total: i64,
+    pub page: i64,
+    pub pages: i64,
+    pub first_shown: i64,
+    pub last_shown: i64,
+    pub prev_link: Option<String>,
+    pub next_link: Option<String>,
+}
+page!(UsersPage, "pages/admin/users.html", UsersPartial);
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    page: Option<String>,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.q.trim().chars().take(200).collect::<String>();
+    // A page number that is not a number is page 1, not an error page.
+    let page = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000);
+    let needle = q.clone();
+    let result = state
+        .db
+        .run(move |c| {
+            users::search(c, &needle, (page - 1) * PAGE_SIZE, PAGE_SIZE).map_err(AppError::from)
+        })
+        .await?;
+    let pages = ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let link = |p: i64| {
+        let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+        format!("/admin/users?q={q}&page={p}")
+    };
+    let first_shown = if result.rows.is_empty() {
+        0
+    } else {
+        (page - 1) * PAGE_SIZE + 1
+    };
+    let partial = UsersPartial {
+        title: "Users".into(),
+        prev_link: (page > 1).then(|| link(page - 1)),
+        next_link: (page < pages).then(|| link(page + 1)),
+        last_shown: first_shown + result.rows.len() as i64 - i64::from(!result.rows.is_empty()),
+        first_shown,
+        query: q,
+        rows: result.rows,
+        total: result.total,
+        page,
+        pages,
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "users")
+    })
+}
+
+pub struct PrivilegeChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/user_new_partial.html")]
+pub struct NewUserPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub username: String,
+    pub full_name: String,
+    pub emails: String,
+    pub privileges: Vec<PrivilegeChoice>,
+    pub errors: FieldErrors,
+}
+page!(NewUserPage, "pages/admin/user_new.html", NewUserPartial);
+
+fn privilege_choices(chosen: &[Privilege]) -> Vec<PrivilegeChoice> {
+    Privilege::ALL
+        .into_iter()
+        .map(|p| PrivilegeChoice {
+            value: p.as_str(),
+            label: p.label(),
+            checked: chosen.contains(&p),
+        })
+        .collect()
+}
+
+pub async fn new_form(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+) -> Result<HttpResponse, AppError> {
+    let partial = NewUserPartial {
+        title: "New user".into(),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        username: String::new(),
+        full_name: String::new(),
+        emails: String::new(),
+        privileges: privilege_choices(&[
+            Privilege::LogOn,
+            Privilege::ReadOwnArchive,
+            Privilege::ChangeOwnPassword,
+        ]),
+        errors: FieldErrors::default(),
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "users")
+    })
+}
+
+/// The create form. Privileges arrive as repeated `privilege` fields, which serde's
+/// urlencoded reader cannot collect, so the raw body is parsed here.
+pub async fn create(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    body: actix_web::web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let mut username = String::new();
+    let mut full_name = String::new();
+    let mut emails_text = String::new();
+    let mut password = String::new();
+    let mut confirm = String::new();
+    let mut privileges = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "username" => username = value.into_owned(),
+            "full_name" => full_name = value.into_owned(),
+            "emails" => emails_text = value.into_owned(),
+            "password" => password = value.into_owned(),
+            "password_confirm" => confirm = value.into_owned(),
+            "privilege" => privileges.extend(Privilege::parse(&value)),
+            // Anything else (ids, flags an attacker adds) is ignored.
+            _ => {}
+        }
+    }
+    let mut errors = FieldErrors::default();
+    forms::check_username(&mut errors, "username", &username);
+    if full_name.chars().count() > 256 {
+        errors.add(
+            "full_name",
+            "Full name must be at most 256 characters long.",
+        );
+    }
+    let emails = forms::parse_emails(&mut errors, "emails", &emails_text);
+    forms::check_new_password(&mut errors, &password, &confirm);
+    if !errors.has("username") {
+        let name = username.clone();
+        let taken = state
+            .db
+            .run(move |c| users::exists_with_username(c, &name).map_err(AppError::from))
+            .await?;
+        if taken {
+            errors.add("username", "A user with this name already exists.");
+        }
+    }
+    if errors.is_empty() {
+        let hash = state.hasher.hash(&SecretString::from(password)).await?;
+        let (name, full, list, privs) = (
+            username.clone(),
+            full_name.clone(),
+            emails.clone(),
+            privileges.clone(),
+        );
+        let id = state
+            .db
+            .run(move |c| {
+                users::create_local(
+                    c,
+                    &NewLocalUser {
+                        username: &name,
+                        full_name: &full,
+                        emails: &list,
+                        password_hash: &hash,
+                        privileges: &privs,
+                    },
+                )
+                .map_err(AppError::from)
+            })
+            .await?;
+        let ip = client_ip(&req, &state);
+        let detail = privileges
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        crate::web::audit(
+            &state,
+            Some(me.user.id),
+            &me.user.login_name(),
+            "user_created",
+            username.trim(),
+            &format!("privileges: {detail}"),
+            &ip,
+        )
+        .await?;
+        return Ok(redirect(&req, &format!("/admin/users/{id}")));
+    }
+    let partial = NewUserPartial {
+        title: "New user".into(),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        username,
+        full_name,
+        emails: emails_text,
+        privileges: privilege_choices(&privileges),
+        errors,
+    };
+    render(&req, StatusCode::UNPROCESSABLE_ENTITY, partial, || {
+        Chrome::new(&req, &state, Some(&me), "users")
+    })
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/user_detail_partial.html")]
+pub struct UserDetailPartial {
+    pub title: String,
+    pub login_name: String,
+    pub full_name: String,
+    pub emails: Vec<String>,
+    pub source: String,
+    pub auth_method: String,
+    pub status: String,
+    pub privileges: Vec<&'static str>,
+    pub groups: Vec<String>,
+    pub mfa: String,
+    pub created: String,
+    pub last_sign_in: String,
+}
+page!(
+    UserDetailPage,
+    "pages/admin/user_detail.html",
+    UserDetailPartial
+);
+
+pub async fn show(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    id: Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let partial = state
+        .db
+        .run(move |c| -> Result<UserDetailPartial, AppError> {
+            let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
+            let source = match user.profile_id {
+                Some(p) => directory_profiles::name(c, p)?.unwrap_or_default(),
+                None => "Created in Roster".into(),
+            };
+            let status = match (user.disabled, user.directory_disabled) {
+                (true, _) => "Disabled in Roster",
+                (false, true) => "Disabled in the directory",
+                _ => "Enabled",
+            };
+            let mfa = match (user.mfa_required, user.mfa_enrolled_at) {
+                (_, Some(at)) => format!("Enrolled {}", format_time(at)),
+                (true, None) => "Required, not enrolled yet".into(),
+                (false, None) => "Not required".into(),
+            };
+            Ok(UserDetailPartial {
+                title: user.login_name(),
+                login_name: user.login_name(),
+                full_name: user.full_name.clone(),
+                emails: user_emails::for_user(c, id)?,
+                source,
+                auth_method: crate::web::account::describe_auth(&user),
+                status: status.into(),
+                privileges: user_privileges::for_user(c, id)?
+                    .iter()
+                    .map(|p| p.label())
+                    .collect(),
+                groups: directory_groups::names_for_user(c, id)?,
+                mfa,
+                created: format_time(user.created_at),
+                last_sign_in: format_optional(user.last_sign_in_at),
+            })
+        })
+        .await?;
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "users")
+    })
+}

@@ -1,0 +1,158 @@
+//! Who is asking: the signed-in user (from the session cookie) and the client address.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::web::Data;
+use actix_web::{FromRequest, HttpRequest};
+
+use crate::auth::sessions;
+use crate::crypto::token_hash;
+use crate::db::models::sessions::Stage;
+use crate::db::models::users::User;
+use crate::db::models::{sessions as session_rows, user_privileges, user_privileges::Privilege};
+use crate::db::now;
+use crate::error::AppError;
+use crate::startup::AppState;
+
+/// A fully signed-in user (password and, where required, MFA done).
+pub struct SignedIn {
+    pub session_id: i64,
+    pub user: User,
+    pub privileges: Vec<Privilege>,
+}
+
+impl SignedIn {
+    pub fn is_admin(&self) -> bool {
+        self.privileges.contains(&Privilege::Admin)
+    }
+}
+
+/// A signed-in user with the admin privilege; others get 403, anonymous users sign in.
+pub struct Admin(pub SignedIn);
+
+fn state(req: &HttpRequest) -> Result<Data<AppState>, AppError> {
+    req.app_data::<Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// Where to come back to after signing in: this page, if it was a GET.
+fn next_of(req: &HttpRequest) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".into())
+    } else {
+        "/".into()
+    }
+}
+
+/// The current session's user, if the cookie names a live, fully signed-in session.
+pub async fn current(req: &HttpRequest) -> Result<Option<SignedIn>, AppError> {
+    let state = state(req)?;
+    let Some(cookie) = req.cookie(sessions::cookie_name(state.session_policy.https)) else {
+        return Ok(None);
+    };
+    let hash = token_hash(cookie.value());
+    let idle = state.session_policy.idle_seconds;
+    state
+        .db
+        .run(move |c| -> Result<Option<SignedIn>, AppError> {
+            let at = now();
+            let Some((session, user)) = session_rows::find_live(c, &hash, at, idle)? else {
+                return Ok(None);
+            };
+            if session.stage != Stage::Full.as_str() || user.disabled {
+                return Ok(None);
+            }
+            // Writing on every request would serialise readers on SQLite; a minute is
+            // precise enough for an idle timeout counted in minutes.
+            if at - session.last_seen_at >= 60 {
+                session_rows::touch(c, session.id, at)?;
+            }
+            let privileges = user_privileges::for_user(c, user.id)?;
+            Ok(Some(SignedIn {
+                session_id: session.id,
+                user,
+                privileges,
+            }))
+        })
+        .await
+}
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<SignedIn, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            current(&req)
+                .await?
+                .ok_or_else(|| AppError::SignInRequired {
+                    next: next_of(&req),
+                })
+        })
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Admin, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(req, payload);
+        Box::pin(async move {
+            let user = signed_in.await?;
+            if !user.is_admin() {
+                return Err(AppError::Forbidden(
+                    "This page is for administrators.".into(),
+                ));
+            }
+            Ok(Admin(user))
+        })
+    }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// last address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let trusted = |ip: &IpAddr| state.settings.trusted_proxies.contains(ip);
+    if let Some(peer_ip) = peer.filter(|ip| trusted(ip)) {
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let client = forwarded
+            .split(',')
+            .rev()
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .find(|ip| !trusted(ip));
+        return client.unwrap_or(peer_ip).to_string();
+    }
+    peer.map(|ip| ip.to_string()).unwrap_or_default()
+}
+
+pub fn user_agent(req: &HttpRequest) -> String {
+    req.headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A `next` target is followed only when it is a same-origin relative path.
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    let next = next?.trim();
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    ok.then(|| next.to_owned())
+}

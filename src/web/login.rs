@@ -1,0 +1,178 @@
+//! `GET/POST /login` and `POST /logout`.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Form, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::auth::sessions::{self, NewSessionRequest};
+use crate::auth::sign_in::{SignInOutcome, sign_in_local};
+use crate::crypto::token_hash;
+use crate::db::models::sessions as session_rows;
+use crate::db::models::sessions::Stage;
+use crate::db::models::user_privileges::{self, Privilege};
+use crate::error::AppError;
+use crate::page;
+use crate::startup::AppState;
+use crate::web::extract::{SignedIn, client_ip, safe_next, user_agent};
+use crate::web::render::{Chrome, redirect, render};
+
+#[derive(Template)]
+#[template(path = "partials/auth/login_partial.html")]
+pub struct LoginPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub username: String,
+    pub next: String,
+    pub error: Option<String>,
+}
+page!(LoginPage, "pages/auth/login.html", LoginPartial);
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn form(
+    req: HttpRequest,
+    state: Data<AppState>,
+    query: Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(user) = crate::web::extract::current(&req).await? {
+        return Ok(redirect(&req, &landing(&user, query.next.as_deref())));
+    }
+    let partial = LoginPartial {
+        title: "Sign in".into(),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        username: String::new(),
+        next: safe_next(query.next.as_deref()).unwrap_or_default(),
+        error: None,
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, None, "login")
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: Data<AppState>,
+    form: Form<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let password = SecretString::from(form.password);
+    let ip = client_ip(&req, &state);
+    let outcome = sign_in_local(&state, &form.username, &password, &ip).await?;
+    let (status, error) = match outcome {
+        SignInOutcome::Success(user) => {
+            let previous = req
+                .cookie(sessions::cookie_name(state.session_policy.https))
+                .map(|c| c.value().to_owned());
+            let policy = state.session_policy;
+            let agent = user_agent(&req);
+            let user_id = user.id;
+            let (token, privileges) = state
+                .db
+                .run(move |c| -> Result<_, AppError> {
+                    let token = sessions::start(
+                        c,
+                        &policy,
+                        &NewSessionRequest {
+                            user_id,
+                            stage: Stage::Full,
+                            client_ip: &ip,
+                            user_agent: &agent,
+                            previous_token: previous.as_deref(),
+                        },
+                    )?;
+                    Ok((token, user_privileges::for_user(c, user_id)?))
+                })
+                .await?;
+            let target = if privileges.contains(&Privilege::Admin) {
+                "/admin"
+            } else {
+                "/account"
+            };
+            let to = safe_next(Some(&form.next)).unwrap_or_else(|| target.to_owned());
+            let mut res = redirect(&req, &to);
+            res.add_cookie(&sessions::cookie(&policy, token))
+                .map_err(|e| AppError::Internal(e.into()))?;
+            return Ok(res);
+        }
+        SignInOutcome::Refused => (
+            StatusCode::UNAUTHORIZED,
+            "The user name or password is incorrect.".to_owned(),
+        ),
+        SignInOutcome::Throttled {
+            retry_after_seconds,
+        } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many failed sign-in attempts. Try again in {} minutes.",
+                (retry_after_seconds + 59) / 60
+            ),
+        ),
+    };
+    let partial = LoginPartial {
+        title: "Sign in".into(),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        username: form.username,
+        next: safe_next(Some(&form.next)).unwrap_or_default(),
+        error: Some(error),
+    };
+    render(&req, status, partial, || {
+        Chrome::new(&req, &state, None, "login")
+    })
+}
+
+/// Where a signed-in user goes: `next` if it is local, else their home page.
+fn landing(user: &SignedIn, next: Option<&str>) -> String {
+    safe_next(next).unwrap_or_else(|| {
+        if user.is_admin() {
+            "/admin".into()
+        } else {
+            "/account".into()
+        }
+    })
+}
+
+pub async fn logout(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
+    let policy = state.session_policy;
+    if let Some(cookie) = req.cookie(sessions::cookie_name(policy.https)) {
+        let hash = token_hash(cookie.value());
+        let user = crate::web::extract::current(&req).await?;
+        state
+            .db
+            .run(move |c| session_rows::delete_by_hash(c, &hash).map_err(AppError::from))
+            .await?;
+        if let Some(user) = user {
+            let name = user.user.login_name();
+            let ip = client_ip(&req, &state);
+            crate::web::audit(
+                &state,
+                Some(user.user.id),
+                &name,
+                "sign_out",
+                &name,
+                "",
+                &ip,
+            )
+            .await?;
+        }
+    }
+    let mut res = redirect(&req, "/login");
+    res.add_cookie(&sessions::removal_cookie(&policy))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(res)
+}

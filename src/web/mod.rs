@@ -1,0 +1,80 @@
+//! The web edge: every route in one place, handlers grouped by page.
+
+pub mod account;
+pub mod admin;
+pub mod assets;
+pub mod extract;
+pub mod forms;
+pub mod health;
+pub mod login;
+pub mod render;
+pub mod setup;
+pub mod time;
+
+use actix_web::web;
+
+use crate::db::models::audit_events::{self, NewAuditEvent};
+use crate::error::AppError;
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/", web::get().to(account::home))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::post().to(login::logout))
+        .route("/setup", web::get().to(setup::form))
+        .route("/setup", web::post().to(setup::submit))
+        .route("/account", web::get().to(account::show))
+        .service(
+            web::scope("/admin")
+                .route("", web::get().to(admin::dashboard::show))
+                .route("/", web::get().to(admin::dashboard::show))
+                .route("/users", web::get().to(admin::users::list))
+                .route("/users", web::post().to(admin::users::create))
+                .route("/users/new", web::get().to(admin::users::new_form))
+                .route("/users/{id}", web::get().to(admin::users::show)),
+        )
+        .route("/static/{file:.*}", web::get().to(assets::serve))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+/// Writes an audit event. Callers pass names and ids, never secrets.
+pub async fn audit(
+    state: &AppState,
+    actor_user_id: Option<i64>,
+    actor_name: &str,
+    action: &'static str,
+    target: &str,
+    detail: &str,
+    client_ip: &str,
+) -> Result<(), AppError> {
+    let (actor_name, target, detail, ip) = (
+        actor_name.to_owned(),
+        target.to_owned(),
+        detail.to_owned(),
+        client_ip.to_owned(),
+    );
+    state
+        .db
+        .run(move |c| {
+            audit_events::record(
+                c,
+                &NewAuditEvent {
+                    occurred_at: crate::db::now(),
+                    actor_user_id,
+                    actor_name: &actor_name,
+                    action,
+                    target: &target,
+                    detail: &detail,
+                    client_ip: &ip,
+                },
+            )
+            .map_err(AppError::from)
+        })
+        .await
+}
