@@ -161,12 +161,7 @@ fn spawn_session_cleanup(state: &AppState) {
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let url = settings.database_url.expose_secret();
-    let mut conn = DbConnection::open(url).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to database {}: {e}",
-            settings.database_url_masked()
-        )
-    })?;
+    let mut conn = DbConnection::open_explained(url)?;
     let applied = conn.run_migrations()?;
     println!(
         "{applied} migration(s) applied; {} is up to date.",
@@ -178,12 +173,7 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
 fn check_config(settings: &Settings) -> anyhow::Result<()> {
     // The settings serialise with secrets masked.
     println!("{}", toml_of(settings)?);
-    DbConnection::open(settings.database_url.expose_secret()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to database {}: {e}",
-            settings.database_url_masked()
-        )
-    })?;
+    DbConnection::open_explained(settings.database_url.expose_secret())?;
     if let Some(key) = &settings.master_key {
         roster::crypto::MasterKey::from_base64(key.expose_secret())?;
     }

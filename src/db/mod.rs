@@ -96,6 +96,17 @@ impl DbConnection {
         }
     }
 
+    /// Like `open`, with a one-line error that names the database (password masked).
+    pub fn open_explained(url: &str) -> anyhow::Result<DbConnection> {
+        DbConnection::open(url).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to database {}: {}",
+                mask_url(url),
+                one_line(&e)
+            )
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             DbConnection::Sqlite(_) => Backend::Sqlite,
@@ -162,9 +173,7 @@ impl Db {
     /// runs pending migrations, then builds the pool.
     pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<Db> {
         let masked = mask_url(url);
-        let mut first = DbConnection::open(url).map_err(|e| {
-            anyhow::anyhow!("cannot connect to database {masked}: {}", one_line(&e))
-        })?;
+        let mut first = DbConnection::open_explained(url)?;
         first.run_migrations()?;
         let backend = first.backend();
         drop(first);

@@ -1,1 +1,13 @@
+//! Roster's one integration-test binary. Database tests run on SQLite and on PostgreSQL
+//! (`<test>::sqlite`, `<test>::postgres`); external servers are real and shared per run.
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod browser;
+mod cli;
+mod config;
+mod harness;
+mod security;
+mod sign_in;
+mod users;

@@ -1,0 +1,165 @@
+//! The admin users pages: list, search, paging, create a local user, detail.
+
+use diesel::prelude::*;
+use roster::db::models::user_privileges::Privilege;
+use roster::db::models::users::{NewLocalUser, create_local};
+
+/// Seeds users straight into the database (hash reused: hashing 100 passwords is slow).
+fn seed(c: &mut roster::db::DbConnection, count: usize, prefix: &str) {
+    c.transaction(|c| {
+        for i in 0..count {
+            create_local(
+                c,
+                &NewLocalUser {
+                    username: &format!("{prefix}{i:04}"),
+                    full_name: &format!("Person {i} Seeded"),
+                    emails: &[format!("{prefix}{i:04}@example.test")],
+                    password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+                    privileges: &[Privilege::LogOn],
+                },
+            )?;
+        }
+        diesel::QueryResult::Ok(())
+    })
+    .expect("seed users");
+}
+
+crate::db_test! {
+    async fn search_matches_name_full_name_and_email_case_insensitively(app) {
+        app.sign_in_as_admin().await;
+        for (name, full, email) in [
+            ("alice", "Alice Archer", "alice@example.test"),
+            ("bob", "Bob Baker", "b.baker@corp.example"),
+            ("carol", "Carol Ärmel", "carol@example.test"),
+        ] {
+            let res = app
+                .post_form("/admin/users/new", "/admin/users", &[
+                    ("username", name), ("full_name", full), ("emails", email),
+                    ("password", "a long enough password"), ("password_confirm", "a long enough password"),
+                    ("privilege", "log_on"),
+                ])
+                .await;
+            assert_eq!(res.status().as_u16(), 303, "create {name}");
+        }
+        for (query, expected) in [
+            ("ARCH", vec!["alice"]),           // full name, other case
+            ("corp.EXAMPLE", vec!["bob"]),      // e-mail
+            ("ar", vec!["alice", "carol"]),    // short needle (no trigram index)
+            ("ärm", vec!["carol"]),            // non-ASCII, other case
+            ("ÄRMEL", vec!["carol"]),
+            ("%", vec![]),                     // LIKE wildcards are literal
+            ("a_c", vec![]),
+            ("\"", vec![]),                    // FTS syntax is literal too
+            ("example.test", vec!["alice", "carol"]),
+        ] {
+            let page = app.get_html(&format!("/admin/users?q={}", url::form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>())).await;
+            let shown: Vec<&str> = ["admin", "alice", "bob", "carol"]
+                .into_iter()
+                .filter(|n| page.contains(&format!(">{n}</a>")))
+                .collect();
+            assert_eq!(shown, expected, "query {query:?}");
+        }
+    }
+}
+
+crate::db_test! {
+    async fn paging_walks_all_users_in_name_order(app) {
+        app.conn(|c| seed(c, 120, "p")).await;
+        app.sign_in_as_admin().await;
+        // 121 users (admin included): pages of 50.
+        let page3 = app.get_html("/admin/users?page=3").await;
+        assert!(page3.contains("Showing 101–121 of 121 users"), "{page3}");
+        assert!(page3.contains(">p0119</a>") && !page3.contains(">p0098</a>"));
+        let page1 = app.get_html("/admin/users").await;
+        assert!(page1.contains(">admin</a>") && page1.contains(">p0048</a>") && !page1.contains(">p0049</a>"));
+        assert!(page1.contains("href=\"/admin/users?q=&#38;page=2\""), "next link");
+        let bogus = app.get("/admin/users?page=abc").await;
+        assert_eq!(bogus.status().as_u16(), 200);
+        let searched = app.get_html("/admin/users?q=p01&page=1").await;
+        assert!(searched.contains("of 20 users matching"), "{searched}");
+    }
+}
+
+crate::db_test! {
+    async fn htmx_search_returns_only_the_partial(app) {
+        app.sign_in_as_admin().await;
+        let res = app.client.get(app.url("/admin/users?q=adm")).header("HX-Request", "true").send().await.expect("GET");
+        let body = res.text().await.expect("body");
+        assert!(body.contains("id=\"users-results\"") && body.contains(">admin</a>"));
+        assert!(!body.contains("<html"), "partial only");
+        let full = app.get_html("/admin/users?q=adm").await;
+        assert!(full.contains("<html") && full.contains("id=\"users-results\""));
+    }
+}
+
+crate::db_test! {
+    async fn creating_a_user_validates_every_field_and_saves_nothing_on_error(app) {
+        app.sign_in_as_admin().await;
+        let res = app
+            .post_form("/admin/users/new", "/admin/users", &[
+                ("username", "has space"), ("full_name", "X"), ("emails", "good@example.test\nnot-an-address"),
+                ("password", "short"), ("password_confirm", "short"),
+            ])
+            .await;
+        assert_eq!(res.status().as_u16(), 422);
+        let body = res.text().await.expect("body");
+        assert!(body.contains("id=\"username-error\""), "{body}");
+        assert!(body.contains("`not-an-address` is not an e-mail address."));
+        assert!(body.contains("Password must be at least 8 characters long."));
+        assert!(body.contains("value=\"has space\""), "typed values are kept");
+
+        for (password, confirm, message) in [
+            ("password123", "password123", "one of the most common passwords"),
+            ("a fine long password", "a different one", "The two passwords do not match."),
+        ] {
+            let body = app
+                .post_form("/admin/users/new", "/admin/users", &[
+                    ("username", "frank"), ("password", password), ("password_confirm", confirm),
+                ])
+                .await
+                .text()
+                .await
+                .expect("body");
+            assert!(body.contains(message), "{message}: {body}");
+        }
+        let duplicate = app
+            .post_form("/admin/users/new", "/admin/users", &[
+                ("username", "ADMIN"), ("password", "a fine long password"), ("password_confirm", "a fine long password"),
+            ])
+            .await
+            .text()
+            .await
+            .expect("body");
+        assert!(duplicate.contains("A user with this name already exists."));
+        let count = app.conn(|c| roster::db::models::users::count(c).expect("count")).await;
+        assert_eq!(count, 1, "nothing was saved");
+    }
+}
+
+crate::db_test! {
+    async fn created_user_has_chosen_privileges_and_extra_fields_are_ignored(app) {
+        app.sign_in_as_admin().await;
+        let res = app
+            .post_form("/admin/users/new", "/admin/users", &[
+                ("username", "grace"), ("full_name", "Grace Hopper"), ("emails", "grace@example.test, g.h@example.test"),
+                ("password", "Ünïcode pass wörd"), ("password_confirm", "Ünïcode pass wörd"),
+                ("privilege", "log_on"), ("privilege", "archive_email"), ("privilege", "superuser"),
+                ("id", "1"), ("admin", "true"), ("auth_method", "directory"),
+            ])
+            .await;
+        assert_eq!(res.status().as_u16(), 303);
+        let detail_path = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("location").to_owned();
+        let detail = app.get_html(&detail_path).await;
+        assert!(detail.contains("Grace Hopper") && detail.contains("grace@example.test, g.h@example.test"), "{detail}");
+        assert!(detail.contains("Log on, Archive e-mail"), "{detail}");
+        assert!(!detail.contains("Administrator"));
+        assert!(detail.contains("Password stored in Roster"));
+        // The Unicode password works exactly as typed.
+        let grace = app.new_client();
+        assert_eq!(grace.sign_in("grace", "Ünïcode pass wörd").await.status().as_u16(), 303);
+        let audit = app.get_html("/admin").await;
+        assert!(audit.contains("user created") && audit.contains("grace"));
+        assert_eq!(app.get("/admin/users/999999").await.status().as_u16(), 404);
+        assert_eq!(app.get("/admin/users/not-a-number").await.status().as_u16(), 404);
+    }
+}

@@ -1,0 +1,32 @@
+//! Test support: the application on port 0 with a fresh database, and the real external
+//! servers (PostgreSQL, slapd, Samba AD DC, the OIDC provider, Chromium), each started once
+//! per test run by its `<name>/start` script and shared by the tests that need it.
+#![allow(dead_code)]
+
+pub mod app;
+pub mod browser;
+pub mod servers;
+
+/// Runs a test body once on SQLite and once on PostgreSQL, as `<name>::sqlite` and
+/// `<name>::postgres`, so the test output shows both backends.
+#[macro_export]
+macro_rules! db_test {
+    (async fn $name:ident($app:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn body($app: $crate::support::app::TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                body($crate::support::app::spawn_app($crate::support::app::Backend::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                body($crate::support::app::spawn_app($crate::support::app::Backend::Postgres).await).await
+            }
+        }
+    };
+}

@@ -1,0 +1,147 @@
+//! Starting the real servers the tests talk to. Each `tests/support/<name>/start WORKDIR
+//! CACHEDIR` script prints `KEY=VALUE` facts and `READY`, then watches this process and stops
+//! its server when we exit. A missing server fails the test with instructions — never a skip.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub struct ExternalServer {
+    pub name: &'static str,
+    pub facts: HashMap<String, String>,
+    pub workdir: PathBuf,
+    _child: Child,
+}
+
+impl ExternalServer {
+    pub fn fact(&self, key: &str) -> &str {
+        self.facts
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("{} printed no {key}", self.name))
+    }
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// Removes work folders of earlier runs whose test process is gone.
+fn sweep_old_workdirs(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+pub fn start(name: &'static str, timeout: Duration) -> Result<ExternalServer, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(name)
+        .join("start");
+    let root = target_dir().join("test-servers");
+    static SWEEP: OnceLock<()> = OnceLock::new();
+    SWEEP.get_or_init(|| sweep_old_workdirs(&root));
+    let workdir = root.join(format!("{name}-{}", std::process::id()));
+    let cache = target_dir().join("test-cache");
+    std::fs::create_dir_all(&workdir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&cache).map_err(|e| e.to_string())?;
+    let stderr_path = workdir.with_extension("stderr");
+    let stderr = std::fs::File::create(&stderr_path).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&script)
+        .arg(&workdir)
+        .arg(&cache)
+        .env("ROSTER_TEST_PARENT_PID", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut facts = HashMap::new();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line == "READY" {
+                let _ = tx.send(Some(facts));
+                return;
+            }
+            if let Some((k, v)) = line.split_once('=') {
+                facts.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let _ = tx.send(None);
+    });
+    let failure = |why: &str| {
+        let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        format!(
+            "the {name} test server did not start ({why}).\n{log}\n\
+             Install and start everything the tests need with `tests/run` (as root)."
+        )
+    };
+    match rx.recv_timeout(timeout) {
+        Ok(Some(facts)) => Ok(ExternalServer {
+            name,
+            facts,
+            workdir,
+            _child: child,
+        }),
+        Ok(None) => Err(failure("it exited")),
+        Err(_) => {
+            let _ = child.kill();
+            Err(failure(&format!("no READY within {} s", timeout.as_secs())))
+        }
+    }
+}
+
+/// One shared instance per test run; the first test that asks starts it.
+fn shared(
+    cell: &'static OnceLock<Result<ExternalServer, String>>,
+    name: &'static str,
+    secs: u64,
+) -> &'static ExternalServer {
+    match cell.get_or_init(|| start(name, Duration::from_secs(secs))) {
+        Ok(server) => server,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+pub fn postgres() -> &'static ExternalServer {
+    static CELL: OnceLock<Result<ExternalServer, String>> = OnceLock::new();
+    shared(&CELL, "postgres", 60)
+}
+
+pub fn slapd() -> &'static ExternalServer {
+    static CELL: OnceLock<Result<ExternalServer, String>> = OnceLock::new();
+    shared(&CELL, "slapd", 60)
+}
+
+pub fn samba() -> &'static ExternalServer {
+    static CELL: OnceLock<Result<ExternalServer, String>> = OnceLock::new();
+    shared(&CELL, "samba", 240)
+}
+
+pub fn oidc() -> &'static ExternalServer {
+    static CELL: OnceLock<Result<ExternalServer, String>> = OnceLock::new();
+    shared(&CELL, "oidc", 120)
+}
+
+pub fn chromedriver() -> &'static ExternalServer {
+    static CELL: OnceLock<Result<ExternalServer, String>> = OnceLock::new();
+    shared(&CELL, "chromium", 60)
+}
