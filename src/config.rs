@@ -133,10 +133,10 @@ impl Settings {
         let mut settings: Settings = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(describe_figment_error(config_file, e)))?;
-        if settings.admin_password.is_none() {
-            if let Some(path) = &settings.admin_password_file {
-                settings.admin_password = Some(read_secret_file(path, "admin_password_file")?);
-            }
+        if settings.admin_password.is_none()
+            && let Some(path) = &settings.admin_password_file
+        {
+            settings.admin_password = Some(read_secret_file(path, "admin_password_file")?);
         }
         settings.validate()?;
         Ok(settings)

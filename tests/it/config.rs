@@ -1,4 +1,6 @@
 //! Configuration layering and its error messages.
+// figment::Jail closures return figment::Error, which is large by figment's design.
+#![allow(clippy::result_large_err)]
 
 use std::path::Path;
 

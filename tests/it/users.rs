@@ -163,3 +163,40 @@ crate::db_test! {
         assert_eq!(app.get("/admin/users/not-a-number").await.status().as_u16(), 404);
     }
 }
+
+crate::db_test! {
+    async fn broad_search_stops_counting_at_the_cap_and_still_pages_in_order(app) {
+        app.conn(|c| seed(c, 1_010, "b")).await;
+        let search = |q: &'static str, page: i64| {
+            let app_db = app.db.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let mut c = app_db.get().expect("connection");
+                    roster::db::models::users::search(&mut c, q, (page - 1) * 50, 50, 1_000).expect("search")
+                })
+                .await
+                .expect("join")
+            }
+        };
+        let names = |p: &roster::db::models::users::UserPage| p.rows.iter().map(|r| r.login_name.clone()).collect::<Vec<_>>();
+        for q in ["seeded", "", "ee"] {
+            let page1 = search(q, 1).await;
+            assert_eq!((page1.total, page1.total_is_lower_bound, page1.has_more), (1_000, true, true), "{q:?}");
+            let expected_first = if q.is_empty() { "admin" } else { "b0000" };
+            assert_eq!(names(&page1)[0], expected_first, "{q:?}");
+        }
+        let page21 = search("seeded", 21).await;
+        assert_eq!(names(&page21), (1000..1010).map(|i| format!("b{i:04}")).collect::<Vec<_>>());
+        assert!(!page21.has_more, "the last page has no next page");
+        // A narrower search is counted exactly.
+        let narrow = search("b100", 1).await;
+        assert_eq!((narrow.total, narrow.total_is_lower_bound, narrow.rows.len()), (10, false, 10));
+
+        // The page shows what it knows: "more than", a next link, no page count.
+        app.sign_in_as_admin().await;
+        let html = app.get_html("/admin/users?q=seeded&page=2").await;
+        assert!(html.contains("Showing 51–100 of more than 1000 users matching “seeded”"), "{html}");
+        assert!(html.contains("Page 2</span>"), "no page count when the total is not known");
+        assert!(html.contains("rel=\"next\"") && html.contains("rel=\"prev\""));
+    }
+}

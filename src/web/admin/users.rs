@@ -27,8 +27,11 @@ pub struct UsersPartial {
     pub query: String,
     pub rows: Vec<UserListRow>,
     pub total: i64,
+    /// "more than {total}": a broad search is not counted to the end.
+    pub total_is_lower_bound: bool,
     pub page: i64,
-    pub pages: i64,
+    /// Known only when the total is exact.
+    pub pages: Option<i64>,
     pub first_shown: i64,
     pub last_shown: i64,
     pub prev_link: Option<String>,
@@ -61,10 +64,18 @@ pub async fn list(
     let result = state
         .db
         .run(move |c| {
-            users::search(c, &needle, (page - 1) * PAGE_SIZE, PAGE_SIZE).map_err(AppError::from)
+            users::search(
+                c,
+                &needle,
+                (page - 1) * PAGE_SIZE,
+                PAGE_SIZE,
+                users::SEARCH_COUNT_CAP,
+            )
+            .map_err(AppError::from)
         })
         .await?;
-    let pages = ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let pages =
+        (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
     let link = |p: i64| {
         let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
         format!("/admin/users?q={q}&page={p}")
@@ -77,12 +88,13 @@ pub async fn list(
     let partial = UsersPartial {
         title: "Users".into(),
         prev_link: (page > 1).then(|| link(page - 1)),
-        next_link: (page < pages).then(|| link(page + 1)),
+        next_link: result.has_more.then(|| link(page + 1)),
         last_shown: first_shown + result.rows.len() as i64 - i64::from(!result.rows.is_empty()),
         first_shown,
         query: q,
         rows: result.rows,
         total: result.total,
+        total_is_lower_bound: result.total_is_lower_bound,
         page,
         pages,
     };
