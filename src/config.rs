@@ -36,7 +36,7 @@ pub struct Settings {
     /// Address the web server listens on (`ROSTER_LISTEN`).
     pub listen: String,
     /// `sqlite://FILE` (embedded default) or `postgres://…` (`DATABASE_URL`).
-    #[serde(serialize_with = "serialize_secret")]
+    #[serde(serialize_with = "serialize_database_url")]
     pub database_url: SecretString,
     /// The URL people use to reach Roster; decides cookie security and the origin check.
     pub public_url: Option<String>,
@@ -66,8 +66,11 @@ pub struct Settings {
     pub log: String,
 }
 
-fn serialize_secret<S: serde::Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str("********")
+fn serialize_database_url<S: serde::Serializer>(
+    url: &SecretString,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::db::mask_url(url.expose_secret()))
 }
 
 fn serialize_opt_secret<S: serde::Serializer>(

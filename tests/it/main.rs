@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod cli;
 mod config;
+mod database;
 mod harness;
 mod security;
 mod sign_in;
