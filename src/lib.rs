@@ -7,8 +7,10 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod startup;
+pub mod tls;
 pub mod web;
 
 /// rustls needs one crypto provider for the whole process (ring, see DEPENDENCIES.md).

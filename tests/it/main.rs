@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod config;
 mod database;
+mod directory;
 mod harness;
 mod security;
 mod sign_in;

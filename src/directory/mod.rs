@@ -1,0 +1,66 @@
+//! Directory connectors: one file per kind behind one `Directory` trait. Each connector owns
+//! its client, takes its server or base URL from the profile (so tests point it at local
+//! servers) and keeps the directory's own technical error text for the admin.
+//!
+//! This file holds what every kind shares; `ldap.rs` serves generic LDAP and Active
+//! Directory. Later issues add `snapshot` and `authenticate`, and the cloud kinds.
+
+pub mod ldap;
+pub mod names;
+
+use std::time::Duration;
+
+/// The result of "Test connection": a real round trip, summarised for the dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionReport {
+    /// Who Roster signed in as, as the directory knows it.
+    pub bound_as: String,
+    pub users_matched: usize,
+    pub groups_matched: usize,
+    pub elapsed: Duration,
+}
+
+/// A group offered by the group picker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryGroup {
+    /// The directory's stable id for the group (DN for LDAP, as the picker stores names).
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// What went wrong, in the directory's own words where it gave any.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the server name `{server}` is unknown: {detail}")]
+    ServerUnknown { server: String, detail: String },
+    #[error("cannot reach {server}: {detail}")]
+    Unreachable { server: String, detail: String },
+    #[error("TLS failure with {server}: {detail}")]
+    Tls { server: String, detail: String },
+    #[error("the directory refused the credentials: {detail}")]
+    InvalidCredentials {
+        detail: String,
+        /// Active Directory's sub-code (`52e` bad password, `533` disabled, …).
+        sub_code: Option<String>,
+    },
+    #[error("the base DN `{base_dn}` does not exist: {detail}")]
+    BaseDnNotFound { base_dn: String, detail: String },
+    #[error("no answer from {server} within {} s", .timeout.as_secs())]
+    Timeout { server: String, timeout: Duration },
+    #[error("the directory answered with an error: {detail}")]
+    Protocol { detail: String },
+    #[error("the settings are not usable: {0}")]
+    Settings(String),
+}
+
+/// What every directory kind can do.
+#[allow(async_fn_in_trait)]
+pub trait Directory {
+    /// Signs in with the service credentials and checks the settings match something.
+    async fn test_connection(&self) -> Result<ConnectionReport, DirectoryError>;
+
+    /// The groups the directory offers (for the group picker), optionally only those whose
+    /// name contains `search` (case-insensitive), sorted by name.
+    async fn list_groups(&self, search: &str) -> Result<Vec<DirectoryGroup>, DirectoryError>;
+}

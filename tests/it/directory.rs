@@ -1,0 +1,283 @@
+//! The LDAP / Active Directory connector against real slapd and a real Samba AD DC:
+//! "Test connection" and the group picker, and every failure an admin must be told about.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use roster::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ad_sub_code};
+use roster::directory::names::{LocalPartError, local_part};
+use roster::directory::{Directory, DirectoryError};
+use secrecy::SecretString;
+
+use crate::support::servers;
+
+fn host_port(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn trust(ca: &str) -> Arc<rustls::ClientConfig> {
+    roster::install_crypto_provider();
+    roster::tls::client_config(Some(Path::new(ca))).expect("TLS config")
+}
+
+fn slapd_settings() -> LdapSettings {
+    let slapd = servers::slapd();
+    LdapSettings {
+        server: host_port(slapd.fact("LDAP_URL")),
+        bind_dn: slapd.fact("BIND_DN").into(),
+        bind_password: SecretString::from(slapd.fact("BIND_PASSWORD")),
+        base_dn: slapd.fact("BASE_DN").into(),
+        timeout: Duration::from_secs(5),
+        ..LdapSettings::defaults(Flavour::GenericLdap)
+    }
+}
+
+fn slapd(settings: LdapSettings) -> LdapDirectory {
+    LdapDirectory::new(settings, trust(servers::slapd().fact("CA_CERT")))
+}
+
+fn samba_settings() -> LdapSettings {
+    let samba = servers::samba();
+    LdapSettings {
+        server: host_port(samba.fact("LDAP_URL")),
+        bind_dn: samba.fact("BIND_USER").into(),
+        bind_password: SecretString::from(samba.fact("BIND_PASSWORD")),
+        base_dn: samba.fact("BASE_DN").into(),
+        timeout: Duration::from_secs(10),
+        ..LdapSettings::defaults(Flavour::ActiveDirectory)
+    }
+}
+
+fn samba(settings: LdapSettings) -> LdapDirectory {
+    LdapDirectory::new(settings, trust(servers::samba().fact("CA_CERT")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_test_connection_over_starttls_and_ldaps_counts_users_and_groups() {
+    let report = slapd(slapd_settings())
+        .test_connection()
+        .await
+        .expect("StartTLS");
+    assert_eq!(
+        (report.users_matched, report.groups_matched),
+        (3, 2),
+        "{report:?}"
+    );
+    let ldaps = LdapSettings {
+        server: host_port(servers::slapd().fact("LDAPS_URL")),
+        protocol: Protocol::Ldaps,
+        ..slapd_settings()
+    };
+    let report = slapd(ldaps).test_connection().await.expect("LDAPS");
+    assert_eq!(report.users_matched, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_failures_say_what_is_wrong() {
+    let wrong_password = LdapSettings {
+        bind_password: SecretString::from("wrong"),
+        ..slapd_settings()
+    };
+    let err = slapd(wrong_password)
+        .test_connection()
+        .await
+        .expect_err("wrong password");
+    assert!(
+        matches!(err, DirectoryError::InvalidCredentials { .. }),
+        "{err}"
+    );
+
+    let unknown = LdapSettings {
+        server: "no-such-host.invalid".into(),
+        ..slapd_settings()
+    };
+    let err = slapd(unknown)
+        .test_connection()
+        .await
+        .expect_err("unknown server");
+    assert!(matches!(err, DirectoryError::ServerUnknown { .. }), "{err}");
+
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("addr").port()
+    };
+    let refused = LdapSettings {
+        server: format!("127.0.0.1:{closed_port}"),
+        ..slapd_settings()
+    };
+    let err = slapd(refused).test_connection().await.expect_err("refused");
+    assert!(matches!(err, DirectoryError::Unreachable { .. }), "{err}");
+
+    let wrong_base = LdapSettings {
+        base_dn: "ou=nowhere,dc=example,dc=test".into(),
+        ..slapd_settings()
+    };
+    let err = slapd(wrong_base)
+        .test_connection()
+        .await
+        .expect_err("wrong base DN");
+    assert!(
+        matches!(err, DirectoryError::BaseDnNotFound { .. }),
+        "{err}"
+    );
+
+    let bad_filter = LdapSettings {
+        user_filter: "(objectClass=inetOrgPerson".into(),
+        ..slapd_settings()
+    };
+    let err = slapd(bad_filter)
+        .test_connection()
+        .await
+        .expect_err("bad filter");
+    assert!(matches!(err, DirectoryError::Settings(_)), "{err}");
+
+    // An empty password would be an anonymous bind (RFC 4513): refused before any traffic.
+    let empty = LdapSettings {
+        bind_password: SecretString::from("  "),
+        ..slapd_settings()
+    };
+    let err = slapd(empty)
+        .test_connection()
+        .await
+        .expect_err("empty password");
+    assert_eq!(
+        err,
+        DirectoryError::Settings("the bind password is empty".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_an_unknown_ca_fails_unless_tls_errors_are_ignored() {
+    roster::install_crypto_provider();
+    let system_roots_only = roster::tls::client_config(None).expect("TLS config");
+    let err = LdapDirectory::new(slapd_settings(), system_roots_only.clone())
+        .test_connection()
+        .await
+        .expect_err("untrusted certificate");
+    assert!(matches!(err, DirectoryError::Tls { .. }), "{err}");
+    let ignoring = LdapSettings {
+        ignore_tls_errors: true,
+        ..slapd_settings()
+    };
+    LdapDirectory::new(ignoring, system_roots_only)
+        .test_connection()
+        .await
+        .expect("ignoring TLS errors was asked for explicitly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_times_out_within_the_profile_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // Accepts connections and never says anything.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let silent = LdapSettings {
+        server: format!("127.0.0.1:{port}"),
+        timeout: Duration::from_secs(1),
+        ..slapd_settings()
+    };
+    let started = std::time::Instant::now();
+    let err = slapd(silent).test_connection().await.expect_err("timeout");
+    assert!(matches!(err, DirectoryError::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_group_picker_lists_and_searches_groups() {
+    let dir = slapd(slapd_settings());
+    let names = |groups: Vec<roster::directory::DirectoryGroup>| {
+        groups.into_iter().map(|g| g.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(dir.list_groups("").await.expect("groups")),
+        ["admins", "staff"]
+    );
+    assert_eq!(
+        names(dir.list_groups("STA").await.expect("search")),
+        ["staff"]
+    );
+    // Filter syntax in the search box is just text.
+    assert!(
+        dir.list_groups("*)(cn=*")
+            .await
+            .expect("escaped")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samba_ad_test_connection_group_picker_and_bad_password_sub_code() {
+    let report = samba(samba_settings())
+        .test_connection()
+        .await
+        .expect("AD over StartTLS");
+    assert!(report.users_matched >= 4, "{report:?}");
+    let groups = samba(samba_settings())
+        .list_groups("staff")
+        .await
+        .expect("groups");
+    assert_eq!(
+        groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["staff"]
+    );
+    assert!(groups[0].id.starts_with("CN=staff,"), "{:?}", groups[0]);
+
+    let wrong = LdapSettings {
+        bind_password: SecretString::from("Wrong-Pass-1!"),
+        ..samba_settings()
+    };
+    match samba(wrong).test_connection().await {
+        Err(DirectoryError::InvalidCredentials { sub_code, detail }) => {
+            assert_eq!(sub_code.as_deref(), Some("52e"), "{detail}");
+        }
+        other => panic!("expected invalid credentials, got {other:?}"),
+    }
+}
+
+#[test]
+fn active_directory_sub_codes_are_read_from_the_error_text() {
+    let text =
+        "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data 533, v4563";
+    assert_eq!(ad_sub_code(text).as_deref(), Some("533"));
+    assert_eq!(ad_sub_code("invalid credentials"), None);
+}
+
+#[test]
+fn use_only_local_part_drops_everything_after_the_last_unquoted_at() {
+    assert_eq!(local_part("alice@example.com").as_deref(), Ok("alice"));
+    assert_eq!(local_part("alice").as_deref(), Ok("alice"));
+    assert_eq!(local_part("a@b@example.com").as_deref(), Ok("a@b"));
+    assert_eq!(
+        local_part("\"loc@lpart\"@example.com").as_deref(),
+        Ok("\"loc@lpart\"")
+    );
+    assert_eq!(
+        local_part("\"only@quoted\"").as_deref(),
+        Ok("\"only@quoted\"")
+    );
+    assert_eq!(
+        local_part("\"esc\\\"@aped\"@example.com").as_deref(),
+        Ok("\"esc\\\"@aped\"")
+    );
+    assert_eq!(local_part("  "), Err(LocalPartError::Empty));
+    assert!(matches!(
+        local_part("\"open@example.com"),
+        Err(LocalPartError::UnclosedQuote(_))
+    ));
+    assert!(matches!(
+        local_part("@example.com"),
+        Err(LocalPartError::EmptyLocalPart(_))
+    ));
+}
