@@ -21,6 +21,7 @@ const ENV_KEYS: &[&str] = &[
     "session_idle_minutes",
     "session_absolute_hours",
     "trusted_proxies",
+    "tls_ca_file",
     "database_pool_size",
     "password_hash_concurrency",
     "throttle_account_failures",
@@ -54,6 +55,9 @@ pub struct Settings {
     pub session_absolute_hours: u32,
     /// Proxies whose `X-Forwarded-For` is believed; otherwise the peer address counts.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Extra CA certificates (PEM) trusted for LDAPS/StartTLS and directory HTTPS, besides
+    /// the system's.
+    pub tls_ca_file: Option<PathBuf>,
     pub database_pool_size: u32,
     /// How many argon2 hashes may run at once (each takes about 19 MiB).
     pub password_hash_concurrency: usize,
@@ -96,6 +100,7 @@ impl Default for Settings {
             session_idle_minutes: 60,
             session_absolute_hours: 12,
             trusted_proxies: Vec::new(),
+            tls_ca_file: None,
             database_pool_size: 8,
             password_hash_concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())

@@ -96,6 +96,12 @@ impl MasterKey {
             .map_err(|_| KeyError::Open)
     }
 
+    /// A known constant sealed with this key: stored beside the key id, it proves at start-up
+    /// that the configured key is the one the database's secrets were sealed with.
+    pub fn verifier(&self) -> Result<String, KeyError> {
+        self.seal(VERIFIER_PLAINTEXT)
+    }
+
     /// A key derived for one purpose, so CSRF tokens never share a key with secrets.
     pub fn derive(&self, purpose: &str) -> Result<[u8; 32], KeyError> {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.bytes.expose_secret())
@@ -141,7 +147,7 @@ pub fn load_master_key(settings: &Settings, conn: &mut DbConnection) -> anyhow::
     };
     match stored {
         None => {
-            models::master_keys::insert_active(conn, key.id(), &key.seal(VERIFIER_PLAINTEXT)?)?;
+            models::master_keys::insert_active(conn, key.id(), &key.verifier()?)?;
         }
         Some(row) => {
             let opens = key
@@ -172,7 +178,8 @@ fn key_file_path(settings: &Settings) -> Option<PathBuf> {
     Some(db.with_file_name("roster.key"))
 }
 
-fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
+/// Writes a key to a new file readable only by its owner (never overwrites one).
+pub fn write_key_file(path: &Path, key: &MasterKey) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)

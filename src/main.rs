@@ -36,6 +36,21 @@ enum Command {
     },
     /// Check the configuration and the database connection, then exit.
     CheckConfig,
+    /// Manage the master key that encrypts stored secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every stored secret under a new master key, written to a new file.
+    Rotate {
+        /// Where to write the new key (must not exist yet; created with mode 0600).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,6 +89,9 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::Create { name },
             } => admin_create(settings, &name).await,
+            Command::Secrets {
+                command: SecretsCommand::Rotate { new_key_file },
+            } => rotate_secrets(settings, &new_key_file).await,
         }
     });
     match result {
@@ -202,4 +220,38 @@ async fn admin_create(settings: Settings, name: &str) -> anyhow::Result<()> {
     accounts::create_from_cli(&state, name, password).await?;
     println!("Administrator `{}` created.", name.trim());
     Ok(())
+}
+
+async fn rotate_secrets(settings: Settings, new_key_file: &std::path::Path) -> anyhow::Result<()> {
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    let new_key = roster::crypto::MasterKey::generate();
+    roster::crypto::write_key_file(new_key_file, &new_key)?;
+    let old_key = state.master_key.clone();
+    let rotated = {
+        let new_key = new_key.clone();
+        state
+            .db
+            .run(move |c| {
+                roster::secrets::rotate(c, &old_key, &new_key).map_err(anyhow::Error::from)
+            })
+            .await
+    };
+    match rotated {
+        Ok(count) => {
+            println!(
+                "Re-encrypted {count} secret(s) under the new key {} in {}.",
+                new_key.id(),
+                new_key_file.display()
+            );
+            println!(
+                "Configure it before the next start (ROSTER_MASTER_KEY_FILE={}, or replace the old key file); the old key no longer opens anything.",
+                new_key_file.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(new_key_file);
+            Err(e.context("nothing was changed; the old key stays in use"))
+        }
+    }
 }

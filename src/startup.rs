@@ -23,6 +23,8 @@ pub struct AppState {
     pub hasher: PasswordHasherPool,
     pub csrf: CsrfKey,
     pub master_key: MasterKey,
+    /// Trust for connections Roster makes to directories (see `crate::tls`).
+    pub tls: Arc<rustls::ClientConfig>,
     pub session_policy: SessionPolicy,
     pub throttle_policy: ThrottlePolicy,
 }
@@ -39,6 +41,7 @@ impl AppState {
             crate::crypto::load_master_key(&settings, &mut conn)?
         };
         let csrf = CsrfKey::new(master_key.derive("roster csrf v1")?);
+        let tls = crate::tls::client_config(settings.tls_ca_file.as_deref())?;
         Ok(AppState {
             hasher: PasswordHasherPool::new(settings.password_hash_concurrency),
             session_policy: SessionPolicy {
@@ -54,6 +57,7 @@ impl AppState {
             db,
             csrf,
             master_key,
+            tls,
             settings: Arc::new(settings),
         })
     }

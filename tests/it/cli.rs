@@ -227,3 +227,67 @@ impl Expose for secrecy::SecretString {
         self.expose_secret().to_owned()
     }
 }
+
+#[test]
+fn secrets_rotate_writes_a_new_key_file_and_reseals_with_it() {
+    roster::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let (code, _, err) = run(
+        roster(dir.path()).args(["admin", "create", "root"]),
+        "root's long password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    // One stored secret, sealed with the embedded default's key file.
+    let key_text = std::fs::read_to_string(dir.path().join("roster.key")).expect("key file");
+    let old = roster::crypto::MasterKey::from_base64(&key_text).expect("key");
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let mut conn = roster::db::DbConnection::open(&url).expect("db");
+    let id = roster::secrets::store(
+        &mut conn,
+        &old,
+        "test",
+        &secrecy::SecretString::from("s3cr3t value"),
+    )
+    .expect("store");
+    drop(conn);
+
+    let (code, out, err) = run(
+        roster(dir.path()).args(["secrets", "rotate", "--new-key-file", "new.key"]),
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Re-encrypted 1 secret(s)"), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("new.key"))
+        .expect("new key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The old key file no longer starts Roster; the new one does, and opens the secret.
+    let (code, _, err) = run(roster(dir.path()).arg("serve"), "");
+    assert_ne!(code, 0);
+    assert!(err.contains("wrong master key"), "{err}");
+    let (code, _, err) = run(
+        roster(dir.path())
+            .args(["admin", "create", "second"])
+            .env("ROSTER_MASTER_KEY_FILE", "new.key"),
+        "second's long password\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let new_text = std::fs::read_to_string(dir.path().join("new.key")).expect("new key");
+    let new = roster::crypto::MasterKey::from_base64(&new_text).expect("key");
+    let mut conn = roster::db::DbConnection::open(&url).expect("db");
+    let value = roster::secrets::reveal(&mut conn, &new, id).expect("reveal");
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&value), "s3cr3t value");
+
+    // An existing file is never overwritten.
+    let (code, _, err) = run(
+        roster(dir.path())
+            .args(["secrets", "rotate", "--new-key-file", "roster.key"])
+            .env("ROSTER_MASTER_KEY_FILE", "new.key"),
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot create master key file"), "{err}");
+}

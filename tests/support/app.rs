@@ -28,6 +28,7 @@ pub struct TestApp {
     pub dir: std::sync::Arc<tempfile::TempDir>,
     /// The one-time setup path printed at first start when no admin password was given.
     pub setup_link: Option<String>,
+    pub master_key: roster::crypto::MasterKey,
 }
 
 /// A fresh PostgreSQL database, cloned from a migrated template (much faster than migrating).
@@ -123,6 +124,7 @@ pub async fn start(backend: Backend, settings: Settings, dir: tempfile::TempDir)
         _ => None,
     };
     let db = state.db.clone();
+    let master_key = state.master_key.clone();
     let app = Application::build(state).expect("build the app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
@@ -135,6 +137,7 @@ pub async fn start(backend: Backend, settings: Settings, dir: tempfile::TempDir)
         database_url,
         dir: std::sync::Arc::new(dir),
         setup_link,
+        master_key,
     }
 }
 
@@ -173,6 +176,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             dir: self.dir.clone(),
             setup_link: self.setup_link.clone(),
+            master_key: self.master_key.clone(),
         }
     }
 

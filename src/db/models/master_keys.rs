@@ -31,3 +31,11 @@ pub fn insert_active(conn: &mut DbConnection, key_id: &str, verifier: &str) -> Q
         .execute(conn)
         .map(drop)
 }
+
+/// Makes `key_id` the only active key (after every secret was re-sealed with it).
+pub fn switch_active(conn: &mut DbConnection, key_id: &str, verifier: &str) -> QueryResult<()> {
+    diesel::update(master_keys::table)
+        .set(master_keys::active.eq(false))
+        .execute(conn)?;
+    insert_active(conn, key_id, verifier)
+}

@@ -5,6 +5,7 @@ pub mod audit_events;
 pub mod directory_groups;
 pub mod directory_profiles;
 pub mod master_keys;
+pub mod secrets;
 pub mod sessions;
 pub mod setup_tokens;
 pub mod sign_in_throttle;
