@@ -10,6 +10,7 @@ mod config;
 mod database;
 mod directory;
 mod harness;
+mod profiles;
 mod secrets;
 mod security;
 mod sign_in;
