@@ -61,22 +61,23 @@ pub fn start(
 }
 
 pub fn cookie(policy: &SessionPolicy, token: String) -> Cookie<'static> {
-    Cookie::build(cookie_name(policy.https), token)
-        .path("/")
-        .http_only(true)
-        .secure(policy.https)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(policy.absolute_seconds))
-        .finish()
+    let mut c = base_cookie(policy, token);
+    c.set_max_age(time::Duration::seconds(policy.absolute_seconds));
+    c
 }
 
 pub fn removal_cookie(policy: &SessionPolicy) -> Cookie<'static> {
-    let mut c = Cookie::build(cookie_name(policy.https), "")
+    let mut c = base_cookie(policy, String::new());
+    c.make_removal();
+    c
+}
+
+/// The session cookie's attributes: the removal must match them to replace it.
+fn base_cookie(policy: &SessionPolicy, value: String) -> Cookie<'static> {
+    Cookie::build(cookie_name(policy.https), value)
         .path("/")
         .http_only(true)
         .secure(policy.https)
         .same_site(SameSite::Lax)
-        .finish();
-    c.make_removal();
-    c
+        .finish()
 }

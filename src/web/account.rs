@@ -15,8 +15,7 @@ use crate::web::render::{Chrome, redirect, render};
 
 pub async fn home(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let to = match crate::web::extract::current(&req).await? {
-        Some(user) if user.is_admin() => "/admin",
-        Some(_) => "/account",
+        Some(user) => crate::web::extract::home_path(user.is_admin()),
         None => "/login",
     };
     Ok(redirect(&req, to))

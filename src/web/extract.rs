@@ -147,6 +147,11 @@ pub fn user_agent(req: &HttpRequest) -> String {
         .to_owned()
 }
 
+/// Where a signed-in user belongs: admins on the console, everyone else on My account.
+pub fn home_path(is_admin: bool) -> &'static str {
+    if is_admin { "/admin" } else { "/account" }
+}
+
 /// A `next` target is followed only when it is a same-origin relative path.
 pub fn safe_next(next: Option<&str>) -> Option<String> {
     let next = next?.trim();

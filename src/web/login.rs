@@ -16,7 +16,7 @@ use crate::db::models::user_privileges::{self, Privilege};
 use crate::error::AppError;
 use crate::page;
 use crate::startup::AppState;
-use crate::web::extract::{SignedIn, client_ip, safe_next, user_agent};
+use crate::web::extract::{SignedIn, client_ip, home_path, safe_next, user_agent};
 use crate::web::render::{Chrome, redirect, render};
 
 #[derive(Template)]
@@ -99,12 +99,8 @@ pub async fn submit(
                     Ok((token, user_privileges::for_user(c, user_id)?))
                 })
                 .await?;
-            let target = if privileges.contains(&Privilege::Admin) {
-                "/admin"
-            } else {
-                "/account"
-            };
-            let to = safe_next(Some(&form.next)).unwrap_or_else(|| target.to_owned());
+            let home = home_path(privileges.contains(&Privilege::Admin));
+            let to = safe_next(Some(&form.next)).unwrap_or_else(|| home.to_owned());
             let mut res = redirect(&req, &to);
             res.add_cookie(&sessions::cookie(&policy, token))
                 .map_err(|e| AppError::Internal(e.into()))?;
@@ -138,13 +134,7 @@ pub async fn submit(
 
 /// Where a signed-in user goes: `next` if it is local, else their home page.
 fn landing(user: &SignedIn, next: Option<&str>) -> String {
-    safe_next(next).unwrap_or_else(|| {
-        if user.is_admin() {
-            "/admin".into()
-        } else {
-            "/account".into()
-        }
-    })
+    safe_next(next).unwrap_or_else(|| home_path(user.is_admin()).to_owned())
 }
 
 pub async fn logout(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {

@@ -120,18 +120,24 @@ mod first_start_setup_link {
         let app = spawn_app_with(backend, |s| s.admin_password = None).await;
         let link = app.setup_link.clone().expect("a setup link");
         assert_eq!(app.get("/setup?token=wrong").await.status().as_u16(), 403);
-        let res = app
-            .post_form(
-                &link,
-                "/setup",
-                &[
-                    ("token", link.trim_start_matches("/setup?token=")),
-                    ("username", "root-admin"),
-                    ("password", "short"),
-                    ("password_confirm", "short"),
-                ],
-            )
-            .await;
+        let choose = |password: &'static str| {
+            let (app, link) = (&app, &link);
+            async move {
+                let token = link.trim_start_matches("/setup?token=");
+                app.post_form(
+                    link,
+                    "/setup",
+                    &[
+                        ("token", token),
+                        ("username", "root-admin"),
+                        ("password", password),
+                        ("password_confirm", password),
+                    ],
+                )
+                .await
+            }
+        };
+        let res = choose("short").await;
         assert_eq!(res.status().as_u16(), 422);
         assert!(
             res.text()
@@ -139,18 +145,7 @@ mod first_start_setup_link {
                 .expect("body")
                 .contains("Password must be at least 8 characters long.")
         );
-        let res = app
-            .post_form(
-                &link,
-                "/setup",
-                &[
-                    ("token", link.trim_start_matches("/setup?token=")),
-                    ("username", "root-admin"),
-                    ("password", "the first admin password"),
-                    ("password_confirm", "the first admin password"),
-                ],
-            )
-            .await;
+        let res = choose("the first admin password").await;
         assert_eq!(res.status().as_u16(), 303);
         assert_eq!(
             app.get("/admin").await.status().as_u16(),
