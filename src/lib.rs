@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod directory;
 pub mod error;
+pub mod profiles;
 pub mod secrets;
 pub mod startup;
 pub mod tls;

@@ -3,7 +3,7 @@
 use crate::auth::password;
 
 /// Errors by field name, in the order they were found.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct FieldErrors(Vec<(&'static str, String)>);
 
 impl FieldErrors {

@@ -30,6 +30,47 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/admin")
                 .route("", web::get().to(admin::dashboard::show))
                 .route("/", web::get().to(admin::dashboard::show))
+                .route("/profiles", web::get().to(admin::profiles::list))
+                .route("/profiles", web::post().to(admin::profiles::create))
+                .route("/profiles/new", web::get().to(admin::profiles::new_form))
+                .route(
+                    "/profiles/new/fields",
+                    web::get().to(admin::profiles::new_kind_fields),
+                )
+                .route(
+                    "/profiles/test-connection",
+                    web::post().to(admin::profiles::test_new),
+                )
+                .route(
+                    "/profiles/groups",
+                    web::post().to(admin::profiles::groups_new),
+                )
+                .route("/profiles/{id}", web::get().to(admin::profiles::edit_form))
+                .route("/profiles/{id}", web::post().to(admin::profiles::update))
+                .route(
+                    "/profiles/{id}/test-connection",
+                    web::post().to(admin::profiles::test_saved),
+                )
+                .route(
+                    "/profiles/{id}/groups",
+                    web::post().to(admin::profiles::groups_saved),
+                )
+                .route(
+                    "/profiles/{id}/certificate.pem",
+                    web::get().to(admin::profiles::certificate),
+                )
+                .route(
+                    "/profiles/{id}/delete",
+                    web::get().to(admin::profiles::delete_confirm),
+                )
+                .route(
+                    "/profiles/{id}/delete",
+                    web::post().to(admin::profiles::delete),
+                )
+                .route(
+                    "/profiles/{id}/configurations/{configuration}/delete",
+                    web::post().to(admin::profiles::delete_configuration),
+                )
                 .route("/users", web::get().to(admin::users::list))
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))

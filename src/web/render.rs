@@ -88,6 +88,18 @@ pub fn render<P: Partial>(
         .body(html))
 }
 
+/// A fragment that only htmx asks for (it has no page around it).
+pub fn fragment(partial: impl Template) -> Result<HttpResponse, AppError> {
+    Ok(html(partial.render()?))
+}
+
+pub fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
 /// After a successful form post: a 303 for plain forms, `HX-Redirect` for htmx.
 pub fn redirect(req: &HttpRequest, to: &str) -> HttpResponse {
     if is_htmx(req) {

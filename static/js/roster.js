@@ -9,3 +9,42 @@ document.addEventListener("htmx:afterSwap", (event) => {
   const toast = event.detail.target.lastElementChild;
   if (toast) setTimeout(() => toast.remove(), 8000);
 });
+
+// Dialogs (test connection, group picker): htmx fills the dialog's body, this opens it.
+document.addEventListener("htmx:afterSwap", (event) => {
+  const dialog = event.detail.target?.closest?.("dialog");
+  if (dialog && !dialog.open) dialog.showModal();
+});
+document.addEventListener("click", (event) => {
+  const close = event.target.closest("[data-close-dialog]");
+  if (close) close.closest("dialog")?.close();
+  const copy = event.target.closest("[data-copy]");
+  if (copy) {
+    const field = document.getElementById(copy.dataset.copy);
+    if (field) {
+      field.select();
+      navigator.clipboard?.writeText(field.value);
+      copy.textContent = "Copied";
+    }
+  }
+});
+
+// Group picker: ticking a group adds it to (or removes it from) the comma-separated list.
+document.addEventListener("change", (event) => {
+  const pick = event.target.closest("[data-group-pick]");
+  if (pick) {
+    const field = document.getElementById("groups_to_sync");
+    if (!field) return;
+    const names = field.value.split(",").map((n) => n.trim()).filter((n) => n !== "");
+    const others = names.filter((n) => n.toLowerCase() !== pick.value.toLowerCase());
+    if (pick.checked) others.push(pick.value);
+    field.value = others.join(", ");
+    return;
+  }
+  // Key and certificate files are read into their text field (nothing is uploaded).
+  const file = event.target.closest("input[type=file][data-file-into]");
+  if (file && file.files.length > 0) {
+    const target = document.getElementById(file.dataset.fileInto);
+    file.files[0].text().then((text) => { if (target) target.value = text; });
+  }
+});

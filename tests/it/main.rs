@@ -10,6 +10,7 @@ mod config;
 mod database;
 mod directory;
 mod harness;
+mod profile_pages;
 mod profiles;
 mod secrets;
 mod security;

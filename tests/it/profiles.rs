@@ -57,7 +57,7 @@ crate::db_test! {
     }
 }
 
-fn add_synchronised_user(c: &mut DbConnection, profile: i64, name: &str) {
+pub fn add_synchronised_user(c: &mut DbConnection, profile: i64, name: &str) {
     diesel::insert_into(users::table)
         .values((
             users::profile_id.eq(profile),

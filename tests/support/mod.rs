@@ -12,6 +12,10 @@ pub mod servers;
 #[macro_export]
 macro_rules! db_test {
     (async fn $name:ident($app:ident) $body:block) => {
+        $crate::db_test! { settings(|_| {}); async fn $name($app) $body }
+    };
+    // `settings(|s| …)` changes the application's settings before it starts.
+    (settings($change:expr); async fn $name:ident($app:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -20,12 +24,12 @@ macro_rules! db_test {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                body($crate::support::app::spawn_app($crate::support::app::Backend::Sqlite).await).await
+                body($crate::support::app::spawn_app_with($crate::support::app::Backend::Sqlite, $change).await).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                body($crate::support::app::spawn_app($crate::support::app::Backend::Postgres).await).await
+                body($crate::support::app::spawn_app_with($crate::support::app::Backend::Postgres, $change).await).await
             }
         }
     };

@@ -2,4 +2,5 @@
 //! visitors are sent to sign in, with or without htmx.
 
 pub mod dashboard;
+pub mod profiles;
 pub mod users;

@@ -1,0 +1,323 @@
+//! Directory profiles as an administrator edits them: the settings of each kind, how a form
+//! becomes settings (`form`), the credentials that need more than a text field
+//! (`certificate` for Entra ID, `google_key` for Google Workspace), and saving it all with its
+//! secrets in one transaction (`store`).
+//!
+//! Type-specific settings are stored as JSON in `directory_profiles.settings`; secrets are
+//! only referenced there (`*_secret` ids into `secrets`), never inlined.
+
+pub mod certificate;
+pub mod fields;
+pub mod form;
+pub mod google_key;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
+use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol};
+
+/// Generic LDAP and Active Directory share their settings; Active Directory's attribute
+/// settings are fixed to its schema and not shown.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct LdapProfile {
+    pub server: String,
+    /// `starttls` or `ldaps`.
+    pub protocol: String,
+    pub ignore_tls_errors: bool,
+    pub bind_dn: String,
+    pub bind_password_secret: Option<i64>,
+    pub base_dn: String,
+    pub timeout_seconds: u32,
+    pub user_filter: String,
+    pub username_attribute: String,
+    pub full_name_attribute: String,
+    pub email_attribute: String,
+    pub group_filter: String,
+    pub group_name_attribute: String,
+    pub group_description_attribute: String,
+    pub group_members_attribute: String,
+    /// Empty when member values are DNs; otherwise finds the member entry, `%s` = the value.
+    pub group_members_search_filter: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct EntraProfile {
+    pub client_id: String,
+    pub tenant_id: String,
+    pub enabled_users_only: bool,
+    pub mailbox_users_only: bool,
+    /// The public certificate (PEM) uploaded to the Entra portal; its key is a secret.
+    pub certificate_pem: String,
+    pub certificate_key_secret: Option<i64>,
+    /// Makes the OpenID redirect URI of this profile (chosen once, never reused).
+    pub redirect_slug: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct GoogleProfile {
+    pub admin_user: String,
+    pub service_account_key_secret: Option<i64>,
+    /// Shown so the admin can tell which key is stored; not secret.
+    pub service_account_email: String,
+    pub service_account_key_id: String,
+    pub oidc_client_id: String,
+    pub oidc_client_secret_secret: Option<i64>,
+    pub redirect_slug: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct AppIntegrationProfile {
+    pub url: String,
+    pub ignore_tls_errors: bool,
+    pub requires_auth: bool,
+    pub username: String,
+    pub password_secret: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct IceWarpProfile {
+    pub server: String,
+    pub ignore_tls_errors: bool,
+    pub admin_user: String,
+    pub password_secret: Option<i64>,
+    pub timeout_seconds: u32,
+}
+
+/// The settings of one profile, by kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KindSettings {
+    Ldap(Flavour, LdapProfile),
+    Entra(EntraProfile),
+    Google(GoogleProfile),
+    AppIntegration(AppIntegrationProfile),
+    IceWarp(IceWarpProfile),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the stored settings of this profile are not readable: {0}")]
+pub struct BadSettings(String);
+
+impl KindSettings {
+    /// What a new profile of this kind starts with.
+    pub fn defaults(kind: ProfileKind) -> KindSettings {
+        match kind {
+            ProfileKind::ActiveDirectory => KindSettings::Ldap(
+                Flavour::ActiveDirectory,
+                ldap_defaults(Flavour::ActiveDirectory),
+            ),
+            ProfileKind::GenericLdap => {
+                KindSettings::Ldap(Flavour::GenericLdap, ldap_defaults(Flavour::GenericLdap))
+            }
+            ProfileKind::EntraId => KindSettings::Entra(EntraProfile {
+                enabled_users_only: true,
+                ..EntraProfile::default()
+            }),
+            ProfileKind::GoogleWorkspace => KindSettings::Google(GoogleProfile::default()),
+            ProfileKind::ApplicationIntegration => {
+                KindSettings::AppIntegration(AppIntegrationProfile::default())
+            }
+            ProfileKind::IceWarp => KindSettings::IceWarp(IceWarpProfile {
+                timeout_seconds: 30,
+                ..IceWarpProfile::default()
+            }),
+        }
+    }
+
+    pub fn from_json(kind: ProfileKind, json: &str) -> Result<KindSettings, BadSettings> {
+        let bad = |e: serde_json::Error| BadSettings(e.to_string());
+        Ok(match kind {
+            ProfileKind::ActiveDirectory => KindSettings::Ldap(
+                Flavour::ActiveDirectory,
+                serde_json::from_str(json).map_err(bad)?,
+            ),
+            ProfileKind::GenericLdap => KindSettings::Ldap(
+                Flavour::GenericLdap,
+                serde_json::from_str(json).map_err(bad)?,
+            ),
+            ProfileKind::EntraId => KindSettings::Entra(serde_json::from_str(json).map_err(bad)?),
+            ProfileKind::GoogleWorkspace => {
+                KindSettings::Google(serde_json::from_str(json).map_err(bad)?)
+            }
+            ProfileKind::ApplicationIntegration => {
+                KindSettings::AppIntegration(serde_json::from_str(json).map_err(bad)?)
+            }
+            ProfileKind::IceWarp => KindSettings::IceWarp(serde_json::from_str(json).map_err(bad)?),
+        })
+    }
+
+    pub fn of(profile: &DirectoryProfile) -> Result<KindSettings, BadSettings> {
+        let kind = profile
+            .kind()
+            .ok_or_else(|| BadSettings(format!("unknown kind `{}`", profile.kind)))?;
+        KindSettings::from_json(kind, &profile.settings)
+    }
+
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            KindSettings::Ldap(_, s) => serde_json::to_value(s),
+            KindSettings::Entra(s) => serde_json::to_value(s),
+            KindSettings::Google(s) => serde_json::to_value(s),
+            KindSettings::AppIntegration(s) => serde_json::to_value(s),
+            KindSettings::IceWarp(s) => serde_json::to_value(s),
+        };
+        // Plain structs of strings, numbers and booleans always serialise.
+        value.map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    /// The secret stored in a slot, if any.
+    pub fn secret(&self, slot: SecretSlot) -> Option<i64> {
+        match (self, slot) {
+            (KindSettings::Ldap(_, s), SecretSlot::BindPassword) => s.bind_password_secret,
+            (KindSettings::Entra(s), SecretSlot::CertificateKey) => s.certificate_key_secret,
+            (KindSettings::Google(s), SecretSlot::ServiceAccountKey) => {
+                s.service_account_key_secret
+            }
+            (KindSettings::Google(s), SecretSlot::OidcClientSecret) => s.oidc_client_secret_secret,
+            (KindSettings::AppIntegration(s), SecretSlot::Password) => s.password_secret,
+            (KindSettings::IceWarp(s), SecretSlot::Password) => s.password_secret,
+            _ => None,
+        }
+    }
+
+    pub fn set_secret(&mut self, slot: SecretSlot, id: Option<i64>) {
+        match (self, slot) {
+            (KindSettings::Ldap(_, s), SecretSlot::BindPassword) => s.bind_password_secret = id,
+            (KindSettings::Entra(s), SecretSlot::CertificateKey) => s.certificate_key_secret = id,
+            (KindSettings::Google(s), SecretSlot::ServiceAccountKey) => {
+                s.service_account_key_secret = id
+            }
+            (KindSettings::Google(s), SecretSlot::OidcClientSecret) => {
+                s.oidc_client_secret_secret = id
+            }
+            (KindSettings::AppIntegration(s), SecretSlot::Password) => s.password_secret = id,
+            (KindSettings::IceWarp(s), SecretSlot::Password) => s.password_secret = id,
+            _ => {}
+        }
+    }
+
+    /// Every secret the settings reference (so a deleted profile leaves none behind).
+    pub fn secret_ids(&self) -> Vec<i64> {
+        SecretSlot::ALL
+            .into_iter()
+            .filter_map(|slot| self.secret(slot))
+            .collect()
+    }
+
+    pub fn redirect_slug(&self) -> Option<&str> {
+        match self {
+            KindSettings::Entra(s) => Some(&s.redirect_slug),
+            KindSettings::Google(s) => Some(&s.redirect_slug),
+            _ => None,
+        }
+    }
+
+    /// The connector for kinds that have one in this release (Active Directory and generic
+    /// LDAP); `None` for the others.
+    pub fn ldap_directory(
+        &self,
+        bind_password: SecretString,
+        tls: Arc<ClientConfig>,
+    ) -> Option<LdapDirectory> {
+        let KindSettings::Ldap(flavour, s) = self else {
+            return None;
+        };
+        let mut settings = LdapSettings::defaults(*flavour);
+        settings.server = s.server.clone();
+        settings.protocol = if s.protocol == "ldaps" {
+            Protocol::Ldaps
+        } else {
+            Protocol::StartTls
+        };
+        settings.ignore_tls_errors = s.ignore_tls_errors;
+        settings.bind_dn = s.bind_dn.clone();
+        settings.bind_password = bind_password;
+        settings.base_dn = s.base_dn.clone();
+        settings.timeout = Duration::from_secs(u64::from(s.timeout_seconds.max(1)));
+        settings.user_filter = s.user_filter.clone();
+        settings.group_filter = s.group_filter.clone();
+        settings.group_name_attribute = s.group_name_attribute.clone();
+        settings.group_description_attribute = s.group_description_attribute.clone();
+        Some(LdapDirectory::new(settings, tls))
+    }
+}
+
+fn ldap_defaults(flavour: Flavour) -> LdapProfile {
+    let base = LdapSettings::defaults(flavour);
+    let (username, full_name) = match flavour {
+        Flavour::GenericLdap => ("uid", "cn"),
+        Flavour::ActiveDirectory => ("sAMAccountName", "displayName"),
+    };
+    LdapProfile {
+        protocol: "starttls".into(),
+        timeout_seconds: base.timeout.as_secs() as u32,
+        user_filter: base.user_filter,
+        username_attribute: username.into(),
+        full_name_attribute: full_name.into(),
+        email_attribute: "mail".into(),
+        group_filter: base.group_filter,
+        group_name_attribute: base.group_name_attribute,
+        group_description_attribute: base.group_description_attribute,
+        group_members_attribute: "member".into(),
+        ..LdapProfile::default()
+    }
+}
+
+/// Where a profile keeps a secret. The form field of each slot has the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretSlot {
+    BindPassword,
+    CertificateKey,
+    ServiceAccountKey,
+    OidcClientSecret,
+    Password,
+}
+
+impl SecretSlot {
+    pub const ALL: [SecretSlot; 5] = [
+        SecretSlot::BindPassword,
+        SecretSlot::CertificateKey,
+        SecretSlot::ServiceAccountKey,
+        SecretSlot::OidcClientSecret,
+        SecretSlot::Password,
+    ];
+
+    /// The form field, and what the audit log and `secrets.purpose` call it.
+    pub fn field(self) -> &'static str {
+        match self {
+            SecretSlot::BindPassword => "bind_password",
+            SecretSlot::CertificateKey => "private_key_import",
+            SecretSlot::ServiceAccountKey => "service_account_key",
+            SecretSlot::OidcClientSecret => "oidc_client_secret",
+            SecretSlot::Password => "password",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            SecretSlot::BindPassword => "bind password",
+            SecretSlot::CertificateKey => "certificate private key",
+            SecretSlot::ServiceAccountKey => "service-account key",
+            SecretSlot::OidcClientSecret => "OpenID client secret",
+            SecretSlot::Password => "password",
+        }
+    }
+}
+
+/// The OpenID redirect URI of an Entra ID or Google profile.
+pub fn redirect_uri(base_url: &str, slug: &str) -> String {
+    format!(
+        "{}/login/oidc/{slug}/callback",
+        base_url.trim_end_matches('/')
+    )
+}
