@@ -73,3 +73,136 @@ async fn admin_signs_in_opens_users_and_searches_in_chromium() {
 
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_chromium() {
+    let app = crate::support::app::spawn_app_with(
+        Backend::Sqlite,
+        crate::profile_pages::trust_directories,
+    )
+    .await;
+    let slapd = crate::support::servers::slapd();
+    let server = slapd
+        .fact("LDAP_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/')
+        .to_owned();
+
+    let b = browser::open().await;
+    b.client.goto(&app.url("/login")).await.expect("goto");
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Dashboard").await;
+    b.client.goto(&app.url("/admin/profiles")).await.expect("goto");
+    b.wait_for_text("#profiles-results", "No directory profiles yet").await;
+    b.client
+        .find(Locator::LinkText("New profile"))
+        .await
+        .expect("New profile")
+        .click()
+        .await
+        .expect("click");
+    b.client
+        .find(Locator::LinkText("Generic LDAP"))
+        .await
+        .expect("type choice")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_text("h1", "New Generic LDAP profile").await;
+
+    // Switching the type swaps the fields and discards what was typed in them.
+    b.fill_labelled("Server", "typed-before-switch.example.com")
+        .await;
+    b.field("Type")
+        .await
+        .select_by_label("Active Directory")
+        .await
+        .expect("choose AD");
+    b.wait_for_text("#kind-fields", "Bind user").await;
+    b.field("Type")
+        .await
+        .select_by_label("Generic LDAP")
+        .await
+        .expect("choose LDAP");
+    b.wait_for_text("#kind-fields", "User filter").await;
+    assert_eq!(b.value_of("Server").await, "", "old type's fields discarded");
+    assert_eq!(b.value_of("User filter").await, "(objectClass=inetOrgPerson)");
+
+    b.fill_labelled("Name", "Main LDAP").await;
+    b.fill_labelled("Server", &server).await;
+    b.fill_labelled("Domain", "example.test").await;
+    b.fill_labelled("Bind DN", slapd.fact("BIND_DN")).await;
+    b.fill_labelled("Bind password", slapd.fact("BIND_PASSWORD"))
+        .await;
+    b.fill_labelled("Base DN", slapd.fact("BASE_DN")).await;
+    b.screenshot("05-profile-new").await;
+
+    // Test connection opens a dialog with the real round trip.
+    b.client
+        .find(Locator::XPath("//button[normalize-space(.)='Test connection']"))
+        .await
+        .expect("Test connection")
+        .click()
+        .await
+        .expect("click");
+    let result = b
+        .wait_for_text("#profile-dialog", "Connection succeeded")
+        .await;
+    assert!(result.contains("Users matching the filter 3") || result.contains("3"), "{result}");
+    b.screenshot("06-profile-test-connection").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+
+    // The group picker asks slapd; ticking groups fills the comma-separated list.
+    b.client
+        .find(Locator::XPath("//button[normalize-space(.)='Choose groups…']"))
+        .await
+        .expect("Choose groups")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_text("#profile-dialog", "staff").await;
+    for group in ["staff", "admins"] {
+        b.click(&format!("#group-list input[value='{group}']")).await;
+    }
+    b.screenshot("07-profile-groups").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+    assert_eq!(b.value_of("Groups to synchronise").await, "staff, admins");
+
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
+    b.wait_for_text("h1", "Edit Main LDAP").await;
+
+    // Edit: the type cannot be changed; the name can.
+    let type_field = b.field("Type").await;
+    assert_eq!(
+        type_field.attr("disabled").await.expect("attr").as_deref(),
+        Some("true")
+    );
+    assert!(
+        b.client
+            .find(Locator::Css("select[name=kind]"))
+            .await
+            .is_err(),
+        "no type control is submitted on edit"
+    );
+    b.fill_labelled("Name", "Directory LDAP").await;
+    b.screenshot("08-profile-edit").await;
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
+    b.wait_for_text("h1", "Edit Directory LDAP").await;
+    b.client.goto(&app.url("/admin/profiles")).await.expect("goto");
+    let list = b.wait_for_text("#profiles-results", "Directory LDAP").await;
+    assert!(list.contains("Generic LDAP"), "{list}");
+    b.screenshot("09-profiles").await;
+    b.close().await;
+
+    let rows = app
+        .conn(|c| {
+            roster::db::models::directory_profiles::list(c, "", false).expect("list")
+        })
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].groups_to_sync, "staff, admins");
+}

@@ -101,3 +101,42 @@ impl Browser {
         let _ = self.client.close().await;
     }
 }
+
+impl Browser {
+    /// The form control a `<label>` names: its `for` target, or the input inside it.
+    pub async fn field(&self, label: &str) -> fantoccini::elements::Element {
+        let xpath = format!("//label[normalize-space(text())='{label}']");
+        let found = self
+            .client
+            .find(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|_| panic!("no label `{label}`"));
+        match found.attr("for").await.expect("for") {
+            Some(id) => self
+                .client
+                .find(Locator::Id(&id))
+                .await
+                .unwrap_or_else(|_| panic!("label `{label}` points at a missing #{id}")),
+            None => found
+                .find(Locator::Css("input"))
+                .await
+                .unwrap_or_else(|_| panic!("label `{label}` holds no input")),
+        }
+    }
+
+    /// Types into the field a label names (after clearing it).
+    pub async fn fill_labelled(&self, label: &str, text: &str) {
+        let field = self.field(label).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    pub async fn value_of(&self, label: &str) -> String {
+        self.field(label)
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+}
