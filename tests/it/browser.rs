@@ -94,8 +94,12 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
     b.fill("#password", ADMIN_PASSWORD).await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Dashboard").await;
-    b.client.goto(&app.url("/admin/profiles")).await.expect("goto");
-    b.wait_for_text("#profiles-results", "No directory profiles yet").await;
+    b.client
+        .goto(&app.url("/admin/profiles"))
+        .await
+        .expect("goto");
+    b.wait_for_text("#profiles-results", "No directory profiles yet")
+        .await;
     b.client
         .find(Locator::LinkText("New profile"))
         .await
@@ -127,8 +131,15 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
         .await
         .expect("choose LDAP");
     b.wait_for_text("#kind-fields", "User filter").await;
-    assert_eq!(b.value_of("Server").await, "", "old type's fields discarded");
-    assert_eq!(b.value_of("User filter").await, "(objectClass=inetOrgPerson)");
+    assert_eq!(
+        b.value_of("Server").await,
+        "",
+        "old type's fields discarded"
+    );
+    assert_eq!(
+        b.value_of("User filter").await,
+        "(objectClass=inetOrgPerson)"
+    );
 
     b.fill_labelled("Name", "Main LDAP").await;
     b.fill_labelled("Server", &server).await;
@@ -141,7 +152,9 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
 
     // Test connection opens a dialog with the real round trip.
     b.client
-        .find(Locator::XPath("//button[normalize-space(.)='Test connection']"))
+        .find(Locator::XPath(
+            "//button[normalize-space(.)='Test connection']",
+        ))
         .await
         .expect("Test connection")
         .click()
@@ -150,13 +163,18 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
     let result = b
         .wait_for_text("#profile-dialog", "Connection succeeded")
         .await;
-    assert!(result.contains("Users matching the filter 3") || result.contains("3"), "{result}");
+    assert!(
+        result.contains("Users matching the filter 3") || result.contains("3"),
+        "{result}"
+    );
     b.screenshot("06-profile-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
 
     // The group picker asks slapd; ticking groups fills the comma-separated list.
     b.client
-        .find(Locator::XPath("//button[normalize-space(.)='Choose groups…']"))
+        .find(Locator::XPath(
+            "//button[normalize-space(.)='Choose groups…']",
+        ))
         .await
         .expect("Choose groups")
         .click()
@@ -164,7 +182,8 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
         .expect("click");
     b.wait_for_text("#profile-dialog", "staff").await;
     for group in ["staff", "admins"] {
-        b.click(&format!("#group-list input[value='{group}']")).await;
+        b.click(&format!("#group-list input[value='{group}']"))
+            .await;
     }
     b.screenshot("07-profile-groups").await;
     b.click("#profile-dialog [data-close-dialog]").await;
@@ -192,16 +211,17 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
     b.click("#profile-main-form button[type=submit]:not([formaction])")
         .await;
     b.wait_for_text("h1", "Edit Directory LDAP").await;
-    b.client.goto(&app.url("/admin/profiles")).await.expect("goto");
+    b.client
+        .goto(&app.url("/admin/profiles"))
+        .await
+        .expect("goto");
     let list = b.wait_for_text("#profiles-results", "Directory LDAP").await;
     assert!(list.contains("Generic LDAP"), "{list}");
     b.screenshot("09-profiles").await;
     b.close().await;
 
     let rows = app
-        .conn(|c| {
-            roster::db::models::directory_profiles::list(c, "", false).expect("list")
-        })
+        .conn(|c| roster::db::models::directory_profiles::list(c, "", false).expect("list"))
         .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].groups_to_sync, "staff, admins");

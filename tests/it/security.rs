@@ -67,7 +67,7 @@ crate::db_test! {
 crate::db_test! {
     async fn every_page_carries_strict_security_headers(app) {
         app.sign_in_as_admin().await;
-        for path in ["/login", "/admin", "/admin/users", "/admin/users/new", "/account", "/nope", "/static/js/roster.js"] {
+        for path in ["/login", "/admin", "/admin/users", "/admin/users/new", "/admin/profiles", "/admin/profiles/new?kind=entra_id", "/account", "/nope", "/static/js/roster.js"] {
             let res = app.get(path).await;
             let h = |n: &str| res.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
             let csp = h("content-security-policy");
@@ -75,8 +75,14 @@ crate::db_test! {
             assert!(csp.contains("object-src 'none'") && csp.contains("base-uri 'none'") && csp.contains("frame-ancestors 'none'"));
             assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
         }
-        let page = app.get_html("/admin/users").await;
-        assert!(!page.contains("<script>") && !page.contains("style="), "no inline script or style");
+        for path in ["/admin/users", "/admin/profiles/new?kind=entra_id", "/admin/profiles/new?kind=generic_ldap"] {
+            let page = app.get_html(path).await;
+            let handler = page.split(" on").skip(1).any(|rest| {
+                let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase()).collect();
+                !name.is_empty() && rest[name.len()..].starts_with('=')
+            });
+            assert!(!page.contains("<script>") && !page.contains("style=") && !handler, "{path}: no inline script, handler or style");
+        }
         let missing = app.get("/nope").await;
         assert_eq!(missing.status().as_u16(), 404);
         assert!(missing.text().await.expect("body").contains("404 · Not Found"));

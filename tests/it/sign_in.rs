@@ -230,12 +230,19 @@ crate::db_test! {
         assert_eq!(location(&res), "/account");
         let page = erin.get_html("/account").await;
         assert!(page.contains("erin") && page.contains("Log on"), "{page}");
-        for path in ["/admin", "/admin/users", "/admin/users/new", "/admin/users/1"] {
+        for path in ["/admin", "/admin/users", "/admin/users/new", "/admin/users/1", "/admin/profiles", "/admin/profiles/new?kind=generic_ldap", "/admin/profiles/new/fields?kind=icewarp", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/certificate.pem"] {
             assert_eq!(erin.get(path).await.status().as_u16(), 403, "{path}");
             let htmx = erin.client.get(erin.url(path)).header("HX-Request", "true").send().await.expect("GET");
             assert_eq!(htmx.status().as_u16(), 403, "{path} (htmx)");
             assert_eq!(htmx.headers().get("hx-retarget").and_then(|v| v.to_str().ok()), Some("#toasts"));
         }
+        // Unsafe requests too, with a valid CSRF token of her own: nothing is created or probed.
+        let token = crate::support::app::csrf_token_in(&erin.get_html("/account").await);
+        for path in ["/admin/profiles", "/admin/profiles/test-connection", "/admin/profiles/groups", "/admin/profiles/1", "/admin/profiles/1/delete"] {
+            let res = erin.client.post(erin.url(path)).form(&[("csrf_token", token.as_str()), ("kind", "icewarp"), ("name", "x")]).send().await.expect("POST");
+            assert_eq!(res.status().as_u16(), 403, "POST {path}");
+        }
+        assert_eq!(app.conn(|c| roster::db::models::directory_profiles::count(c).expect("count")).await, 0);
         // A user without the log on privilege cannot sign in at all.
         app.conn(|c| {
             use diesel::prelude::*;
