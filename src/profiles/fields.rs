@@ -97,6 +97,14 @@ const IGNORE_TLS: FieldSpec = field(
     Check::Any,
     "Only for testing: the connection is still encrypted but anyone could pose as the server.",
 );
+const BIND_PASSWORD: FieldSpec = field(
+    "bind_password",
+    "Bind password",
+    Input::Secret,
+    true,
+    Check::Any,
+    "",
+);
 const BASE_DN: FieldSpec = field("base_dn", "Base DN", Input::Text, true, Check::Dn, "");
 const TIMEOUT: FieldSpec = field(
     "timeout_seconds",
@@ -128,14 +136,7 @@ const AD: &[FieldSpec] = &[
         Check::Any,
         "user@domain, DOMAIN\\user or a DN.",
     ),
-    field(
-        "bind_password",
-        "Bind password",
-        Input::Secret,
-        true,
-        Check::Any,
-        "",
-    ),
+    BIND_PASSWORD,
     BASE_DN,
     TIMEOUT,
     USE_LOCAL_PART,
@@ -147,14 +148,7 @@ const LDAP: &[FieldSpec] = &[
     PROTOCOL,
     IGNORE_TLS,
     field("bind_dn", "Bind DN", Input::Text, true, Check::Dn, ""),
-    field(
-        "bind_password",
-        "Bind password",
-        Input::Secret,
-        true,
-        Check::Any,
-        "",
-    ),
+    BIND_PASSWORD,
     BASE_DN,
     TIMEOUT,
     USE_LOCAL_PART,

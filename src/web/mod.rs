@@ -39,21 +39,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route(
                     "/profiles/test-connection",
-                    web::post().to(admin::profiles::test_new),
+                    web::post().to(admin::profiles::test_connection),
                 )
-                .route(
-                    "/profiles/groups",
-                    web::post().to(admin::profiles::groups_new),
-                )
+                .route("/profiles/groups", web::post().to(admin::profiles::groups))
                 .route("/profiles/{id}", web::get().to(admin::profiles::edit_form))
                 .route("/profiles/{id}", web::post().to(admin::profiles::update))
                 .route(
                     "/profiles/{id}/test-connection",
-                    web::post().to(admin::profiles::test_saved),
+                    web::post().to(admin::profiles::test_connection),
                 )
                 .route(
                     "/profiles/{id}/groups",
-                    web::post().to(admin::profiles::groups_saved),
+                    web::post().to(admin::profiles::groups),
                 )
                 .route(
                     "/profiles/{id}/certificate.pem",

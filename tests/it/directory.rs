@@ -12,7 +12,7 @@ use secrecy::SecretString;
 
 use crate::support::servers;
 
-fn host_port(url: &str) -> String {
+pub fn host_port(url: &str) -> String {
     url.split("://")
         .nth(1)
         .unwrap_or(url)

@@ -20,6 +20,7 @@ use crate::profiles::form::{self, CertificateAction, Checked, Posted};
 use crate::profiles::store::{self, StoreError};
 use crate::profiles::{KindSettings, SecretSlot};
 use crate::startup::AppState;
+use crate::web::admin::users::PrivilegeChoice;
 use crate::web::extract::{Admin, SignedIn, client_ip};
 use crate::web::forms::FieldErrors;
 use crate::web::render::{Chrome, fragment, redirect, render};
@@ -154,12 +155,6 @@ pub struct KindChoice {
     pub value: &'static str,
     pub label: &'static str,
     pub selected: bool,
-}
-
-pub struct PrivilegeChoice {
-    pub value: &'static str,
-    pub label: &'static str,
-    pub checked: bool,
 }
 
 #[derive(Template)]
@@ -769,43 +764,29 @@ enum Probe {
     Groups,
 }
 
-/// `/admin/profiles/test-connection` (unsaved) and `/admin/profiles/{id}/test-connection`.
-pub async fn test_new(
+/// "Test connection": `/admin/profiles/test-connection` for an unsaved profile,
+/// `/admin/profiles/{id}/test-connection` for a saved one (blank secrets = the stored ones).
+pub async fn test_connection(
     req: HttpRequest,
     state: Data<AppState>,
     Admin(me): Admin,
+    path: Option<Path<i64>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
-    probe(req, state, me, None, body, Probe::Test).await
+    let id = path.map(Path::into_inner);
+    probe(req, state, me, id, body, Probe::Test).await
 }
 
-pub async fn test_saved(
+/// The group picker, for an unsaved (`/admin/profiles/groups`) or a saved profile.
+pub async fn groups(
     req: HttpRequest,
     state: Data<AppState>,
     Admin(me): Admin,
-    path: Path<i64>,
+    path: Option<Path<i64>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
-    probe(req, state, me, Some(path.into_inner()), body, Probe::Test).await
-}
-
-pub async fn groups_new(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    body: Bytes,
-) -> Result<HttpResponse, AppError> {
-    probe(req, state, me, None, body, Probe::Groups).await
-}
-
-pub async fn groups_saved(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-    body: Bytes,
-) -> Result<HttpResponse, AppError> {
-    probe(req, state, me, Some(path.into_inner()), body, Probe::Groups).await
+    let id = path.map(Path::into_inner);
+    probe(req, state, me, id, body, Probe::Groups).await
 }
 
 async fn probe(
