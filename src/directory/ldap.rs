@@ -10,10 +10,17 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry
 use rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{ConnectionReport, Directory, DirectoryError, DirectoryGroup};
+use std::collections::{HashMap, HashSet};
+
+use super::{
+    ConnectionReport, Directory, DirectoryError, DirectoryGroup, Snapshot, SourceGroup, SourceUser,
+};
 
 /// AD caps a page at 1,000 entries; 500 keeps both servers happy.
 const PAGE_SIZE: i32 = 500;
+
+/// Values asked for per ranged read of a large `member` attribute (AD answers at most 1,500).
+const RANGE_WINDOW: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
@@ -45,11 +52,24 @@ pub struct LdapSettings {
     pub group_filter: String,
     pub group_name_attribute: String,
     pub group_description_attribute: String,
+    pub username_attribute: String,
+    pub full_name_attribute: String,
+    pub email_attribute: String,
+    pub group_members_attribute: String,
+    /// Empty when member values are DNs; else e.g. `(&(objectClass=posixAccount)(uid=%s))`:
+    /// member values are matched against the users' values of the attribute before `=%s`.
+    pub group_members_search_filter: String,
+    /// Group names to synchronise (case-insensitive); empty = all groups.
+    pub groups_to_sync: Vec<String>,
 }
 
 impl LdapSettings {
     /// The defaults a new profile of this flavour starts with.
     pub fn defaults(flavour: Flavour) -> LdapSettings {
+        let (username, full_name) = match flavour {
+            Flavour::GenericLdap => ("uid", "cn"),
+            Flavour::ActiveDirectory => ("sAMAccountName", "displayName"),
+        };
         let (user_filter, group_filter) = match flavour {
             Flavour::GenericLdap => ("(objectClass=inetOrgPerson)", "(objectClass=groupOfNames)"),
             Flavour::ActiveDirectory => (
@@ -70,6 +90,12 @@ impl LdapSettings {
             group_filter: group_filter.into(),
             group_name_attribute: "cn".into(),
             group_description_attribute: "description".into(),
+            username_attribute: username.into(),
+            full_name_attribute: full_name.into(),
+            email_attribute: "mail".into(),
+            group_members_attribute: "member".into(),
+            group_members_search_filter: String::new(),
+            groups_to_sync: Vec::new(),
         }
     }
 }
@@ -320,6 +346,342 @@ impl Directory for LdapDirectory {
         groups.sort_by_key(|g| g.name.to_lowercase());
         Ok(groups)
     }
+
+    async fn snapshot(&self) -> Result<Snapshot, DirectoryError> {
+        let s = &self.settings;
+        let mut ldap = self.connect().await?;
+        self.check_base_dn(&mut ldap).await?;
+        let mut warnings = Vec::new();
+        let users = self.read_users(&mut ldap, &mut warnings).await?;
+        let groups = self.read_groups(&mut ldap, &mut warnings).await?;
+        let _ = ldap.unbind().await;
+
+        // Member values → user external ids: by DN, or by the members search filter's attribute.
+        let by_match = self.member_match_attribute().is_some();
+        let mut index: HashMap<String, &str> = HashMap::new();
+        for (dn, match_values, user) in &users {
+            if by_match {
+                for v in match_values {
+                    index.insert(v.to_lowercase(), &user.external_id);
+                }
+            } else {
+                index.insert(dn.clone(), &user.external_id);
+            }
+        }
+        let chosen: Vec<String> = s.groups_to_sync.iter().map(|g| g.to_lowercase()).collect();
+        for name in &chosen {
+            if !groups.iter().any(|(g, _)| g.name.to_lowercase() == *name) {
+                return Err(DirectoryError::Settings(format!(
+                    "the group `{name}` chosen for synchronisation does not exist in the directory (or the group filter excludes it)"
+                )));
+            }
+        }
+        let mut out_groups = Vec::new();
+        for (mut group, values) in groups {
+            if !chosen.is_empty() && !chosen.contains(&group.name.to_lowercase()) {
+                continue;
+            }
+            let mut seen = HashSet::new();
+            group.members = values
+                .iter()
+                .filter_map(|v| index.get(&v.trim().to_lowercase()).copied())
+                .filter(|id| seen.insert(*id))
+                .map(str::to_owned)
+                .collect();
+            out_groups.push(group);
+        }
+        let mut out_users: Vec<SourceUser> = users.into_iter().map(|(_, _, u)| u).collect();
+        if !chosen.is_empty() {
+            // Only members of the chosen groups are in scope.
+            let members: HashSet<&str> = out_groups
+                .iter()
+                .flat_map(|g| g.members.iter().map(String::as_str))
+                .collect();
+            out_users.retain(|u| members.contains(u.external_id.as_str()));
+        }
+        Ok(Snapshot {
+            users: out_users,
+            groups: out_groups,
+            warnings,
+        })
+    }
+}
+
+impl LdapDirectory {
+    /// The attribute that identifies an entry for good: renames and moves keep it.
+    fn id_attribute(&self) -> &'static str {
+        match self.settings.flavour {
+            Flavour::ActiveDirectory => "objectGUID",
+            Flavour::GenericLdap => "entryUUID",
+        }
+    }
+
+    /// With a members search filter like `(&(objectClass=posixAccount)(uid=%s))`, members
+    /// are the users whose `uid` equals the member value.
+    fn member_match_attribute(&self) -> Option<String> {
+        let filter = self.settings.group_members_search_filter.trim();
+        let before = filter
+            .split("=%s")
+            .next()
+            .filter(|_| filter.contains("=%s"))?;
+        let attr: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        (!attr.is_empty()).then_some(attr)
+    }
+
+    async fn read_users(
+        &self,
+        ldap: &mut Ldap,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<(String, Vec<String>, SourceUser)>, DirectoryError> {
+        let s = &self.settings;
+        let id_attr = self.id_attribute();
+        let match_attr = self.member_match_attribute();
+        let mut attrs = vec![
+            id_attr.to_owned(),
+            s.username_attribute.clone(),
+            s.full_name_attribute.clone(),
+            s.email_attribute.clone(),
+        ];
+        if s.flavour == Flavour::ActiveDirectory {
+            attrs.extend(["userAccountControl".into(), "proxyAddresses".into()]);
+        }
+        attrs.extend(match_attr.clone());
+        attrs.retain(|a| !a.is_empty());
+        let flavour = s.flavour;
+        let mut users = Vec::new();
+        self.paged_search(ldap, s.user_filter.trim(), attrs, |entry| {
+            let Some(external_id) = stable_id(flavour, id_attr, &entry) else {
+                warnings.push(format!("{} has no {id_attr}: left out", entry.dn));
+                return;
+            };
+            let Some(username) = first(&entry, &s.username_attribute) else {
+                warnings.push(format!(
+                    "{} has no {}: left out",
+                    entry.dn, s.username_attribute
+                ));
+                return;
+            };
+            let mut emails: Vec<String> = Vec::new();
+            let mut add = |address: &str| {
+                let address = address.trim();
+                if !address.is_empty() && !emails.iter().any(|e| e.eq_ignore_ascii_case(address)) {
+                    emails.push(address.to_owned());
+                }
+            };
+            all(&entry, &s.email_attribute).iter().for_each(|a| add(a));
+            for proxy in all(&entry, "proxyAddresses") {
+                // `SMTP:` marks the primary address, `smtp:` the others; x500: etc. are not mail.
+                if let Some(address) = proxy
+                    .get(5..)
+                    .filter(|_| proxy[..5].eq_ignore_ascii_case("smtp:"))
+                {
+                    add(address);
+                }
+            }
+            let disabled = flavour == Flavour::ActiveDirectory
+                && first(&entry, "userAccountControl")
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|uac| uac & 2 != 0);
+            let match_values = match_attr
+                .as_deref()
+                .map(|a| all(&entry, a))
+                .unwrap_or_default();
+            users.push((
+                entry.dn.to_lowercase(),
+                match_values,
+                SourceUser {
+                    external_id,
+                    username,
+                    full_name: first(&entry, &s.full_name_attribute).unwrap_or_default(),
+                    emails,
+                    disabled,
+                },
+            ));
+        })
+        .await?;
+        Ok(users)
+    }
+
+    /// Groups with their raw member values (DNs or names), large `member` attributes read
+    /// range by range.
+    async fn read_groups(
+        &self,
+        ldap: &mut Ldap,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<(SourceGroup, Vec<String>)>, DirectoryError> {
+        let s = &self.settings;
+        let id_attr = self.id_attribute();
+        let members = s.group_members_attribute.clone();
+        let ranged = s.flavour == Flavour::ActiveDirectory;
+        let member_request = if ranged {
+            format!("{members};range=0-{}", RANGE_WINDOW - 1)
+        } else {
+            members.clone()
+        };
+        let attrs = vec![
+            id_attr.to_owned(),
+            s.group_name_attribute.clone(),
+            s.group_description_attribute.clone(),
+            member_request,
+        ];
+        let flavour = s.flavour;
+        let mut groups = Vec::new();
+        let mut unfinished = Vec::new();
+        self.paged_search(ldap, s.group_filter.trim(), attrs, |entry| {
+            let Some(external_id) = stable_id(flavour, id_attr, &entry) else {
+                warnings.push(format!("{} has no {id_attr}: left out", entry.dn));
+                return;
+            };
+            let (values, next) = ranged_values(&entry.attrs, &members);
+            if let Some(start) = next {
+                unfinished.push((groups.len(), entry.dn.clone(), start));
+            }
+            groups.push((
+                SourceGroup {
+                    external_id,
+                    name: first(&entry, &s.group_name_attribute)
+                        .unwrap_or_else(|| entry.dn.clone()),
+                    description: first(&entry, &s.group_description_attribute).unwrap_or_default(),
+                    members: Vec::new(),
+                },
+                values,
+            ));
+        })
+        .await?;
+        for (index, dn, mut start) in unfinished {
+            loop {
+                let request = format!("{members};range={start}-{}", start + RANGE_WINDOW - 1);
+                let ldap3::SearchResult(entries, result) = ldap
+                    .search(&dn, Scope::Base, "(objectClass=*)", vec![request])
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                if result.rc != 0 {
+                    return Err(DirectoryError::Protocol {
+                        detail: format!(
+                            "reading the members of {dn} from {start} failed with result code {}: {}",
+                            result.rc, result.text
+                        ),
+                    });
+                }
+                let entry = entries
+                    .into_iter()
+                    .next()
+                    .map(SearchEntry::construct)
+                    .ok_or_else(|| DirectoryError::Protocol {
+                        detail: format!("{dn} disappeared while its members were read"),
+                    })?;
+                let (values, next) = ranged_values(&entry.attrs, &members);
+                if values.is_empty() && next.is_some() {
+                    return Err(DirectoryError::Protocol {
+                        detail: format!("{dn}: an empty member range before the end"),
+                    });
+                }
+                groups[index].1.extend(values);
+                match next {
+                    Some(n) => start = n,
+                    None => break,
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+/// The values of a possibly ranged attribute in one answer — `member`, `member;range=0-1499`
+/// (AD's forced form comes with an empty `member`), `member;range=1500-*` — and where the
+/// next range starts, `None` once the answer ends in `*` or was not ranged.
+pub fn ranged_values(
+    attrs: &HashMap<String, Vec<String>>,
+    attribute: &str,
+) -> (Vec<String>, Option<usize>) {
+    let prefix = format!("{};range=", attribute.to_lowercase());
+    let mut values = Vec::new();
+    let mut next = None;
+    for (name, vals) in attrs {
+        let lower = name.to_lowercase();
+        if lower == attribute.to_lowercase() {
+            values.extend(vals.iter().cloned());
+        } else if let Some(range) = lower.strip_prefix(&prefix) {
+            values.extend(vals.iter().cloned());
+            if let Some((_, end)) = range.split_once('-')
+                && end != "*"
+            {
+                next = end.parse::<usize>().ok().map(|e| e + 1);
+            }
+        }
+    }
+    (values, next)
+}
+
+fn all(entry: &SearchEntry, attr: &str) -> Vec<String> {
+    entry
+        .attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
+    all(entry, attr)
+        .into_iter()
+        .map(|v| v.trim().to_owned())
+        .find(|v| !v.is_empty())
+}
+
+/// objectGUID as AD shows it (mixed-endian text); entryUUID as it is.
+fn stable_id(flavour: Flavour, attr: &str, entry: &SearchEntry) -> Option<String> {
+    match flavour {
+        Flavour::GenericLdap => first(entry, attr).map(|v| v.to_lowercase()),
+        Flavour::ActiveDirectory => {
+            // ldap3 keeps values that happen to be valid UTF-8 as text: same bytes.
+            let bytes = entry
+                .bin_attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                .and_then(|(_, v)| v.first().cloned())
+                .or_else(|| {
+                    entry
+                        .attrs
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                        .and_then(|(_, v)| v.first().map(|s| s.as_bytes().to_vec()))
+                })?;
+            format_guid(&bytes)
+        }
+    }
+}
+
+/// `objectGUID` bytes → `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (the first three groups
+/// little-endian, as Windows prints GUIDs).
+pub fn format_guid(bytes: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = bytes.try_into().ok()?;
+    Some(format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
+    ))
 }
 
 /// Active Directory puts a sub-code in its bind errors: `… data 52e, v4563`.

@@ -29,6 +29,37 @@ pub struct DirectoryGroup {
     pub description: String,
 }
 
+/// A user as the directory has it. The sync engine applies the profile's domain and the
+/// "use only local part" rule to `username`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceUser {
+    /// Stable across renames and moves (objectGUID, entryUUID, Graph id, …).
+    pub external_id: String,
+    pub username: String,
+    pub full_name: String,
+    /// The primary address first, no duplicates.
+    pub emails: Vec<String>,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceGroup {
+    pub external_id: String,
+    pub name: String,
+    pub description: String,
+    /// External ids of the member users that are in the snapshot.
+    pub members: Vec<String>,
+}
+
+/// The complete set of in-scope users and groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub users: Vec<SourceUser>,
+    pub groups: Vec<SourceGroup>,
+    /// Entries left out for a reason the admin should see (e.g. no user name).
+    pub warnings: Vec<String>,
+}
+
 /// What went wrong, in the directory's own words where it gave any.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
@@ -63,4 +94,7 @@ pub trait Directory {
     /// The groups the directory offers (for the group picker), optionally only those whose
     /// name contains `search` (case-insensitive), sorted by name.
     async fn list_groups(&self, search: &str) -> Result<Vec<DirectoryGroup>, DirectoryError>;
+
+    /// Every in-scope user and group, complete — or an error, never a partial list.
+    async fn snapshot(&self) -> Result<Snapshot, DirectoryError>;
 }

@@ -227,6 +227,7 @@ impl KindSettings {
     pub fn ldap_directory(
         &self,
         bind_password: SecretString,
+        groups_to_sync: Vec<String>,
         tls: Arc<ClientConfig>,
     ) -> Option<LdapDirectory> {
         let KindSettings::Ldap(flavour, s) = self else {
@@ -248,27 +249,29 @@ impl KindSettings {
         settings.group_filter = s.group_filter.clone();
         settings.group_name_attribute = s.group_name_attribute.clone();
         settings.group_description_attribute = s.group_description_attribute.clone();
+        settings.username_attribute = s.username_attribute.clone();
+        settings.full_name_attribute = s.full_name_attribute.clone();
+        settings.email_attribute = s.email_attribute.clone();
+        settings.group_members_attribute = s.group_members_attribute.clone();
+        settings.group_members_search_filter = s.group_members_search_filter.clone();
+        settings.groups_to_sync = groups_to_sync;
         Some(LdapDirectory::new(settings, tls))
     }
 }
 
 fn ldap_defaults(flavour: Flavour) -> LdapProfile {
     let base = LdapSettings::defaults(flavour);
-    let (username, full_name) = match flavour {
-        Flavour::GenericLdap => ("uid", "cn"),
-        Flavour::ActiveDirectory => ("sAMAccountName", "displayName"),
-    };
     LdapProfile {
         protocol: "starttls".into(),
         timeout_seconds: base.timeout.as_secs() as u32,
         user_filter: base.user_filter,
-        username_attribute: username.into(),
-        full_name_attribute: full_name.into(),
-        email_attribute: "mail".into(),
+        username_attribute: base.username_attribute,
+        full_name_attribute: base.full_name_attribute,
+        email_attribute: base.email_attribute,
         group_filter: base.group_filter,
         group_name_attribute: base.group_name_attribute,
         group_description_attribute: base.group_description_attribute,
-        group_members_attribute: "member".into(),
+        group_members_attribute: base.group_members_attribute,
         ..LdapProfile::default()
     }
 }

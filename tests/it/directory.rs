@@ -281,3 +281,125 @@ fn use_only_local_part_drops_everything_after_the_last_unquoted_at() {
         Err(LocalPartError::EmptyLocalPart(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
+    let snapshot = slapd(slapd_settings()).snapshot().await.expect("snapshot");
+    let mut names: Vec<&str> = snapshot.users.iter().map(|u| u.username.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    let bob = snapshot
+        .users
+        .iter()
+        .find(|u| u.username == "bob")
+        .expect("bob");
+    assert_eq!(bob.full_name, "Bob Baker");
+    assert_eq!(bob.emails, ["bob@example.test", "bob.baker@example.test"]);
+    assert_eq!(bob.external_id.len(), 36, "entryUUID: {}", bob.external_id);
+    let id_of = |name: &str| {
+        snapshot
+            .users
+            .iter()
+            .find(|u| u.username == name)
+            .map(|u| u.external_id.clone())
+            .expect("user")
+    };
+    let staff = snapshot
+        .groups
+        .iter()
+        .find(|g| g.name == "staff")
+        .expect("staff");
+    let mut members = staff.members.clone();
+    members.sort();
+    let mut expected = vec![id_of("alice"), id_of("bob")];
+    expected.sort();
+    assert_eq!(members, expected);
+
+    // Scope: only the chosen groups and their members.
+    let scoped = LdapSettings {
+        groups_to_sync: vec!["ADMINS".into()],
+        ..slapd_settings()
+    };
+    let snapshot = slapd(scoped).snapshot().await.expect("scoped");
+    assert_eq!(
+        snapshot
+            .users
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert_eq!(
+        snapshot
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect::<Vec<_>>(),
+        ["admins"]
+    );
+
+    // A chosen group that does not exist is an error, not an empty scope.
+    let missing = LdapSettings {
+        groups_to_sync: vec!["nobody".into()],
+        ..slapd_settings()
+    };
+    let err = slapd(missing).snapshot().await.expect_err("missing group");
+    assert!(err.to_string().contains("`nobody`"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samba_snapshot_has_guids_disabled_accounts_and_members() {
+    let snapshot = samba(samba_settings()).snapshot().await.expect("snapshot");
+    let user = |name: &str| {
+        snapshot
+            .users
+            .iter()
+            .find(|u| u.username == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", snapshot.users))
+    };
+    assert!(!user("alice").disabled);
+    assert!(user("dave").disabled, "userAccountControl bit 2");
+    let guid = &user("alice").external_id;
+    assert!(
+        guid.len() == 36 && guid.chars().filter(|c| *c == '-').count() == 4,
+        "{guid}"
+    );
+    let staff = snapshot
+        .groups
+        .iter()
+        .find(|g| g.name == "staff")
+        .expect("staff");
+    assert!(staff.members.contains(guid), "{staff:?}");
+}
+
+#[test]
+fn ranged_member_answers_are_followed_to_the_end() {
+    use roster::directory::ldap::ranged_values;
+    use std::collections::HashMap;
+    let values = |n: usize, from: usize| {
+        (from..from + n)
+            .map(|i| format!("cn=u{i}"))
+            .collect::<Vec<_>>()
+    };
+    // AD's forced form: an empty `member` plus the first 1,500 values.
+    let forced = HashMap::from([
+        ("member".to_owned(), Vec::new()),
+        ("member;range=0-1499".to_owned(), values(1500, 0)),
+    ]);
+    let (got, next) = ranged_values(&forced, "member");
+    assert_eq!((got.len(), next), (1500, Some(1500)));
+    // The last range ends in `*`.
+    let last = HashMap::from([("member;range=1500-*".to_owned(), values(20, 1500))]);
+    assert_eq!(ranged_values(&last, "member").1, None);
+    // Not ranged at all (slapd, small groups).
+    let plain = HashMap::from([("member".to_owned(), values(3, 0))]);
+    assert_eq!(ranged_values(&plain, "Member"), (values(3, 0), None));
+    assert_eq!(
+        roster::directory::ldap::format_guid(&[
+            0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd,
+            0xee, 0xff
+        ])
+        .as_deref(),
+        Some("00112233-4455-6677-8899-aabbccddeeff")
+    );
+}

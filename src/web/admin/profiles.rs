@@ -754,7 +754,11 @@ async fn directory_for(
     };
     Ok(checked
         .settings
-        .ldap_directory(password, state.tls.clone())
+        .ldap_directory(
+            password,
+            form::chosen_groups(&checked.changes.groups_to_sync),
+            state.tls.clone(),
+        )
         .ok_or_else(|| vec!["This type has no connector.".to_owned()]))
 }
 
