@@ -12,6 +12,7 @@ pub mod error;
 pub mod profiles;
 pub mod secrets;
 pub mod startup;
+pub mod sync;
 pub mod tls;
 pub mod web;
 

@@ -40,3 +40,28 @@ pub fn for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<String
         .select(user_emails::address)
         .load(conn)
 }
+
+/// Replaces the addresses of many users at once (batched deletes and inserts).
+pub fn replace_many(conn: &mut DbConnection, lists: &[(i64, &[String])]) -> QueryResult<()> {
+    for chunk in lists.chunks(500) {
+        let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
+        diesel::delete(user_emails::table.filter(user_emails::user_id.eq_any(&ids)))
+            .execute(conn)?;
+        let rows: Vec<NewEmail> = chunk
+            .iter()
+            .flat_map(|(user_id, addresses)| {
+                addresses.iter().enumerate().map(move |(i, a)| NewEmail {
+                    user_id: *user_id,
+                    address: a.as_str(),
+                    position: i32::try_from(i).unwrap_or(i32::MAX),
+                })
+            })
+            .collect();
+        for rows in rows.chunks(1000) {
+            with_backend!(conn, |c| diesel::insert_into(user_emails::table)
+                .values(rows)
+                .execute(c))?;
+        }
+    }
+    Ok(())
+}

@@ -93,3 +93,26 @@ pub fn any_admin(conn: &mut DbConnection) -> QueryResult<bool> {
     ))
     .get_result(conn)
 }
+
+/// Gives each of many new users the same privileges (batched).
+pub fn grant_many(
+    conn: &mut DbConnection,
+    user_ids: &[i64],
+    privileges: &[Privilege],
+) -> QueryResult<()> {
+    let rows: Vec<NewPrivilege> = user_ids
+        .iter()
+        .flat_map(|id| {
+            privileges.iter().map(move |p| NewPrivilege {
+                user_id: *id,
+                privilege: p.as_str(),
+            })
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        with_backend!(conn, |c| diesel::insert_into(user_privileges::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}

@@ -354,3 +354,192 @@ fn escape_like(s: &str) -> String {
     }
     out
 }
+
+/// A synchronised user as the sync engine compares it with the directory.
+#[derive(Clone, Debug)]
+pub struct SyncedUser {
+    pub id: i64,
+    pub external_id: String,
+    pub username: String,
+    pub full_name: String,
+    pub directory_disabled: bool,
+    pub emails: Vec<String>,
+}
+
+/// The users a profile synchronised, with their addresses (two queries, not one per user).
+pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<SyncedUser>> {
+    let rows: Vec<(i64, Option<String>, String, String, bool)> = users::table
+        .filter(users::profile_id.eq(profile_id))
+        .filter(users::auth_method.eq(AuthMethod::Directory.as_str()))
+        .order(users::id)
+        .select((
+            users::id,
+            users::external_id,
+            users::username,
+            users::full_name,
+            users::directory_disabled,
+        ))
+        .load(conn)?;
+    let addresses: Vec<(i64, String)> = user_emails::table
+        .inner_join(users::table)
+        .filter(users::profile_id.eq(profile_id))
+        .order((user_emails::user_id, user_emails::position))
+        .select((user_emails::user_id, user_emails::address))
+        .load(conn)?;
+    let mut by_user: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (id, address) in addresses {
+        by_user.entry(id).or_default().push(address);
+    }
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, external_id, username, full_name, directory_disabled)| SyncedUser {
+                emails: by_user.remove(&id).unwrap_or_default(),
+                id,
+                external_id: external_id.unwrap_or_default(),
+                username,
+                full_name,
+                directory_disabled,
+            },
+        )
+        .collect())
+}
+
+/// Login names in `domain` that belong to someone else than this profile's users.
+pub fn names_taken_elsewhere(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    domain: &str,
+) -> QueryResult<std::collections::HashSet<String>> {
+    let keys: Vec<String> = users::table
+        .filter(users::domain.eq(domain))
+        .filter(
+            users::profile_id
+                .is_null()
+                .or(users::profile_id.ne(profile_id))
+                .or(users::auth_method.ne(AuthMethod::Directory.as_str())),
+        )
+        .select(users::username_key)
+        .load(conn)?;
+    Ok(keys.into_iter().collect())
+}
+
+/// A user a sync creates.
+pub struct NewDirectoryUser<'a> {
+    pub external_id: &'a str,
+    pub username: &'a str,
+    pub full_name: &'a str,
+    pub emails: &'a [String],
+    pub disabled: bool,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+struct DirectoryUserRow<'a> {
+    profile_id: Option<i64>,
+    external_id: Option<&'a str>,
+    username: &'a str,
+    username_key: String,
+    domain: &'a str,
+    full_name: &'a str,
+    auth_method: &'a str,
+    directory_disabled: bool,
+    mfa_required: bool,
+    search_text: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// Inserts users in batches; returns nothing (ids are looked up by external id after).
+pub fn insert_directory_users(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    domain: &str,
+    mfa_required: bool,
+    new: &[NewDirectoryUser],
+) -> QueryResult<()> {
+    let now = crate::db::now();
+    for chunk in new.chunks(500) {
+        let rows: Vec<DirectoryUserRow> = chunk
+            .iter()
+            .map(|u| DirectoryUserRow {
+                profile_id: Some(profile_id),
+                external_id: Some(u.external_id),
+                username: u.username,
+                username_key: username_key(u.username),
+                domain,
+                full_name: u.full_name,
+                auth_method: AuthMethod::Directory.as_str(),
+                directory_disabled: u.disabled,
+                mfa_required,
+                search_text: search_text(u.username, u.full_name, u.emails),
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        with_backend!(conn, |c| diesel::insert_into(users::table)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// External id → user id for a profile's users.
+pub fn ids_by_external_id(
+    conn: &mut DbConnection,
+    profile_id: i64,
+) -> QueryResult<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(Option<String>, i64)> = users::table
+        .filter(users::profile_id.eq(profile_id))
+        .select((users::external_id, users::id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(ext, id)| ext.map(|e| (e, id)))
+        .collect())
+}
+
+/// Gives a user a throwaway login key so renames that swap names never collide.
+pub fn park_username(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::username_key.eq(format!("\u{1}renaming-{id}")))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn update_directory_user(
+    conn: &mut DbConnection,
+    id: i64,
+    user: &NewDirectoryUser,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::username.eq(user.username),
+            users::username_key.eq(username_key(user.username)),
+            users::full_name.eq(user.full_name),
+            users::directory_disabled.eq(user.disabled),
+            users::search_text.eq(search_text(user.username, user.full_name, user.emails)),
+            users::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes directory users of one profile (and nobody else, whatever the ids say).
+pub fn delete_directory_users(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    ids: &[i64],
+) -> QueryResult<usize> {
+    let mut n = 0;
+    for chunk in ids.chunks(500) {
+        n += diesel::delete(
+            users::table
+                .filter(users::profile_id.eq(profile_id))
+                .filter(users::auth_method.eq(AuthMethod::Directory.as_str()))
+                .filter(users::id.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(n)
+}

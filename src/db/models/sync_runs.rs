@@ -1,0 +1,158 @@
+//! Synchronisation runs: one row per dry run or apply, with its counts, the directory's
+//! error text, and the plan (JSON) — the history page and held-run approval read it back.
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::sync_runs;
+use crate::with_backend;
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = sync_runs)]
+pub struct SyncRun {
+    pub id: i64,
+    pub profile_id: i64,
+    pub triggered_by: String,
+    pub started_by: String,
+    pub dry_run: bool,
+    /// running | succeeded | failed | held | discarded
+    pub status: String,
+    pub phase: String,
+    pub users_created: i32,
+    pub users_updated: i32,
+    pub users_deleted: i32,
+    pub users_unchanged: i32,
+    pub groups_created: i32,
+    pub groups_updated: i32,
+    pub groups_deleted: i32,
+    pub memberships_added: i32,
+    pub memberships_removed: i32,
+    pub error: Option<String>,
+    pub plan: Option<String>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+pub fn start(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    triggered_by: &str,
+    started_by: &str,
+    dry_run: bool,
+) -> QueryResult<i64> {
+    with_backend!(conn, |c| diesel::insert_into(sync_runs::table)
+        .values((
+            sync_runs::profile_id.eq(profile_id),
+            sync_runs::triggered_by.eq(triggered_by),
+            sync_runs::started_by.eq(started_by),
+            sync_runs::dry_run.eq(dry_run),
+            sync_runs::status.eq("running"),
+            sync_runs::phase.eq("reading the directory"),
+            sync_runs::started_at.eq(crate::db::now()),
+        ))
+        .returning(sync_runs::id)
+        .get_result(c))
+}
+
+pub fn set_phase(conn: &mut DbConnection, id: i64, phase: &str) -> QueryResult<()> {
+    diesel::update(sync_runs::table.find(id))
+        .set(sync_runs::phase.eq(phase))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The counts a run reports (planned for dry runs and held runs, applied otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub users_created: i32,
+    pub users_updated: i32,
+    pub users_deleted: i32,
+    pub users_unchanged: i32,
+    pub groups_created: i32,
+    pub groups_updated: i32,
+    pub groups_deleted: i32,
+    pub memberships_added: i32,
+    pub memberships_removed: i32,
+}
+
+pub fn finish(
+    conn: &mut DbConnection,
+    id: i64,
+    status: &str,
+    counts: Counts,
+    error: Option<&str>,
+    plan: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(sync_runs::table.find(id))
+        .set((
+            sync_runs::status.eq(status),
+            sync_runs::phase.eq(""),
+            sync_runs::users_created.eq(counts.users_created),
+            sync_runs::users_updated.eq(counts.users_updated),
+            sync_runs::users_deleted.eq(counts.users_deleted),
+            sync_runs::users_unchanged.eq(counts.users_unchanged),
+            sync_runs::groups_created.eq(counts.groups_created),
+            sync_runs::groups_updated.eq(counts.groups_updated),
+            sync_runs::groups_deleted.eq(counts.groups_deleted),
+            sync_runs::memberships_added.eq(counts.memberships_added),
+            sync_runs::memberships_removed.eq(counts.memberships_removed),
+            sync_runs::error.eq(error),
+            sync_runs::plan.eq(plan),
+            sync_runs::finished_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Moves a held run on (to succeeded or discarded) unless someone else already did.
+pub fn settle_held(conn: &mut DbConnection, id: i64, status: &str) -> QueryResult<bool> {
+    let n = diesel::update(
+        sync_runs::table
+            .find(id)
+            .filter(sync_runs::status.eq("held")),
+    )
+    .set((
+        sync_runs::status.eq(status),
+        sync_runs::finished_at.eq(crate::db::now()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncRun>> {
+    sync_runs::table
+        .find(id)
+        .select(SyncRun::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn for_profile(
+    conn: &mut DbConnection,
+    profile_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<SyncRun>> {
+    sync_runs::table
+        .filter(sync_runs::profile_id.eq(profile_id))
+        .order(sync_runs::id.desc())
+        .limit(limit)
+        .select(SyncRun::as_select())
+        .load(conn)
+}
+
+/// Runs left `running` by a process that died (its lease expired) are failed.
+pub fn fail_stale(conn: &mut DbConnection, profile_id: i64, except: i64) -> QueryResult<usize> {
+    diesel::update(
+        sync_runs::table
+            .filter(sync_runs::profile_id.eq(profile_id))
+            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::dry_run.eq(false))
+            .filter(sync_runs::id.ne(except)),
+    )
+    .set((
+        sync_runs::status.eq("failed"),
+        sync_runs::error.eq("the instance running this synchronisation stopped before it finished; nothing was changed"),
+        sync_runs::finished_at.eq(crate::db::now()),
+    ))
+    .execute(conn)
+}

@@ -1,0 +1,131 @@
+//! Applies a plan in one transaction, in batches: a failure anywhere leaves the database as
+//! it was. New users get the profile's default privileges and MFA-by-default; existing
+//! users keep theirs (a rename is an update of the same row).
+
+use std::collections::HashMap;
+
+use diesel::Connection;
+use diesel::prelude::*;
+
+use super::plan::{Action, Plan};
+use crate::db::DbConnection;
+use crate::db::models::directory_groups;
+use crate::db::models::user_emails;
+use crate::db::models::user_privileges::{self, Privilege};
+use crate::db::models::users::{self, NewDirectoryUser};
+use crate::db::schema::sessions;
+
+pub struct ApplyOptions<'a> {
+    pub profile_id: i64,
+    pub domain: &'a str,
+    pub mfa_by_default: bool,
+    pub default_privileges: &'a [Privilege],
+}
+
+pub fn apply(conn: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
+    conn.transaction(|c| apply_in(c, options, plan))
+}
+
+fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
+    let profile = options.profile_id;
+    let of = |action: Action| plan.users.iter().filter(move |u| u.action == action);
+
+    // Deletes first, so their names are free for creates and renames.
+    let deleted: Vec<i64> = of(Action::Delete).filter_map(|u| u.id).collect();
+    users::delete_directory_users(c, profile, &deleted)?;
+
+    // Renames may swap names: park every renamed user's key, then set the new ones.
+    for user in of(Action::Update).filter(|u| u.previous_username.is_some()) {
+        if let Some(id) = user.id {
+            users::park_username(c, id)?;
+        }
+    }
+    let mut email_lists: Vec<(i64, &[String])> = Vec::new();
+    let mut disabled_now: Vec<i64> = Vec::new();
+    for user in of(Action::Update) {
+        let Some(id) = user.id else { continue };
+        users::update_directory_user(
+            c,
+            id,
+            &NewDirectoryUser {
+                external_id: &user.external_id,
+                username: &user.username,
+                full_name: &user.full_name,
+                emails: &user.emails,
+                disabled: user.disabled,
+            },
+        )?;
+        if user.fields.iter().any(|f| f == "e-mail addresses") {
+            email_lists.push((id, &user.emails));
+        }
+        if user.disabled {
+            disabled_now.push(id);
+        }
+    }
+
+    let created: Vec<NewDirectoryUser> = of(Action::Create)
+        .map(|u| NewDirectoryUser {
+            external_id: &u.external_id,
+            username: &u.username,
+            full_name: &u.full_name,
+            emails: &u.emails,
+            disabled: u.disabled,
+        })
+        .collect();
+    users::insert_directory_users(c, profile, options.domain, options.mfa_by_default, &created)?;
+    let user_ids = users::ids_by_external_id(c, profile)?;
+    let new_ids: Vec<i64> = of(Action::Create)
+        .filter_map(|u| user_ids.get(&u.external_id).copied())
+        .collect();
+    for user in of(Action::Create) {
+        if let Some(id) = user_ids.get(&user.external_id)
+            && !user.emails.is_empty()
+        {
+            email_lists.push((*id, &user.emails));
+        }
+    }
+    user_emails::replace_many(c, &email_lists)?;
+    user_privileges::grant_many(c, &new_ids, options.default_privileges)?;
+    // A user disabled in the directory is signed out at once.
+    for chunk in disabled_now.chunks(500) {
+        diesel::delete(sessions::table.filter(sessions::user_id.eq_any(chunk))).execute(c)?;
+    }
+
+    // Groups.
+    let deleted_groups: Vec<i64> = plan
+        .groups
+        .iter()
+        .filter(|g| g.action == Action::Delete)
+        .filter_map(|g| g.id)
+        .collect();
+    directory_groups::delete_groups(c, profile, &deleted_groups)?;
+    for group in plan.groups.iter().filter(|g| g.action == Action::Update) {
+        if let Some(id) = group.id {
+            directory_groups::update_group(c, id, &group.name, &group.description)?;
+        }
+    }
+    let new_groups: Vec<(&str, &str, &str)> = plan
+        .groups
+        .iter()
+        .filter(|g| g.action == Action::Create)
+        .map(|g| {
+            (
+                g.external_id.as_str(),
+                g.name.as_str(),
+                g.description.as_str(),
+            )
+        })
+        .collect();
+    directory_groups::insert_groups(c, profile, &new_groups)?;
+    let group_ids = directory_groups::ids_by_external_id(c, profile)?;
+
+    let resolve = |pairs: &[(String, String)], users: &HashMap<String, i64>| -> Vec<(i64, i64)> {
+        pairs
+            .iter()
+            .filter_map(|(g, u)| Some((*group_ids.get(g)?, *users.get(u)?)))
+            .collect()
+    };
+    directory_groups::remove_memberships(c, &resolve(&plan.memberships_removed, &user_ids))?;
+    directory_groups::add_memberships(c, &resolve(&plan.memberships_added, &user_ids))?;
+    Ok(())
+}

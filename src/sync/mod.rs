@@ -1,0 +1,439 @@
+//! The sync engine: snapshot → plan → guard → apply → record (DESIGN.md).
+//!
+//! A run reads the whole in-scope directory (or fails with the directory's own error and
+//! changes nothing), diffs it against the database by (profile, stable id), and either
+//! stores the plan (dry run), holds it for an admin (guard), or applies it in one
+//! transaction. One profile syncs on one instance at a time: a lease row with an expiry.
+
+pub mod apply;
+pub mod plan;
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use secrecy::SecretString;
+
+use crate::crypto::MasterKey;
+use crate::db::Db;
+use crate::db::models::directory_profiles::{self, DirectoryProfile};
+use crate::db::models::sync_runs::{self, Counts};
+use crate::db::models::user_privileges::Privilege;
+use crate::db::models::{directory_groups, sync_leases, users};
+use crate::directory::Directory;
+use crate::profiles::{KindSettings, SecretSlot};
+use plan::{Action, Existing, Plan, PlanOptions};
+
+/// How long a lease lives without renewal; a running sync renews it every third of that.
+const LEASE_SECONDS: i64 = 120;
+
+/// What a run needs from the application.
+#[derive(Clone)]
+pub struct SyncContext {
+    pub db: Db,
+    pub master_key: MasterKey,
+    pub tls: Arc<ClientConfig>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    Admin,
+    Cli,
+    Schedule,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Admin => "admin",
+            Trigger::Cli => "cli",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the directory profile does not exist")]
+    NotFound,
+    #[error("a synchronisation of this profile is already running")]
+    Busy,
+    #[error("this run is not waiting for approval")]
+    NotHeld,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<diesel::result::Error> for SyncError {
+    fn from(e: diesel::result::Error) -> Self {
+        SyncError::Internal(e.into())
+    }
+}
+
+impl From<crate::db::DbError> for SyncError {
+    fn from(e: crate::db::DbError) -> Self {
+        SyncError::Internal(e.into())
+    }
+}
+
+/// A started run: the caller may show it at once and let `execute` finish it.
+pub struct Started {
+    pub run_id: i64,
+    pub profile_id: i64,
+    pub dry_run: bool,
+    /// The lease owner token (apply runs only).
+    lease: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub run_id: i64,
+    /// succeeded | failed | held
+    pub status: String,
+    pub plan: Option<Plan>,
+    pub error: Option<String>,
+}
+
+/// Creates the run (after winning the profile's lease, for runs that apply).
+pub async fn start(
+    ctx: &SyncContext,
+    profile_id: i64,
+    trigger: Trigger,
+    started_by: &str,
+    dry_run: bool,
+) -> Result<Started, SyncError> {
+    let started_by = started_by.to_owned();
+    ctx.db
+        .run(move |c| {
+            if directory_profiles::find(c, profile_id)?.is_none() {
+                return Err(SyncError::NotFound);
+            }
+            // A dry run changes nothing, so it needs no lease.
+            let lease = if dry_run {
+                None
+            } else {
+                let owner = crate::crypto::random_token();
+                if !sync_leases::acquire(c, profile_id, &owner, LEASE_SECONDS)? {
+                    return Err(SyncError::Busy);
+                }
+                Some(owner)
+            };
+            let run_id = sync_runs::start(c, profile_id, trigger.as_str(), &started_by, dry_run)?;
+            if let Some(owner) = &lease {
+                sync_leases::attach(c, profile_id, owner, run_id)?;
+                // Whoever held the lease before us is gone: its run never finished.
+                sync_runs::fail_stale(c, profile_id, run_id)?;
+            }
+            Ok(Started {
+                run_id,
+                profile_id,
+                dry_run,
+                lease,
+            })
+        })
+        .await
+}
+
+/// Starts and finishes a run (the CLI and the schedules).
+pub async fn run(
+    ctx: &SyncContext,
+    profile_id: i64,
+    trigger: Trigger,
+    started_by: &str,
+    dry_run: bool,
+) -> Result<Outcome, SyncError> {
+    let started = start(ctx, profile_id, trigger, started_by, dry_run).await?;
+    Ok(execute(ctx, started).await)
+}
+
+/// Reads, plans, guards and applies; records the result whatever happens.
+pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
+    let renewer = started.lease.clone().map(|owner| {
+        let (db, profile_id) = (ctx.db.clone(), started.profile_id);
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64));
+            loop {
+                tick.tick().await;
+                let owner = owner.clone();
+                let _ = db
+                    .run(move |c| {
+                        sync_leases::renew(c, profile_id, &owner, LEASE_SECONDS)
+                            .map_err(SyncError::from)
+                    })
+                    .await;
+            }
+        })
+    });
+    let result = plan_and_apply(ctx, &started).await;
+    if let Some(task) = renewer {
+        task.abort();
+    }
+    let run_id = started.run_id;
+    let outcome = match result {
+        Ok((status, plan)) => Outcome {
+            run_id,
+            status: status.to_owned(),
+            plan: Some(plan),
+            error: None,
+        },
+        Err(error) => Outcome {
+            run_id,
+            status: "failed".into(),
+            plan: None,
+            error: Some(error),
+        },
+    };
+    let (recorded, lease, profile_id) = (outcome.clone(), started.lease, started.profile_id);
+    let saved = ctx
+        .db
+        .run(move |c| {
+            let plan_json = recorded
+                .plan
+                .as_ref()
+                .and_then(|p| serde_json::to_string(p).ok());
+            let counts = recorded.plan.as_ref().map(counts).unwrap_or_default();
+            sync_runs::finish(
+                c,
+                run_id,
+                &recorded.status,
+                counts,
+                recorded.error.as_deref(),
+                plan_json.as_deref(),
+            )?;
+            if let Some(owner) = lease {
+                sync_leases::release(c, profile_id, &owner)?;
+            }
+            Ok::<_, SyncError>(())
+        })
+        .await;
+    if let Err(e) = saved {
+        tracing::error!(run_id, error = %e, "recording a synchronisation run failed");
+    }
+    outcome
+}
+
+/// Errors here are for the admin: the directory's own words, or what went wrong.
+async fn plan_and_apply(
+    ctx: &SyncContext,
+    started: &Started,
+) -> Result<(&'static str, Plan), String> {
+    let profile_id = started.profile_id;
+    let (profile, settings) = load_profile(ctx, profile_id).await?;
+    let plan = fresh_plan(ctx, &profile, &settings).await?;
+    if started.dry_run {
+        return Ok(("succeeded", plan));
+    }
+    if plan.held.is_some() {
+        return Ok(("held", plan));
+    }
+    set_phase(ctx, started.run_id, "applying").await;
+    apply_plan(ctx, &profile, &plan).await?;
+    Ok(("succeeded", plan))
+}
+
+async fn load_profile(
+    ctx: &SyncContext,
+    profile_id: i64,
+) -> Result<(DirectoryProfile, KindSettings), String> {
+    let profile = ctx
+        .db
+        .run(move |c| directory_profiles::find(c, profile_id).map_err(SyncError::from))
+        .await
+        .map_err(|e| format!("reading the profile failed: {e}"))?
+        .ok_or("the directory profile was deleted")?;
+    let settings = KindSettings::of(&profile).map_err(|e| e.to_string())?;
+    Ok((profile, settings))
+}
+
+/// Takes a snapshot and diffs it against the database.
+async fn fresh_plan(
+    ctx: &SyncContext,
+    profile: &DirectoryProfile,
+    settings: &KindSettings,
+) -> Result<Plan, String> {
+    let key = ctx.master_key.clone();
+    let for_secret = settings.clone();
+    let password = ctx
+        .db
+        .run(move |c| {
+            crate::profiles::store::reveal(c, &key, &for_secret, SecretSlot::BindPassword)
+                .map_err(|e| SyncError::Internal(e.into()))
+        })
+        .await
+        .map_err(|e| format!("the stored bind password cannot be read: {e}"))?
+        .unwrap_or_else(|| SecretString::from(String::new()));
+    let groups = crate::profiles::form::chosen_groups(&profile.groups_to_sync);
+    let Some(directory) = settings.ldap_directory(password, groups, ctx.tls.clone()) else {
+        return Err(format!(
+            "synchronising {} profiles is not available in this version of Roster",
+            profile.kind().map(|k| k.label()).unwrap_or("these")
+        ));
+    };
+    let snapshot = directory.snapshot().await.map_err(|e| e.to_string())?;
+    let (profile_id, domain) = (profile.id, profile.domain.clone());
+    let existing = ctx
+        .db
+        .run(move |c| {
+            Ok::<_, SyncError>(Existing {
+                users: users::synced_by_profile(c, profile_id)?,
+                groups: directory_groups::synced_by_profile(c, profile_id)?,
+                memberships: directory_groups::memberships_of_profile(c, profile_id)?,
+                names_taken: users::names_taken_elsewhere(c, profile_id, &domain)?,
+            })
+        })
+        .await
+        .map_err(|e| format!("reading the synchronised users failed: {e}"))?;
+    let options = PlanOptions {
+        use_local_part: profile.use_local_part,
+        delete_users: profile.delete_users,
+        delete_groups: profile.delete_groups,
+        threshold_count: i64::from(profile.delete_threshold_count),
+        threshold_percent: i64::from(profile.delete_threshold_percent),
+    };
+    Ok(plan::plan(&options, &snapshot, &existing))
+}
+
+async fn apply_plan(
+    ctx: &SyncContext,
+    profile: &DirectoryProfile,
+    plan: &Plan,
+) -> Result<(), String> {
+    let privileges: Vec<Privilege> = profile
+        .default_privileges
+        .split(',')
+        .filter_map(Privilege::parse)
+        .collect();
+    let (profile_id, domain, mfa) = (profile.id, profile.domain.clone(), profile.mfa_by_default);
+    let plan = plan.clone();
+    ctx.db
+        .run(move |c| {
+            apply::apply(
+                c,
+                &apply::ApplyOptions {
+                    profile_id,
+                    domain: &domain,
+                    mfa_by_default: mfa,
+                    default_privileges: &privileges,
+                },
+                &plan,
+            )
+            .map_err(SyncError::from)
+        })
+        .await
+        .map_err(|e| format!("writing the changes failed, nothing was changed: {e}"))
+}
+
+async fn set_phase(ctx: &SyncContext, run_id: i64, phase: &'static str) {
+    let _ = ctx
+        .db
+        .run(move |c| sync_runs::set_phase(c, run_id, phase).map_err(SyncError::from))
+        .await;
+}
+
+pub fn counts(plan: &Plan) -> Counts {
+    let n = |x: usize| i32::try_from(x).unwrap_or(i32::MAX);
+    Counts {
+        users_created: n(plan.count(Action::Create)),
+        users_updated: n(plan.count(Action::Update)),
+        users_deleted: n(plan.count(Action::Delete)),
+        users_unchanged: n(plan.users_unchanged),
+        groups_created: n(plan.group_count(Action::Create)),
+        groups_updated: n(plan.group_count(Action::Update)),
+        groups_deleted: n(plan.group_count(Action::Delete)),
+        memberships_added: n(plan.memberships_added.len()),
+        memberships_removed: n(plan.memberships_removed.len()),
+    }
+}
+
+/// An admin approves a held run: its plan is applied exactly, if the directory still
+/// agrees (a fresh plan has the same changes); otherwise nothing is applied.
+pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncError> {
+    let run = ctx
+        .db
+        .run(move |c| sync_runs::find(c, run_id).map_err(SyncError::from))
+        .await?
+        .ok_or(SyncError::NotFound)?;
+    if run.status != "held" {
+        return Err(SyncError::NotHeld);
+    }
+    let held: Plan = run
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .ok_or_else(|| anyhow::anyhow!("the held run has no readable plan"))?;
+    let profile_id = run.profile_id;
+    let owner = crate::crypto::random_token();
+    let lease_owner = owner.clone();
+    let won = ctx
+        .db
+        .run(move |c| {
+            if !sync_leases::acquire(c, profile_id, &lease_owner, LEASE_SECONDS)? {
+                return Ok::<_, SyncError>(false);
+            }
+            sync_leases::attach(c, profile_id, &lease_owner, run_id)?;
+            Ok(sync_runs::settle_held(c, run_id, "running")?)
+        })
+        .await?;
+    let release = |ctx: &SyncContext| {
+        let (db, owner) = (ctx.db.clone(), owner.clone());
+        async move {
+            let _ = db
+                .run(move |c| sync_leases::release(c, profile_id, &owner).map_err(SyncError::from))
+                .await;
+        }
+    };
+    if !won {
+        release(ctx).await;
+        return Err(SyncError::Busy);
+    }
+    let result = async {
+        let (profile, settings) = load_profile(ctx, profile_id).await?;
+        let fresh = fresh_plan(ctx, &profile, &settings).await?;
+        if !fresh.same_changes(&held) {
+            return Err("the directory changed since this run was planned; nothing was applied. Start a new run.".to_owned());
+        }
+        set_phase(ctx, run_id, "applying").await;
+        apply_plan(ctx, &profile, &held).await
+    }
+    .await;
+    let (status, error) = match &result {
+        Ok(()) => ("succeeded", None),
+        Err(e) => ("failed", Some(e.clone())),
+    };
+    let plan_json = serde_json::to_string(&held).ok();
+    let counts = counts(&held);
+    let recorded_error = error.clone();
+    ctx.db
+        .run(move |c| {
+            sync_runs::finish(
+                c,
+                run_id,
+                status,
+                counts,
+                recorded_error.as_deref(),
+                plan_json.as_deref(),
+            )
+            .map_err(SyncError::from)
+        })
+        .await?;
+    release(ctx).await;
+    Ok(Outcome {
+        run_id,
+        status: status.into(),
+        plan: Some(held),
+        error,
+    })
+}
+
+/// An admin discards a held run: nothing is applied.
+pub async fn discard(ctx: &SyncContext, run_id: i64) -> Result<(), SyncError> {
+    let settled = ctx
+        .db
+        .run(move |c| sync_runs::settle_held(c, run_id, "discarded").map_err(SyncError::from))
+        .await?;
+    if settled {
+        Ok(())
+    } else {
+        Err(SyncError::NotHeld)
+    }
+}

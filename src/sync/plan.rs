@@ -1,0 +1,373 @@
+//! The diff between a directory snapshot and what Roster holds for the profile, keyed by
+//! stable id: create / update (which fields) / delete / unchanged, for users, groups and
+//! memberships — plus the guard that holds a run instead of applying it.
+//!
+//! Pure functions: no database, no directory. The plan is stored with its run (JSON) so a
+//! dry run can be shown and a held run approved as it was planned.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::directory_groups::SyncedGroup;
+use crate::db::models::users::{SyncedUser, username_key};
+use crate::directory::names::local_part;
+use crate::directory::{Snapshot, SourceUser};
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UserChange {
+    pub action: Action,
+    pub external_id: String,
+    /// The Roster user (updates and deletes).
+    pub id: Option<i64>,
+    pub username: String,
+    /// Set when the user name changes (a rename keeps the user, its MFA and privileges).
+    pub previous_username: Option<String>,
+    /// Which fields an update changes: `user name`, `full name`, `e-mail addresses`, `status`.
+    pub fields: Vec<String>,
+    pub full_name: String,
+    pub emails: Vec<String>,
+    pub disabled: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct GroupChange {
+    pub action: Action,
+    pub external_id: String,
+    pub id: Option<i64>,
+    pub name: String,
+    pub previous_name: Option<String>,
+    pub fields: Vec<String>,
+    pub description: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub users: Vec<UserChange>,
+    pub users_unchanged: usize,
+    pub groups: Vec<GroupChange>,
+    pub groups_unchanged: usize,
+    /// (group external id, user external id)
+    pub memberships_added: Vec<(String, String)>,
+    pub memberships_removed: Vec<(String, String)>,
+    /// Entries left out, with the reason.
+    pub warnings: Vec<String>,
+    /// Why the run is held for an admin instead of applied.
+    pub held: Option<String>,
+    pub source_users: usize,
+    pub existing_users: usize,
+}
+
+impl Plan {
+    pub fn count(&self, action: Action) -> usize {
+        self.users.iter().filter(|c| c.action == action).count()
+    }
+    pub fn group_count(&self, action: Action) -> usize {
+        self.groups.iter().filter(|c| c.action == action).count()
+    }
+    /// The changes only: two plans with the same changes apply the same way.
+    pub fn same_changes(&self, other: &Plan) -> bool {
+        self.users == other.users
+            && self.groups == other.groups
+            && self.memberships_added == other.memberships_added
+            && self.memberships_removed == other.memberships_removed
+    }
+}
+
+/// What the plan needs of the profile.
+pub struct PlanOptions {
+    pub use_local_part: bool,
+    pub delete_users: bool,
+    pub delete_groups: bool,
+    pub threshold_count: i64,
+    pub threshold_percent: i64,
+}
+
+pub struct Existing {
+    pub users: Vec<SyncedUser>,
+    pub groups: Vec<SyncedGroup>,
+    /// (group id, user id)
+    pub memberships: Vec<(i64, i64)>,
+    /// Login keys in the profile's domain that belong to other users.
+    pub names_taken: HashSet<String>,
+}
+
+pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> Plan {
+    let mut plan = Plan {
+        warnings: snapshot.warnings.clone(),
+        source_users: snapshot.users.len(),
+        existing_users: existing.users.len(),
+        ..Plan::default()
+    };
+    let by_external: HashMap<&str, &SyncedUser> = existing
+        .users
+        .iter()
+        .map(|u| (u.external_id.as_str(), u))
+        .collect();
+
+    // Users: names first (local part), then duplicates and names used by others.
+    let mut seen_keys: HashSet<String> = HashSet::new();
+    let mut in_source: HashSet<&str> = HashSet::new();
+    let mut accepted: HashSet<&str> = HashSet::new();
+    let mut sorted: Vec<&SourceUser> = snapshot.users.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.username
+            .cmp(&b.username)
+            .then(a.external_id.cmp(&b.external_id))
+    });
+    for source in sorted {
+        in_source.insert(&source.external_id);
+        let username = if options.use_local_part {
+            match local_part(&source.username) {
+                Ok(name) => name,
+                Err(e) => {
+                    plan.warnings
+                        .push(format!("{}: {e}; left out", source.username));
+                    continue;
+                }
+            }
+        } else {
+            source.username.trim().to_owned()
+        };
+        let key = username_key(&username);
+        if !seen_keys.insert(key.clone()) {
+            plan.warnings.push(format!(
+                "{username}: another directory entry has the same user name; left out"
+            ));
+            continue;
+        }
+        if existing.names_taken.contains(&key) {
+            plan.warnings.push(format!(
+                "{username}: the user name is used by a user not from this profile; left out"
+            ));
+            continue;
+        }
+        accepted.insert(&source.external_id);
+        match by_external.get(source.external_id.as_str()) {
+            None => plan.users.push(UserChange {
+                action: Action::Create,
+                external_id: source.external_id.clone(),
+                id: None,
+                username,
+                previous_username: None,
+                fields: Vec::new(),
+                full_name: source.full_name.clone(),
+                emails: source.emails.clone(),
+                disabled: source.disabled,
+            }),
+            Some(current) => {
+                let mut fields = Vec::new();
+                if current.username != username {
+                    fields.push("user name".to_owned());
+                }
+                if current.full_name != source.full_name {
+                    fields.push("full name".to_owned());
+                }
+                if current.emails != source.emails {
+                    fields.push("e-mail addresses".to_owned());
+                }
+                if current.directory_disabled != source.disabled {
+                    fields.push("status".to_owned());
+                }
+                if fields.is_empty() {
+                    plan.users_unchanged += 1;
+                } else {
+                    plan.users.push(UserChange {
+                        action: Action::Update,
+                        external_id: source.external_id.clone(),
+                        id: Some(current.id),
+                        previous_username: (current.username != username)
+                            .then(|| current.username.clone()),
+                        username,
+                        fields,
+                        full_name: source.full_name.clone(),
+                        emails: source.emails.clone(),
+                        disabled: source.disabled,
+                    });
+                }
+            }
+        }
+    }
+    // A user that left the directory or the scope counts as removed. Entries still in the
+    // source but left out (a warning says why) are kept as they are.
+    for current in &existing.users {
+        if in_source.contains(current.external_id.as_str()) {
+            if !accepted.contains(current.external_id.as_str()) {
+                plan.users_unchanged += 1;
+            }
+            continue;
+        }
+        if options.delete_users {
+            plan.users.push(UserChange {
+                action: Action::Delete,
+                external_id: current.external_id.clone(),
+                id: Some(current.id),
+                username: current.username.clone(),
+                previous_username: None,
+                fields: Vec::new(),
+                full_name: current.full_name.clone(),
+                emails: current.emails.clone(),
+                disabled: current.directory_disabled,
+            });
+        } else {
+            plan.users_unchanged += 1;
+        }
+    }
+
+    // Groups.
+    let groups_by_external: HashMap<&str, &SyncedGroup> = existing
+        .groups
+        .iter()
+        .map(|g| (g.external_id.as_str(), g))
+        .collect();
+    let source_groups: HashSet<&str> = snapshot
+        .groups
+        .iter()
+        .map(|g| g.external_id.as_str())
+        .collect();
+    for source in &snapshot.groups {
+        match groups_by_external.get(source.external_id.as_str()) {
+            None => plan.groups.push(GroupChange {
+                action: Action::Create,
+                external_id: source.external_id.clone(),
+                id: None,
+                name: source.name.clone(),
+                previous_name: None,
+                fields: Vec::new(),
+                description: source.description.clone(),
+            }),
+            Some(current) => {
+                let mut fields = Vec::new();
+                if current.name != source.name {
+                    fields.push("name".to_owned());
+                }
+                if current.description != source.description {
+                    fields.push("description".to_owned());
+                }
+                if fields.is_empty() {
+                    plan.groups_unchanged += 1;
+                } else {
+                    plan.groups.push(GroupChange {
+                        action: Action::Update,
+                        external_id: source.external_id.clone(),
+                        id: Some(current.id),
+                        previous_name: (current.name != source.name).then(|| current.name.clone()),
+                        name: source.name.clone(),
+                        fields,
+                        description: source.description.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for current in &existing.groups {
+        if source_groups.contains(current.external_id.as_str()) {
+            continue;
+        }
+        if options.delete_groups {
+            plan.groups.push(GroupChange {
+                action: Action::Delete,
+                external_id: current.external_id.clone(),
+                id: Some(current.id),
+                name: current.name.clone(),
+                previous_name: None,
+                fields: Vec::new(),
+                description: current.description.clone(),
+            });
+        } else {
+            plan.groups_unchanged += 1;
+        }
+    }
+
+    // Memberships of the groups in the source, between users that will exist.
+    let user_external: HashMap<i64, &str> = existing
+        .users
+        .iter()
+        .map(|u| (u.id, u.external_id.as_str()))
+        .collect();
+    let group_external: HashMap<i64, &str> = existing
+        .groups
+        .iter()
+        .map(|g| (g.id, g.external_id.as_str()))
+        .collect();
+    let deleted_users: HashSet<&str> = plan
+        .users
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.external_id.as_str())
+        .collect();
+    let mut current: HashSet<(&str, &str)> = HashSet::new();
+    for (g, u) in &existing.memberships {
+        if let (Some(g), Some(u)) = (group_external.get(g), user_external.get(u)) {
+            current.insert((g, u));
+        }
+    }
+    let will_exist = |u: &str| {
+        (accepted.contains(u) || by_external.contains_key(u)) && !deleted_users.contains(u)
+    };
+    let mut wanted: HashSet<(&str, &str)> = HashSet::new();
+    for group in &snapshot.groups {
+        for member in &group.members {
+            if will_exist(member) {
+                wanted.insert((&group.external_id, member));
+            }
+        }
+    }
+    let mut added: Vec<(String, String)> = wanted
+        .difference(&current)
+        .map(|(g, u)| ((*g).to_owned(), (*u).to_owned()))
+        .collect();
+    // Only memberships of groups in the source change; a group kept after leaving the
+    // directory keeps its members. Deleted users and groups lose theirs by cascade.
+    let mut removed: Vec<(String, String)> = current
+        .difference(&wanted)
+        .filter(|(g, u)| source_groups.contains(g) && !deleted_users.contains(u))
+        .map(|(g, u)| ((*g).to_owned(), (*u).to_owned()))
+        .collect();
+    added.sort();
+    removed.sort();
+    plan.memberships_added = added;
+    plan.memberships_removed = removed;
+
+    plan.held = guard(options, snapshot, existing, &plan);
+    plan
+}
+
+/// Microsoft Entra Connect's "prevent accidental deletes": an empty source, or more
+/// deletions than the profile allows, holds the run for an admin.
+fn guard(
+    options: &PlanOptions,
+    snapshot: &Snapshot,
+    existing: &Existing,
+    plan: &Plan,
+) -> Option<String> {
+    if snapshot.users.is_empty() && !existing.users.is_empty() {
+        return Some(format!(
+            "the directory returned no users, while {} are synchronised from it",
+            existing.users.len()
+        ));
+    }
+    let deletes = plan.count(Action::Delete) as i64;
+    let existing_count = existing.users.len() as i64;
+    if deletes > options.threshold_count {
+        return Some(format!(
+            "{deletes} users would be deleted, more than the profile's threshold of {}",
+            options.threshold_count
+        ));
+    }
+    if existing_count > 0 && deletes * 100 > options.threshold_percent * existing_count {
+        return Some(format!(
+            "{deletes} of {existing_count} users would be deleted, more than the profile's threshold of {} %",
+            options.threshold_percent
+        ));
+    }
+    None
+}
