@@ -1,4 +1,5 @@
-//! The `roster` command line: serve (default), migrate, admin create, check-config.
+//! The `roster` command line: serve (default), migrate, admin create, check-config, sync,
+//! secrets rotate.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead;
@@ -36,6 +37,12 @@ enum Command {
     },
     /// Check the configuration and the database connection, then exit.
     CheckConfig,
+    /// Synchronise a directory profile (by name or id) now; `--dry-run` only shows the plan.
+    Sync {
+        profile: String,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Manage the master key that encrypts stored secrets.
     Secrets {
         #[command(subcommand)]
@@ -92,6 +99,7 @@ fn main() -> ExitCode {
             Command::Secrets {
                 command: SecretsCommand::Rotate { new_key_file },
             } => rotate_secrets(settings, &new_key_file).await,
+            Command::Sync { profile, dry_run } => sync(settings, &profile, dry_run).await,
         }
     });
     match result {
@@ -175,6 +183,62 @@ fn spawn_session_cleanup(state: &AppState) {
             }
         }
     });
+}
+
+/// Exits non-zero unless the run succeeded: a failed run, and a held one (nothing applied).
+async fn sync(settings: Settings, profile: &str, dry_run: bool) -> anyhow::Result<()> {
+    use roster::sync::plan::Action;
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    let wanted = profile.to_owned();
+    let found = state
+        .db
+        .run(move |c| {
+            roster::db::models::directory_profiles::find_by_name_or_id(c, &wanted)
+                .map_err(anyhow::Error::from)
+        })
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("there is no directory profile `{profile}`"))?;
+    let ctx = state.sync_context();
+    let outcome = roster::sync::run(
+        &ctx,
+        found.id,
+        roster::sync::Trigger::Cli,
+        "command line",
+        dry_run,
+    )
+    .await?;
+    let what = if dry_run { "Dry run" } else { "Run" };
+    println!(
+        "{what} {} of `{}`: {}",
+        outcome.run_id, found.name, outcome.status
+    );
+    if let Some(plan) = &outcome.plan {
+        println!(
+            "users: {} to create, {} to update, {} to delete, {} unchanged; groups: {} to create, {} to update, {} to delete; memberships: {} to add, {} to remove",
+            plan.count(Action::Create),
+            plan.count(Action::Update),
+            plan.count(Action::Delete),
+            plan.users_unchanged,
+            plan.group_count(Action::Create),
+            plan.group_count(Action::Update),
+            plan.group_count(Action::Delete),
+            plan.memberships_added.len(),
+            plan.memberships_removed.len(),
+        );
+        for warning in &plan.warnings {
+            println!("warning: {warning}");
+        }
+        if let Some(reason) = &plan.held {
+            anyhow::bail!(
+                "held for approval, nothing was applied: {reason}. Approve or discard it in the admin console (run {}).",
+                outcome.run_id
+            );
+        }
+    }
+    match outcome.error {
+        Some(error) => anyhow::bail!("the synchronisation failed, nothing was changed: {error}"),
+        None => Ok(()),
+    }
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {

@@ -30,6 +30,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the sync engine needs of the application.
+    pub fn sync_context(&self) -> crate::sync::SyncContext {
+        crate::sync::SyncContext {
+            db: self.db.clone(),
+            master_key: self.master_key.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+
     /// Connects to the database (running migrations) and loads the master key.
     pub fn open(settings: Settings) -> anyhow::Result<AppState> {
         let db = Db::connect(

@@ -68,6 +68,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/profiles/{id}/configurations/{configuration}/delete",
                     web::post().to(admin::profiles::delete_configuration),
                 )
+                .route("/profiles/{id}/sync", web::post().to(admin::runs::start))
+                .route("/profiles/{id}/runs", web::get().to(admin::runs::history))
+                .route("/runs/{id}", web::get().to(admin::runs::show))
+                .route("/runs/{id}/approve", web::post().to(admin::runs::approve))
+                .route("/runs/{id}/discard", web::post().to(admin::runs::discard))
                 .route("/users", web::get().to(admin::users::list))
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))

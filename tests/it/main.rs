@@ -15,4 +15,5 @@ mod profiles;
 mod secrets;
 mod security;
 mod sign_in;
+mod sync;
 mod users;

@@ -42,7 +42,7 @@ fn host_port(url: &str) -> String {
         .to_owned()
 }
 
-type Fields = Vec<(&'static str, String)>;
+pub type Fields = Vec<(&'static str, String)>;
 
 fn common(name: &str) -> Fields {
     vec![
@@ -57,7 +57,10 @@ fn common(name: &str) -> Fields {
 
 /// A generic LDAP profile for the test slapd.
 pub fn slapd_profile(name: &str) -> Fields {
-    let slapd = servers::slapd();
+    slapd_profile_of(servers::slapd(), name)
+}
+
+pub fn slapd_profile_of(slapd: &servers::ExternalServer, name: &str) -> Fields {
     let mut f = common(name);
     f.extend([
         ("kind", "generic_ldap".into()),
@@ -96,7 +99,7 @@ fn samba_profile(name: &str) -> Fields {
     f
 }
 
-fn set(fields: &mut Fields, name: &'static str, value: &str) {
+pub fn set(fields: &mut Fields, name: &'static str, value: &str) {
     fields.retain(|(k, _)| *k != name);
     fields.push((name, value.into()));
 }
@@ -106,7 +109,7 @@ fn without(fields: &mut Fields, name: &str) {
 }
 
 /// Posts the form fields with a CSRF token from `token_page`; `htmx` adds `HX-Request`.
-async fn post(
+pub async fn post(
     app: &TestApp,
     token_page: &str,
     path: &str,
@@ -123,7 +126,7 @@ async fn post(
     req.send().await.expect("POST")
 }
 
-async fn create(app: &TestApp, fields: &Fields) -> i64 {
+pub async fn create(app: &TestApp, fields: &Fields) -> i64 {
     let res = post(
         app,
         "/admin/profiles/new?kind=generic_ldap",

@@ -57,7 +57,31 @@ fn sweep_old_workdirs(root: &std::path::Path) {
     }
 }
 
+/// A server of its own for one test (slapd starts in < 1 s); stopped when dropped.
+pub fn private(name: &'static str) -> ExternalServer {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    start_as(name, &format!("{name}-private{n}"), Duration::from_secs(60))
+        .unwrap_or_else(|m| panic!("{m}"))
+}
+
+impl Drop for ExternalServer {
+    fn drop(&mut self) {
+        // The script's pdeathsig/watchdog takes its server down with it.
+        let _ = self._child.kill();
+        let _ = self._child.wait();
+    }
+}
+
 pub fn start(name: &'static str, timeout: Duration) -> Result<ExternalServer, String> {
+    start_as(name, name, timeout)
+}
+
+fn start_as(
+    name: &'static str,
+    instance: &str,
+    timeout: Duration,
+) -> Result<ExternalServer, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
         .join(name)
@@ -65,7 +89,7 @@ pub fn start(name: &'static str, timeout: Duration) -> Result<ExternalServer, St
     let root = target_dir().join("test-servers");
     static SWEEP: OnceLock<()> = OnceLock::new();
     SWEEP.get_or_init(|| sweep_old_workdirs(&root));
-    let workdir = root.join(format!("{name}-{}", std::process::id()));
+    let workdir = root.join(format!("{instance}-{}", std::process::id()));
     let cache = target_dir().join("test-cache");
     std::fs::create_dir_all(&workdir).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&cache).map_err(|e| e.to_string())?;

@@ -188,6 +188,23 @@ pub fn list(
     q.select(DirectoryProfile::as_select()).load(conn)
 }
 
+/// A profile by its name (case-insensitive) or its id, as the command line names it.
+pub fn find_by_name_or_id(
+    conn: &mut DbConnection,
+    name_or_id: &str,
+) -> QueryResult<Option<DirectoryProfile>> {
+    let by_name = directory_profiles::table
+        .filter(directory_profiles::name_key.eq(name_key(name_or_id)))
+        .select(DirectoryProfile::as_select())
+        .first(conn)
+        .optional()?;
+    match (by_name, name_or_id.trim().parse::<i64>()) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, Ok(id)) => find(conn, id),
+        (None, Err(_)) => Ok(None),
+    }
+}
+
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     directory_profiles::table.count().get_result(conn)
 }

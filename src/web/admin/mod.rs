@@ -3,4 +3,5 @@
 
 pub mod dashboard;
 pub mod profiles;
+pub mod runs;
 pub mod users;

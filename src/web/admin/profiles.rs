@@ -34,12 +34,15 @@ pub struct ProfileRow {
     pub kind_label: &'static str,
     pub delete_users: bool,
     pub delete_groups: bool,
+    /// Test settings, synchronise now and history (kinds with a connector).
+    pub can_sync: bool,
 }
 
 #[derive(Template)]
 #[template(path = "partials/admin/profiles_partial.html")]
 pub struct ProfilesPartial {
     pub title: String,
+    pub csrf_token: String,
     pub query: String,
     pub descending: bool,
     pub rows: Vec<ProfileRow>,
@@ -79,6 +82,7 @@ pub async fn list(
     };
     let partial = ProfilesPartial {
         title: "Directory profiles".into(),
+        csrf_token: crate::auth::csrf::token(&req, &state),
         sort_link: link(!descending),
         refresh_link: link(descending),
         query: q,
@@ -87,6 +91,7 @@ pub async fn list(
             .into_iter()
             .map(|p| ProfileRow {
                 kind_label: p.kind().map(ProfileKind::label).unwrap_or("unknown"),
+                can_sync: p.kind().is_some_and(fields::has_connector),
                 id: p.id,
                 name: p.name,
                 delete_users: p.delete_users,

@@ -1,0 +1,302 @@
+//! Synchronisation runs: "Test settings" (dry run) and "Synchronise now" from a profile, the
+//! run page (live while it runs, the plan searchable, approve/discard when held), and a
+//! profile's history.
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::directory_profiles;
+use crate::db::models::sync_runs::{self, SyncRun};
+use crate::error::AppError;
+use crate::page;
+use crate::startup::AppState;
+use crate::sync::plan::{Action, GroupChange, Plan, UserChange};
+use crate::sync::{self, SyncError, Trigger};
+use crate::web::extract::{Admin, SignedIn, client_ip};
+use crate::web::render::{Chrome, redirect, render};
+use crate::web::time::{format_optional, format_time};
+
+impl From<SyncError> for AppError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::NotFound => AppError::NotFound,
+            SyncError::Busy => AppError::BadRequest(
+                "A synchronisation of this profile is already running. Wait for it to finish."
+                    .into(),
+            ),
+            SyncError::NotHeld => {
+                AppError::BadRequest("This run is not waiting for approval any more.".into())
+            }
+            SyncError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+async fn audit(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &SignedIn,
+    action: &'static str,
+    target: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    let ip = client_ip(req, state);
+    crate::web::audit(
+        state,
+        Some(me.user.id),
+        &me.user.login_name(),
+        action,
+        target,
+        detail,
+        &ip,
+    )
+    .await
+}
+
+/// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
+/// background and shows its page, which follows it live.
+pub async fn start(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+    body: Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
+    let name = state
+        .db
+        .run(move |c| directory_profiles::name(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let ctx = state.sync_context();
+    let started = sync::start(&ctx, id, Trigger::Admin, &me.user.login_name(), dry_run).await?;
+    let run_id = started.run_id;
+    tokio::spawn(async move {
+        sync::execute(&ctx, started).await;
+    });
+    let (action, detail) = if dry_run {
+        ("sync_tested", format!("dry run {run_id}"))
+    } else {
+        ("sync_started", format!("run {run_id}"))
+    };
+    audit(&req, &state, &me, action, &name, &detail).await?;
+    Ok(redirect(&req, &format!("/admin/runs/{run_id}")))
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/run_partial.html")]
+pub struct RunPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub run: SyncRun,
+    pub profile_name: String,
+    pub started: String,
+    pub finished: String,
+    pub query: String,
+    pub held: Option<String>,
+    pub warnings: Vec<String>,
+    pub users: Vec<UserChange>,
+    pub groups: Vec<GroupChange>,
+    pub shown_limit: usize,
+    pub users_total: usize,
+    pub groups_total: usize,
+    pub memberships_added: usize,
+    pub memberships_removed: usize,
+    pub source_users: usize,
+}
+page!(RunPage, "pages/admin/run.html", RunPartial);
+
+impl RunPartial {
+    pub fn running(&self) -> bool {
+        self.run.status == "running"
+    }
+    pub fn action_label(&self, action: &Action) -> &'static str {
+        let planned = self.run.dry_run || self.run.status == "held";
+        match (action, planned) {
+            (Action::Create, true) => "would be created",
+            (Action::Update, true) => "would be updated",
+            (Action::Delete, true) => "would be deleted",
+            (Action::Create, false) => "created",
+            (Action::Update, false) => "updated",
+            (Action::Delete, false) => "deleted",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RunQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Changes shown per list; the counts above them are always complete.
+const SHOWN: usize = 500;
+
+pub async fn show(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+    query: Query<RunQuery>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let run = state
+        .db
+        .run(move |c| sync_runs::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let profile_id = run.profile_id;
+    let profile_name = state
+        .db
+        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
+        .await?
+        .unwrap_or_default();
+    let plan: Plan = run
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let q = query.q.trim().to_lowercase();
+    let matches =
+        |texts: &[&str]| q.is_empty() || texts.iter().any(|t| t.to_lowercase().contains(&q));
+    let users: Vec<UserChange> = plan
+        .users
+        .iter()
+        .filter(|u| {
+            let previous = u.previous_username.as_deref().unwrap_or("");
+            let mut texts = vec![u.username.as_str(), u.full_name.as_str(), previous];
+            texts.extend(u.emails.iter().map(String::as_str));
+            matches(&texts)
+        })
+        .cloned()
+        .collect();
+    let groups: Vec<GroupChange> = plan
+        .groups
+        .iter()
+        .filter(|g| matches(&[g.name.as_str(), g.previous_name.as_deref().unwrap_or("")]))
+        .cloned()
+        .collect();
+    let partial = RunPartial {
+        title: format!("Run {id} of {profile_name}"),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        started: format_time(run.started_at),
+        finished: format_optional(run.finished_at),
+        profile_name,
+        query: query.q.trim().to_owned(),
+        held: plan.held.clone().filter(|_| run.status == "held"),
+        warnings: plan.warnings.clone(),
+        users_total: users.len(),
+        groups_total: groups.len(),
+        users: users.into_iter().take(SHOWN).collect(),
+        groups: groups.into_iter().take(SHOWN).collect(),
+        shown_limit: SHOWN,
+        memberships_added: plan.memberships_added.len(),
+        memberships_removed: plan.memberships_removed.len(),
+        source_users: plan.source_users,
+        run,
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "profiles")
+    })
+}
+
+pub async fn approve(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let outcome = sync::approve(&state.sync_context(), id).await?;
+    let detail = match &outcome.error {
+        None => format!("run {id} approved and applied"),
+        Some(e) => format!("run {id} approved, not applied: {e}"),
+    };
+    audit(
+        &req,
+        &state,
+        &me,
+        "sync_approved",
+        &format!("run {id}"),
+        &detail,
+    )
+    .await?;
+    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+}
+
+pub async fn discard(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    sync::discard(&state.sync_context(), id).await?;
+    audit(
+        &req,
+        &state,
+        &me,
+        "sync_discarded",
+        &format!("run {id}"),
+        "held plan discarded",
+    )
+    .await?;
+    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+}
+
+pub struct HistoryRow {
+    pub run: SyncRun,
+    pub started: String,
+    pub duration: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/runs_partial.html")]
+pub struct HistoryPartial {
+    pub title: String,
+    pub profile_id: i64,
+    pub profile_name: String,
+    pub rows: Vec<HistoryRow>,
+}
+page!(HistoryPage, "pages/admin/runs.html", HistoryPartial);
+
+pub async fn history(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (name, runs) = state
+        .db
+        .run(move |c| {
+            let name = directory_profiles::name(c, id)?;
+            let runs = sync_runs::for_profile(c, id, 100)?;
+            Ok::<_, AppError>((name, runs))
+        })
+        .await?;
+    let name = name.ok_or(AppError::NotFound)?;
+    let partial = HistoryPartial {
+        title: format!("History of {name}"),
+        profile_id: id,
+        profile_name: name,
+        rows: runs
+            .into_iter()
+            .map(|run| HistoryRow {
+                started: format_time(run.started_at),
+                duration: run
+                    .finished_at
+                    .map(|f| format!("{} s", (f - run.started_at).max(0)))
+                    .unwrap_or_else(|| "…".into()),
+                run,
+            })
+            .collect(),
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "profiles")
+    })
+}

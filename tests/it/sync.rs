@@ -1,0 +1,453 @@
+//! Synchronisation against real directories: each test that changes its directory gets a
+//! slapd of its own (started in < 1 s); Active Directory runs in its own OU of the shared
+//! Samba DC. Both database backends.
+
+use std::collections::HashSet;
+
+use diesel::prelude::*;
+use ldap3::{LdapConnAsync, Mod};
+use roster::db::models::user_privileges;
+use roster::db::schema::{directory_groups, group_memberships, users};
+use roster::sync::plan::Action;
+use roster::sync::{self, SyncContext, Trigger};
+
+use crate::profile_pages::{Fields, create, set, slapd_profile_of};
+use crate::support::app::TestApp;
+use crate::support::servers::{self, ExternalServer};
+
+pub fn context(app: &TestApp) -> SyncContext {
+    SyncContext {
+        db: app.db.clone(),
+        master_key: app.master_key.clone(),
+        tls: roster::tls::client_config(None).expect("tls"),
+    }
+}
+
+/// An admin connection to a directory, for changing it under Roster's feet.
+pub struct Admin {
+    ldap: ldap3::Ldap,
+    pub base: String,
+}
+
+impl Admin {
+    pub async fn slapd(server: &ExternalServer) -> Admin {
+        let (conn, mut ldap) = LdapConnAsync::new(server.fact("LDAP_URL"))
+            .await
+            .expect("connect");
+        ldap3::drive!(conn);
+        ldap.simple_bind(server.fact("ADMIN_DN"), server.fact("ADMIN_PASSWORD"))
+            .await
+            .expect("bind")
+            .success()
+            .expect("admin bind");
+        Admin {
+            ldap,
+            base: server.fact("BASE_DN").to_owned(),
+        }
+    }
+
+    pub async fn add(&mut self, dn: &str, attrs: Vec<(&str, Vec<&str>)>) {
+        let attrs: Vec<(&str, HashSet<&str>)> = attrs
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
+        self.ldap
+            .add(dn, attrs)
+            .await
+            .expect("add")
+            .success()
+            .unwrap_or_else(|e| panic!("add {dn}: {e}"));
+    }
+
+    pub async fn add_person(&mut self, uid: &str, cn: &str, mails: &[&str]) {
+        let dn = format!("uid={uid},ou=people,{}", self.base);
+        let mut attrs = vec![
+            ("objectClass", vec!["inetOrgPerson"]),
+            ("uid", vec![uid]),
+            ("cn", vec![cn]),
+            ("sn", vec![cn]),
+        ];
+        if !mails.is_empty() {
+            attrs.push(("mail", mails.to_vec()));
+        }
+        self.add(&dn, attrs).await;
+    }
+
+    pub async fn delete(&mut self, rdn: &str) {
+        let dn = format!("{rdn},{}", self.base);
+        self.ldap
+            .delete(&dn)
+            .await
+            .expect("delete")
+            .success()
+            .unwrap_or_else(|e| panic!("delete {dn}: {e}"));
+    }
+
+    pub async fn modify(&mut self, rdn: &str, mods: Vec<Mod<&str>>) {
+        let dn = format!("{rdn},{}", self.base);
+        self.ldap
+            .modify(&dn, mods)
+            .await
+            .expect("modify")
+            .success()
+            .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
+    }
+
+    pub async fn rename(&mut self, rdn: &str, new_rdn: &str) {
+        let dn = format!("{rdn},{}", self.base);
+        self.ldap
+            .modifydn(&dn, new_rdn, true, None)
+            .await
+            .expect("modrdn")
+            .success()
+            .unwrap_or_else(|e| panic!("rename {dn}: {e}"));
+    }
+}
+
+fn set_of(values: &[&str]) -> HashSet<&'static str> {
+    values
+        .iter()
+        .map(|v| &*Box::leak(v.to_string().into_boxed_str()))
+        .collect()
+}
+
+/// A generic LDAP profile for a private slapd (its own CA: TLS errors ignored here; TLS
+/// verification is covered by the profile tests).
+async fn ldap_profile(
+    app: &TestApp,
+    server: &ExternalServer,
+    name: &str,
+    tweak: impl FnOnce(&mut Fields),
+) -> i64 {
+    let mut f = slapd_profile_of(server, name);
+    set(&mut f, "ignore_tls_errors", "on");
+    set(&mut f, "delete_users", "on");
+    set(&mut f, "delete_groups", "on");
+    set(&mut f, "delete_threshold_percent", "100");
+    tweak(&mut f);
+    create(app, &f).await
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Row {
+    id: i64,
+    username: String,
+    full_name: String,
+    disabled: bool,
+    mfa_required: bool,
+    emails: Vec<String>,
+}
+
+async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
+    app.conn(move |c| {
+        let rows: Vec<(i64, String, String, bool, bool)> = users::table
+            .filter(users::profile_id.eq(profile))
+            .order(users::username)
+            .select((
+                users::id,
+                users::username,
+                users::full_name,
+                users::directory_disabled,
+                users::mfa_required,
+            ))
+            .load(c)
+            .expect("users");
+        rows.into_iter()
+            .map(|(id, username, full_name, disabled, mfa_required)| Row {
+                emails: roster::db::models::user_emails::for_user(c, id).expect("emails"),
+                id,
+                username,
+                full_name,
+                disabled,
+                mfa_required,
+            })
+            .collect()
+    })
+    .await
+}
+
+/// group name → member user names
+async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
+    app.conn(move |c| {
+        let mut rows: Vec<(String, String)> = group_memberships::table
+            .inner_join(directory_groups::table)
+            .inner_join(users::table)
+            .filter(directory_groups::profile_id.eq(profile))
+            .select((directory_groups::name, users::username))
+            .load(c)
+            .expect("memberships");
+        rows.sort();
+        rows
+    })
+    .await
+}
+
+fn names(rows: &[Row]) -> Vec<&str> {
+    rows.iter().map(|r| r.username.as_str()).collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(g, u)| (g.to_string(), u.to_string()))
+        .collect()
+}
+
+crate::db_test! {
+    async fn ldap_sync_creates_updates_renames_and_deletes_and_converges(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Main", |_| {}).await;
+        let ctx = context(&app);
+
+        // Test settings: the plan, nothing written.
+        let dry = sync::run(&ctx, profile, Trigger::Cli, "test", true).await.expect("dry run");
+        assert_eq!(dry.status, "succeeded", "{:?}", dry.error);
+        let plan = dry.plan.expect("plan");
+        assert_eq!((plan.count(Action::Create), plan.group_count(Action::Create), plan.memberships_added.len()), (3, 2, 3));
+        assert!(synced_users(&app, profile).await.is_empty(), "a dry run commits nothing");
+
+        let first = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(first.status, "succeeded", "{:?}", first.error);
+        let rows = synced_users(&app, profile).await;
+        assert_eq!(names(&rows), ["alice", "bob", "carol"]);
+        let bob = rows.iter().find(|r| r.username == "bob").expect("bob");
+        assert_eq!((bob.full_name.as_str(), bob.emails.clone(), bob.mfa_required), ("Bob Baker", vec!["bob@example.test".to_owned(), "bob.baker@example.test".to_owned()], true));
+        let bob_id = bob.id;
+        let privileges = app.conn(move |c| user_privileges::for_user(c, bob_id).expect("privileges")).await;
+        assert_eq!(privileges, [user_privileges::Privilege::LogOn, user_privileges::Privilege::ReadOwnArchive]);
+        assert_eq!(memberships(&app, profile).await, pairs(&[("admins", "alice"), ("staff", "alice"), ("staff", "bob")]));
+
+        // Nothing changed at the source: nothing changes here.
+        let again = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        let plan = again.plan.expect("plan");
+        assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty() && plan.memberships_removed.is_empty(), "{plan:?}");
+        assert_eq!(plan.users_unchanged, 3);
+
+        // An admin changes bob's privileges; then the directory renames bob (same entryUUID),
+        // changes carol's addresses, moves members and deletes alice.
+        app.conn(move |c| user_privileges::replace(c, bob_id, &[user_privileges::Privilege::ArchiveEmail]).expect("privileges")).await;
+        let mut dir = Admin::slapd(&slapd).await;
+        dir.rename("uid=bob,ou=people", "uid=robert").await;
+        dir.modify("uid=carol,ou=people", vec![Mod::Replace("mail", set_of(&["carol@new.example.test", "c.carter@example.test"]))]).await;
+        dir.modify("cn=staff,ou=groups", vec![Mod::Add("member", set_of(&[&format!("uid=carol,ou=people,{}", dir.base)]))]).await;
+        dir.delete("uid=alice,ou=people").await;
+        dir.add_person("dora", "Dora Dunn", &["dora@example.test"]).await;
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let plan = run.plan.expect("plan");
+        let robert = plan.users.iter().find(|u| u.username == "robert").expect("rename planned");
+        assert_eq!((robert.action, robert.previous_username.as_deref()), (Action::Update, Some("bob")));
+        let rows = synced_users(&app, profile).await;
+        assert_eq!(names(&rows), ["carol", "dora", "robert"]);
+        let robert = rows.iter().find(|r| r.username == "robert").expect("robert");
+        assert_eq!(robert.id, bob_id, "a rename keeps the user");
+        let kept = app.conn(move |c| user_privileges::for_user(c, bob_id).expect("privileges")).await;
+        assert_eq!(kept, [user_privileges::Privilege::ArchiveEmail], "privileges survive the rename");
+        let carol = rows.iter().find(|r| r.username == "carol").expect("carol");
+        assert_eq!(carol.emails.len(), 2);
+        assert!(carol.emails.contains(&"carol@new.example.test".to_owned()));
+        // alice left the directory: her memberships went with her; admins is now empty.
+        assert_eq!(memberships(&app, profile).await, pairs(&[("staff", "carol"), ("staff", "robert")]));
+
+        // Converged: a second run changes nothing.
+        let plan = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
+        assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(), "{plan:?}");
+    }
+}
+
+crate::db_test! {
+    async fn deletes_only_when_asked_scope_by_groups_and_local_part(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut dir = Admin::slapd(&slapd).await;
+        dir.add_person("erin@example.test", "Erin Eads", &[]).await;
+        let keep = ldap_profile(&app, &slapd, "Keeps users", |f| {
+            set(f, "delete_users", "");
+            set(f, "use_local_part", "on");
+        }).await;
+        let ctx = context(&app);
+        sync::run(&ctx, keep, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(names(&synced_users(&app, keep).await), ["alice", "bob", "carol", "erin"], "local part of erin@example.test");
+        dir.delete("uid=carol,ou=people").await;
+        let run = sync::run(&ctx, keep, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.plan.expect("plan").count(Action::Delete), 0);
+        assert_eq!(names(&synced_users(&app, keep).await), ["alice", "bob", "carol", "erin"], "delete users is off");
+
+        // Scope: only members of `admins`; the others are out of scope, i.e. removed.
+        let scoped = ldap_profile(&app, &slapd, "Admins only", |f| {
+            set(f, "domain", "scoped.example.test");
+            set(f, "groups_to_sync", "admins");
+        }).await;
+        let run = sync::run(&ctx, scoped, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(names(&synced_users(&app, scoped).await), ["alice"]);
+        assert_eq!(memberships(&app, scoped).await, pairs(&[("admins", "alice")]));
+        dir.modify("cn=admins,ou=groups", vec![Mod::Replace("member", set_of(&[&format!("uid=bob,ou=people,{}", dir.base)]))]).await;
+        let run = sync::run(&ctx, scoped, Trigger::Cli, "test", false).await.expect("run");
+        let plan = run.plan.expect("plan");
+        assert_eq!((plan.count(Action::Create), plan.count(Action::Delete)), (1, 1), "{plan:?}");
+        assert_eq!(names(&synced_users(&app, scoped).await), ["bob"]);
+    }
+}
+
+crate::db_test! {
+    async fn empty_source_and_mass_deletes_are_held_until_approved_or_discarded(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Guarded", |f| {
+            set(f, "delete_threshold_count", "1");
+        }).await;
+        let ctx = context(&app);
+        sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        let mut dir = Admin::slapd(&slapd).await;
+        dir.delete("uid=alice,ou=people").await;
+        dir.delete("uid=bob,ou=people").await;
+
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held");
+        let reason = held.plan.as_ref().and_then(|p| p.held.clone()).expect("reason");
+        assert!(reason.contains("2 users would be deleted, more than the profile's threshold of 1"), "{reason}");
+        assert_eq!(synced_users(&app, profile).await.len(), 3, "held: nothing applied");
+
+        let approved = sync::approve(&ctx, held.run_id).await.expect("approve");
+        assert_eq!(approved.status, "succeeded", "{:?}", approved.error);
+        assert_eq!(names(&synced_users(&app, profile).await), ["carol"]);
+        assert!(matches!(sync::approve(&ctx, held.run_id).await, Err(sync::SyncError::NotHeld)), "approved once");
+
+        // An empty directory is held too; discarding it applies nothing.
+        dir.delete("cn=staff,ou=groups").await;
+        dir.delete("cn=admins,ou=groups").await;
+        dir.delete("uid=carol,ou=people").await;
+        let empty = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(empty.status, "held");
+        assert!(empty.plan.as_ref().and_then(|p| p.held.clone()).expect("reason").contains("returned no users"));
+        sync::discard(&ctx, empty.run_id).await.expect("discard");
+        assert_eq!(names(&synced_users(&app, profile).await), ["carol"]);
+        let run = app.conn(move |c| roster::db::models::sync_runs::find(c, empty.run_id).expect("run").expect("exists")).await;
+        assert_eq!(run.status, "discarded");
+
+        // Approving a plan the directory no longer agrees with applies nothing.
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held");
+        dir.add_person("yara", "Yara", &[]).await;
+        let stale = sync::approve(&ctx, held.run_id).await.expect("approve");
+        assert_eq!(stale.status, "failed");
+        assert!(stale.error.expect("error").contains("the directory changed"));
+        assert_eq!(names(&synced_users(&app, profile).await), ["carol"]);
+    }
+}
+
+crate::db_test! {
+    async fn unreachable_or_lost_directory_changes_nothing(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        // Enough entries that the paged read spans many pages.
+        let mut ldif = String::new();
+        let base = slapd.fact("BASE_DN").to_owned();
+        for i in 0..3000 {
+            ldif.push_str(&format!("dn: uid=bulk{i:04},ou=people,{base}\nobjectClass: inetOrgPerson\nuid: bulk{i:04}\ncn: Bulk User {i}\nsn: User\nmail: bulk{i:04}@example.test\ndescription: {}\n\n", "x".repeat(200)));
+        }
+        let mut cmd = tokio::process::Command::new("ldapadd");
+        cmd.args(["-x", "-H", slapd.fact("LDAP_URL"), "-D", slapd.fact("ADMIN_DN"), "-w", slapd.fact("ADMIN_PASSWORD")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null());
+        let mut child = cmd.spawn().expect("ldapadd");
+        {
+            use tokio::io::AsyncWriteExt;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(ldif.as_bytes()).await.expect("write");
+        }
+        assert!(child.wait().await.expect("ldapadd").success());
+
+        let profile = ldap_profile(&app, &slapd, "Big", |_| {}).await;
+        let ctx = context(&app);
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 3003);
+
+        // The directory loses five users, but the connection drops in the middle of the
+        // paged read: the run fails and nothing changes.
+        let mut dir = Admin::slapd(&slapd).await;
+        for i in 0..5 {
+            dir.delete(&format!("uid=bulk{i:04},ou=people")).await;
+        }
+        let proxy = CuttingProxy::start(&crate::directory::host_port(slapd.fact("LDAP_URL")), 150_000).await;
+        let form_page = format!("/admin/profiles/{profile}");
+        let mut f = slapd_profile_of(&slapd, "Big");
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "delete_users", "on");
+        set(&mut f, "delete_threshold_percent", "100");
+        set(&mut f, "server", &proxy.address);
+        let res = crate::profile_pages::post(&app, &form_page, &form_page, &f, false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed", "the read was cut: {:?}", run.plan.map(|p| p.source_users));
+        assert!(proxy.cut(), "the proxy cut the connection mid-read");
+        assert_eq!(synced_users(&app, profile).await.len(), 3003, "zero changes");
+
+        // Unreachable from the start: the server is gone (behind the proxy, which now
+        // accepts and hangs up or never answers).
+        drop(slapd);
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("cannot reach") || e.contains("no answer from")), "{:?}", run.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 3003);
+        let recorded = app.conn(move |c| roster::db::models::sync_runs::for_profile(c, profile, 10).expect("runs")).await;
+        assert_eq!(recorded.iter().filter(|r| r.status == "failed").count(), 2);
+        assert!(recorded.iter().all(|r| r.status != "running"));
+    }
+}
+
+/// A TCP proxy that forwards to a real server and cuts both directions after the server
+/// has sent `limit` bytes: a connection lost in the middle of a paged read.
+struct CuttingProxy {
+    address: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingProxy {
+    async fn start(upstream: &str, limit: usize) -> CuttingProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("addr").to_string();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (upstream, flag) = (upstream.to_owned(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (upstream, flag) = (upstream.clone(), flag.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let (mut client_read, mut client_write) = client.split();
+                    let upward = tokio::io::copy(&mut client_read, &mut server_write);
+                    let downward = async {
+                        let mut sent = 0;
+                        let mut buf = vec![0u8; 8192];
+                        loop {
+                            let n = server_read.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            let n = n.min(limit.saturating_sub(sent));
+                            if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
+                                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                                return;
+                            }
+                            sent += n;
+                        }
+                    };
+                    tokio::select! { _ = upward => {}, _ = downward => {} }
+                });
+            }
+        });
+        CuttingProxy { address, cut }
+    }
+
+    fn cut(&self) -> bool {
+        self.cut.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
