@@ -226,3 +226,73 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].groups_to_sync, "staff, admins");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_tests_settings_and_synchronises_from_the_profile_page_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.sign_in_as_admin().await;
+    let slapd = crate::support::servers::private("slapd");
+    let mut fields = crate::profile_pages::slapd_profile_of(&slapd, "Main LDAP");
+    crate::profile_pages::set(&mut fields, "ignore_tls_errors", "on");
+    let id = crate::profile_pages::create(&app, &fields).await;
+
+    let b = browser::open().await;
+    b.client.goto(&app.url("/login")).await.expect("goto");
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Dashboard").await;
+    b.client
+        .goto(&app.url(&format!("/admin/profiles/{id}")))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "Edit Main LDAP").await;
+
+    b.click(".sync-actions button.secondary").await;
+    let page = b.wait_for_text("#run", "Dry run finished").await;
+    assert!(page.contains("3 created, 0 updated, 0 deleted"), "{page}");
+    assert!(page.contains("would be created"), "{page}");
+    b.fill("#run-q", "baker").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let changes = b.text_of("#run-changes").await;
+        if changes.contains("bob") && !changes.contains("alice") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "search never narrowed the changes: {changes}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.screenshot("10-test-settings").await;
+
+    b.client
+        .goto(&app.url(&format!("/admin/profiles/{id}")))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "Edit Main LDAP").await;
+    b.click(".sync-actions button:not(.secondary)").await;
+    let page = b.wait_for_text("#run", "Synchronisation finished").await;
+    assert!(page.contains("3 created"), "{page}");
+    b.screenshot("11-synchronised").await;
+    b.client
+        .find(Locator::LinkText("History"))
+        .await
+        .expect("History")
+        .click()
+        .await
+        .expect("click");
+    let history = b.wait_for_text("#runs", "Synchronisation").await;
+    assert!(
+        history.contains("Test settings") && history.contains("succeeded"),
+        "{history}"
+    );
+    b.client
+        .goto(&app.url("/admin/users?q=carol"))
+        .await
+        .expect("goto");
+    b.wait_for_text("#users-results", "carol@example.test")
+        .await;
+    b.close().await;
+}
