@@ -44,6 +44,10 @@ fn host_port(url: &str) -> String {
 
 pub type Fields = Vec<(&'static str, String)>;
 
+pub fn common_fields(name: &str) -> Fields {
+    common(name)
+}
+
 fn common(name: &str) -> Fields {
     vec![
         ("name", name.into()),

@@ -495,3 +495,193 @@ crate::db_test! {
         assert_eq!(synced_users(&app, profile).await.len(), 3);
     }
 }
+
+/// An OU of its own in the shared Samba DC, with an admin connection to fill it.
+async fn samba_ou(tag: &str) -> (Admin, String) {
+    let samba = servers::samba();
+    let (conn, mut ldap) = LdapConnAsync::new(samba.fact("LDAP_URL"))
+        .await
+        .expect("connect");
+    ldap3::drive!(conn);
+    ldap.simple_bind(samba.fact("ADMIN_USER"), samba.fact("ADMIN_PASSWORD"))
+        .await
+        .expect("bind")
+        .success()
+        .expect("admin bind");
+    let ou = format!(
+        "OU={tag}-{},{}",
+        roster::crypto::random_token()
+            .get(..8)
+            .unwrap_or("x")
+            .to_lowercase(),
+        samba.fact("BASE_DN")
+    );
+    let mut admin = Admin {
+        ldap,
+        base: ou.clone(),
+    };
+    let attrs: Vec<(&str, HashSet<&str>)> =
+        vec![("objectClass", HashSet::from(["organizationalUnit"]))];
+    admin
+        .ldap
+        .add(&ou, attrs)
+        .await
+        .expect("add OU")
+        .success()
+        .expect("OU");
+    (admin, ou)
+}
+
+impl Admin {
+    async fn add_ad_user(&mut self, sam: &str, display: &str) {
+        let upn = format!("{sam}@corp.example.test");
+        let mail = format!("{sam}@example.test");
+        let dn = format!("CN={sam},{}", self.base);
+        self.add(
+            &dn,
+            vec![
+                ("objectClass", vec!["user"]),
+                ("sAMAccountName", vec![sam]),
+                ("userPrincipalName", vec![upn.as_str()]),
+                ("displayName", vec![display]),
+                ("mail", vec![mail.as_str()]),
+            ],
+        )
+        .await;
+    }
+}
+
+crate::db_test! {
+    async fn active_directory_sync_keys_users_by_object_guid(app) {
+        app.sign_in_as_admin().await;
+        let (mut dir, ou) = samba_ou("sync").await;
+        // sAMAccountNames are unique in the whole domain: this test's own suffix.
+        let tag = ou[8..13].to_owned();
+        let name = |n: &str| format!("{n}{tag}");
+        for (sam, display) in [(name("ann"), "Ann Able"), (name("ben"), "Ben Best"), (name("cid"), "Cid Cole")] {
+            dir.add_ad_user(&sam, display).await;
+        }
+        let members = [format!("CN={},{ou}", name("ann")), format!("CN={},{ou}", name("ben"))];
+        dir.add(&format!("CN=team{tag},{ou}"), vec![("objectClass", vec!["group"]), ("sAMAccountName", vec![&*format!("team{tag}")]), ("member", members.iter().map(String::as_str).collect())]).await;
+        // Enable ann (NORMAL_ACCOUNT | PASSWD_NOTREQD); users added without a password are disabled.
+        dir.modify_dn(&members[0], vec![Mod::Replace("userAccountControl", set_of(&["544"]))]).await;
+
+        let samba = servers::samba();
+        let mut f = crate::profile_pages::common_fields("Corp AD");
+        f.extend([
+            ("kind", "active_directory".to_owned()),
+            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
+            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
+            ("protocol", "starttls".to_owned()),
+            ("ignore_tls_errors", "on".to_owned()),
+            ("bind_dn", samba.fact("BIND_USER").to_owned()),
+            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
+            ("base_dn", ou.clone()),
+            ("timeout_seconds", "10".to_owned()),
+            ("delete_users", "on".to_owned()),
+            ("delete_threshold_percent", "100".to_owned()),
+        ]);
+        let profile = create(&app, &f).await;
+        let ctx = context(&app);
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let rows = synced_users(&app, profile).await;
+        assert_eq!(names(&rows), [name("ann"), name("ben"), name("cid")]);
+        assert_eq!(rows.iter().map(|r| r.disabled).collect::<Vec<_>>(), [false, true, true], "userAccountControl bit 2");
+        assert_eq!((rows[0].full_name.as_str(), rows[0].emails.clone()), ("Ann Able", vec![format!("{}@example.test", name("ann"))]));
+        assert_eq!(memberships(&app, profile).await.len(), 2);
+        let external: String = app.conn({
+            let id = rows[0].id;
+            move |c| users::table.find(id).select(users::external_id).first::<Option<String>>(c).expect("id").expect("guid")
+        }).await;
+        assert_eq!(external.len(), 36, "objectGUID as text: {external}");
+
+        // Renamed in AD (new sAMAccountName, new CN): the same user, memberships kept.
+        dir.modify_dn(&members[0], vec![Mod::Replace("sAMAccountName", set_of(&[&name("anna")]))]).await;
+        dir.ldap.modifydn(&members[0], &format!("CN={}", name("anna")), true, None).await.expect("modrdn").success().expect("move");
+        dir.ldap.delete(&format!("CN={},{ou}", name("cid"))).await.expect("delete").success().expect("delete");
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let after = synced_users(&app, profile).await;
+        assert_eq!(names(&after), [name("anna"), name("ben")]);
+        assert_eq!(after[0].id, rows[0].id, "same objectGUID, same user");
+        assert_eq!(memberships(&app, profile).await, pairs(&[(&format!("team{tag}"), &name("anna")), (&format!("team{tag}"), &name("ben"))]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_directory_group_with_1600_members_is_read_through_ranges() {
+    use roster::directory::Directory;
+    use roster::directory::ldap::{Flavour, LdapDirectory, LdapSettings};
+    let (mut dir, ou) = samba_ou("ranged").await;
+    let started = std::time::Instant::now();
+    let mut members = Vec::new();
+    for i in 0..1600 {
+        let sam = format!("r{i:04}-{}", &ou[10..16]);
+        dir.add(
+            &format!("CN={sam},{ou}"),
+            vec![
+                ("objectClass", vec!["user"]),
+                ("sAMAccountName", vec![sam.as_str()]),
+            ],
+        )
+        .await;
+        members.push(format!("CN={sam},{ou}"));
+    }
+    let group = format!("CN=big,{ou}");
+    dir.add(
+        &group,
+        vec![
+            ("objectClass", vec!["group"]),
+            ("sAMAccountName", vec![&*format!("big-{}", &ou[10..16])]),
+        ],
+    )
+    .await;
+    for chunk in members.chunks(400) {
+        dir.modify_dn(
+            &group,
+            vec![Mod::Add(
+                "member",
+                chunk.iter().map(String::as_str).collect(),
+            )],
+        )
+        .await;
+    }
+    eprintln!("seeded 1,600 AD users in {:?}", started.elapsed());
+    let samba = servers::samba();
+    let settings = LdapSettings {
+        server: crate::directory::host_port(samba.fact("LDAP_URL")),
+        bind_dn: samba.fact("BIND_USER").into(),
+        bind_password: secrecy::SecretString::from(samba.fact("BIND_PASSWORD")),
+        base_dn: ou.clone(),
+        ignore_tls_errors: true,
+        timeout: std::time::Duration::from_secs(30),
+        ..LdapSettings::defaults(Flavour::ActiveDirectory)
+    };
+    let snapshot = LdapDirectory::new(settings, roster::tls::client_config(None).expect("tls"))
+        .snapshot()
+        .await
+        .expect("snapshot");
+    assert_eq!(snapshot.users.len(), 1600);
+    let big = snapshot
+        .groups
+        .iter()
+        .find(|g| g.name == "big")
+        .expect("group");
+    assert_eq!(
+        big.members.len(),
+        1600,
+        "every member, across ranges of 1,000"
+    );
+}
+
+impl Admin {
+    async fn modify_dn(&mut self, dn: &str, mods: Vec<Mod<&str>>) {
+        self.ldap
+            .modify(dn, mods)
+            .await
+            .expect("modify")
+            .success()
+            .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
+    }
+}
