@@ -166,6 +166,8 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
         }
         conn.batch_execute(&users)?;
     }
+    // New users enter SQLite's search index from code (see users::index_search).
+    roster::db::models::users::index_search(conn, 0)?;
     conn.batch_execute(
         "INSERT INTO user_emails (user_id, address, position) \
          SELECT id, substr(search_text, length(username_key) + length(full_name) + 3), 0 FROM users WHERE username LIKE 'user%'; \

@@ -28,6 +28,15 @@ pub fn apply(conn: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> Qu
 
 fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
     let profile = options.profile_id;
+    let mut clock = std::time::Instant::now();
+    let mut step = |what: &str| {
+        tracing::debug!(
+            step = what,
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            "apply step"
+        );
+        clock = std::time::Instant::now();
+    };
     let of = |action: Action| plan.users.iter().filter(move |u| u.action == action);
 
     // Deletes first, so their names are free for creates and renames.
@@ -72,7 +81,9 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
             disabled: u.disabled,
         })
         .collect();
+    step("deletes and updates");
     users::insert_directory_users(c, profile, options.domain, options.mfa_by_default, &created)?;
+    step("users inserted");
     let user_ids = users::ids_by_external_id(c, profile)?;
     let new_ids: Vec<i64> = of(Action::Create)
         .filter_map(|u| user_ids.get(&u.external_id).copied())
@@ -84,8 +95,11 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
             email_lists.push((*id, &user.emails));
         }
     }
+    step("ids");
     user_emails::replace_many(c, &email_lists)?;
+    step("emails");
     user_privileges::grant_many(c, &new_ids, options.default_privileges)?;
+    step("privileges");
     // A user disabled in the directory is signed out at once.
     for chunk in disabled_now.chunks(500) {
         diesel::delete(sessions::table.filter(sessions::user_id.eq_any(chunk))).execute(c)?;
@@ -118,6 +132,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         .collect();
     directory_groups::insert_groups(c, profile, &new_groups)?;
     let group_ids = directory_groups::ids_by_external_id(c, profile)?;
+    step("groups");
 
     let resolve = |pairs: &[(String, String)], users: &HashMap<String, i64>| -> Vec<(i64, i64)> {
         pairs
@@ -127,5 +142,6 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
     };
     directory_groups::remove_memberships(c, &resolve(&plan.memberships_removed, &user_ids))?;
     directory_groups::add_memberships(c, &resolve(&plan.memberships_added, &user_ids))?;
+    step("memberships");
     Ok(())
 }

@@ -183,14 +183,12 @@ pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
             error: Some(error),
         },
     };
+    let recording = std::time::Instant::now();
     let (recorded, lease, profile_id) = (outcome.clone(), started.lease, started.profile_id);
     let saved = ctx
         .db
         .run(move |c| {
-            let plan_json = recorded
-                .plan
-                .as_ref()
-                .and_then(|p| serde_json::to_string(p).ok());
+            let plan_json = recorded.plan.as_ref().and_then(|p| p.to_record());
             let counts = recorded.plan.as_ref().map(counts).unwrap_or_default();
             sync_runs::finish(
                 c,
@@ -209,6 +207,11 @@ pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
     if let Err(e) = saved {
         tracing::error!(run_id, error = %e, "recording a synchronisation run failed");
     }
+    tracing::info!(
+        run_id,
+        elapsed_ms = recording.elapsed().as_millis() as u64,
+        "run recorded"
+    );
     outcome
 }
 
@@ -227,7 +230,15 @@ async fn plan_and_apply(
         return Ok(("held", plan));
     }
     set_phase(ctx, started.run_id, "applying").await;
-    apply_plan(ctx, &profile, &plan).await?;
+    let applying = std::time::Instant::now();
+    let plan = Arc::new(plan);
+    apply_plan(ctx, &profile, plan.clone()).await?;
+    let plan = Arc::try_unwrap(plan).unwrap_or_else(|shared| (*shared).clone());
+    tracing::info!(
+        profile = profile_id,
+        elapsed_ms = applying.elapsed().as_millis() as u64,
+        "applied"
+    );
     Ok(("succeeded", plan))
 }
 
@@ -269,7 +280,16 @@ async fn fresh_plan(
             profile.kind().map(|k| k.label()).unwrap_or("these")
         ));
     };
+    let read = std::time::Instant::now();
     let snapshot = directory.snapshot().await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        profile = profile.id,
+        users = snapshot.users.len(),
+        groups = snapshot.groups.len(),
+        elapsed_ms = read.elapsed().as_millis() as u64,
+        "directory read"
+    );
+    let loading = std::time::Instant::now();
     let (profile_id, domain) = (profile.id, profile.domain.clone());
     let existing = ctx
         .db
@@ -290,13 +310,25 @@ async fn fresh_plan(
         threshold_count: i64::from(profile.delete_threshold_count),
         threshold_percent: i64::from(profile.delete_threshold_percent),
     };
-    Ok(plan::plan(&options, &snapshot, &existing))
+    tracing::info!(
+        profile = profile.id,
+        elapsed_ms = loading.elapsed().as_millis() as u64,
+        "synchronised state loaded"
+    );
+    let planning = std::time::Instant::now();
+    let plan = plan::plan(&options, &snapshot, &existing);
+    tracing::info!(
+        profile = profile.id,
+        elapsed_ms = planning.elapsed().as_millis() as u64,
+        "planned"
+    );
+    Ok(plan)
 }
 
 async fn apply_plan(
     ctx: &SyncContext,
     profile: &DirectoryProfile,
-    plan: &Plan,
+    plan: Arc<Plan>,
 ) -> Result<(), String> {
     let privileges: Vec<Privilege> = profile
         .default_privileges
@@ -304,7 +336,6 @@ async fn apply_plan(
         .filter_map(Privilege::parse)
         .collect();
     let (profile_id, domain, mfa) = (profile.id, profile.domain.clone(), profile.mfa_by_default);
-    let plan = plan.clone();
     ctx.db
         .run(move |c| {
             apply::apply(
@@ -389,18 +420,18 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
     let result = async {
         let (profile, settings) = load_profile(ctx, profile_id).await?;
         let fresh = fresh_plan(ctx, &profile, &settings).await?;
-        if !fresh.same_changes(&held) {
+        if fresh.digest != held.digest {
             return Err("the directory changed since this run was planned; nothing was applied. Start a new run.".to_owned());
         }
         set_phase(ctx, run_id, "applying").await;
-        apply_plan(ctx, &profile, &held).await
+        apply_plan(ctx, &profile, Arc::new(fresh)).await
     }
     .await;
     let (status, error) = match &result {
         Ok(()) => ("succeeded", None),
         Err(e) => ("failed", Some(e.clone())),
     };
-    let plan_json = serde_json::to_string(&held).ok();
+    let plan_json = held.to_record();
     let counts = counts(&held);
     let recorded_error = error.clone();
     ctx.db

@@ -72,6 +72,12 @@ pub fn add_synchronised_user(c: &mut DbConnection, profile: i64, name: &str) {
         ))
         .execute(c)
         .expect("user");
+    // As the models do: new rows enter SQLite's search index from code.
+    let id: Option<i64> = users::table
+        .select(diesel::dsl::max(users::id))
+        .first(c)
+        .expect("id");
+    roster::db::models::users::index_search(c, id.unwrap_or(1) - 1).expect("index");
 }
 
 crate::db_test! {

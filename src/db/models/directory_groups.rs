@@ -1,5 +1,6 @@
 //! Groups synchronised from directory profiles, and a user's memberships.
 
+use diesel::ExecuteCopyFromDsl;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
@@ -70,7 +71,7 @@ pub fn insert_groups(
     groups: &[(&str, &str, &str)],
 ) -> QueryResult<()> {
     let now = crate::db::now();
-    for chunk in groups.chunks(500) {
+    for chunk in groups.chunks(5_000) {
         let rows: Vec<_> = chunk
             .iter()
             .map(|(external_id, name, description)| {
@@ -131,20 +132,35 @@ pub fn ids_by_external_id(
     Ok(rows.into_iter().collect())
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = group_memberships, treat_none_as_default_value = false)]
+struct Membership {
+    group_id: i64,
+    user_id: i64,
+}
+
 pub fn add_memberships(conn: &mut DbConnection, pairs: &[(i64, i64)]) -> QueryResult<()> {
-    for chunk in pairs.chunks(1000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(g, u)| {
-                (
-                    group_memberships::group_id.eq(*g),
-                    group_memberships::user_id.eq(*u),
-                )
-            })
-            .collect();
-        with_backend!(conn, |c| diesel::insert_into(group_memberships::table)
-            .values(&rows)
-            .execute(c))?;
+    let rows: Vec<Membership> = pairs
+        .iter()
+        .map(|(group_id, user_id)| Membership {
+            group_id: *group_id,
+            user_id: *user_id,
+        })
+        .collect();
+    match conn {
+        // COPY: a 100,000-membership sync spent a second on multi-row INSERTs here.
+        DbConnection::Pg(c) => {
+            diesel::copy_from(group_memberships::table)
+                .from_insertable(&rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for chunk in rows.chunks(15_000) {
+                diesel::insert_into(group_memberships::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

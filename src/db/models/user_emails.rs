@@ -1,5 +1,6 @@
 //! A user's e-mail addresses, in the directory's order.
 
+use diesel::ExecuteCopyFromDsl;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
@@ -7,7 +8,7 @@ use crate::db::schema::user_emails;
 use crate::with_backend;
 
 #[derive(Insertable)]
-#[diesel(table_name = user_emails)]
+#[diesel(table_name = user_emails, treat_none_as_default_value = false)]
 struct NewEmail<'a> {
     user_id: i64,
     address: &'a str,
@@ -43,7 +44,7 @@ pub fn for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<String
 
 /// Replaces the addresses of many users at once (batched deletes and inserts).
 pub fn replace_many(conn: &mut DbConnection, lists: &[(i64, &[String])]) -> QueryResult<()> {
-    for chunk in lists.chunks(500) {
+    for chunk in lists.chunks(5_000) {
         let ids: Vec<i64> = chunk.iter().map(|(id, _)| *id).collect();
         diesel::delete(user_emails::table.filter(user_emails::user_id.eq_any(&ids)))
             .execute(conn)?;
@@ -57,10 +58,19 @@ pub fn replace_many(conn: &mut DbConnection, lists: &[(i64, &[String])]) -> Quer
                 })
             })
             .collect();
-        for rows in rows.chunks(1000) {
-            with_backend!(conn, |c| diesel::insert_into(user_emails::table)
-                .values(rows)
-                .execute(c))?;
+        match &mut *conn {
+            DbConnection::Pg(c) => {
+                diesel::copy_from(user_emails::table)
+                    .from_insertable(&rows)
+                    .execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                for rows in rows.chunks(10_000) {
+                    diesel::insert_into(user_emails::table)
+                        .values(rows)
+                        .execute(c)?;
+                }
+            }
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! What a user may do. Admins are users with the `admin` privilege.
 
+use diesel::ExecuteCopyFromDsl;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
@@ -50,7 +51,7 @@ impl Privilege {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = user_privileges)]
+#[diesel(table_name = user_privileges, treat_none_as_default_value = false)]
 struct NewPrivilege {
     user_id: i64,
     privilege: &'static str,
@@ -109,10 +110,20 @@ pub fn grant_many(
             })
         })
         .collect();
-    for chunk in rows.chunks(1000) {
-        with_backend!(conn, |c| diesel::insert_into(user_privileges::table)
-            .values(chunk)
-            .execute(c))?;
+    match conn {
+        // COPY: a 100,000-user sync spent a second on multi-row INSERTs here.
+        DbConnection::Pg(c) => {
+            diesel::copy_from(user_privileges::table)
+                .from_insertable(&rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for chunk in rows.chunks(15_000) {
+                diesel::insert_into(user_privileges::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
     }
     Ok(())
 }

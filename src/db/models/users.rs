@@ -129,6 +129,7 @@ pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<
             .values(&row)
             .returning(users::id)
             .get_result(c))?;
+        index_search(conn, id - 1)?;
         models::user_emails::replace(conn, id, new.emails)?;
         models::user_privileges::replace(conn, id, new.privileges)?;
         Ok(id)
@@ -450,6 +451,20 @@ struct DirectoryUserRow<'a> {
     updated_at: i64,
 }
 
+/// Adds users with an id above `after_id` (just inserted) to SQLite's search index (one
+/// statement for a whole batch; see the migration that dropped the insert trigger).
+/// PostgreSQL's trigram index is an ordinary index and needs nothing.
+pub fn index_search(conn: &mut DbConnection, after_id: i64) -> QueryResult<()> {
+    if let DbConnection::Sqlite(c) = conn {
+        diesel::sql_query(
+            "INSERT INTO users_search(rowid, search_text) SELECT id, search_text FROM users WHERE id > ?",
+        )
+        .bind::<BigInt, _>(after_id)
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Inserts users in batches; returns nothing (ids are looked up by external id after).
 pub fn insert_directory_users(
     conn: &mut DbConnection,
@@ -459,7 +474,12 @@ pub fn insert_directory_users(
     new: &[NewDirectoryUser],
 ) -> QueryResult<()> {
     let now = crate::db::now();
-    for chunk in new.chunks(500) {
+    let before: i64 = users::table
+        .select(diesel::dsl::max(users::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0);
+    // 12 columns × 2,500 rows stays under SQLite's 32,766 bound parameters.
+    for chunk in new.chunks(2_500) {
         let rows: Vec<DirectoryUserRow> = chunk
             .iter()
             .map(|u| DirectoryUserRow {
@@ -481,6 +501,7 @@ pub fn insert_directory_users(
             .values(&rows)
             .execute(c))?;
     }
+    index_search(conn, before)?;
     Ok(())
 }
 

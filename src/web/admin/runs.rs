@@ -107,6 +107,8 @@ pub struct RunPartial {
     pub memberships_added: usize,
     pub memberships_removed: usize,
     pub source_users: usize,
+    /// Only the first changes of a large run are kept.
+    pub truncated: bool,
 }
 page!(RunPage, "pages/admin/run.html", RunPartial);
 
@@ -134,7 +136,7 @@ pub struct RunQuery {
 }
 
 /// Changes shown per list; the counts above them are always complete.
-const SHOWN: usize = 500;
+const SHOWN: usize = crate::sync::plan::STORED_CHANGES;
 
 pub async fn show(
     req: HttpRequest,
@@ -197,6 +199,7 @@ pub async fn show(
         memberships_added: plan.memberships_added.len(),
         memberships_removed: plan.memberships_removed.len(),
         source_users: plan.source_users,
+        truncated: plan.truncated,
         run,
     };
     render(&req, StatusCode::OK, partial, || {

@@ -1,0 +1,268 @@
+//! Sync benchmark: 100,000 users and 1,000 groups × 100 members bulk-loaded into a private
+//! slapd (slapadd), then, in the same run:
+//! - the floor: a paged `ldapsearch` (StartTLS) of the same users and groups and attributes;
+//! - Roster's first full sync into SQLite and into PostgreSQL, and a second sync with no
+//!   changes, each as a ratio to the floor; and the peak RSS of each first sync.
+//!
+//! `cargo bench --bench sync` (release build; needs slapd, ldap-utils and PostgreSQL, which
+//! `tests/run` installs). Targets: first sync ≤ 3.0× the floor on SQLite, ≤ 4.0× on
+//! PostgreSQL; no-change sync ≤ 1.5×; peak RSS ≤ 200 MB.
+
+#[path = "../tests/support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use roster::config::Settings;
+use roster::db::DbConnection;
+use roster::db::models::directory_profiles::ProfileKind;
+use roster::startup::AppState;
+use roster::sync::plan::Action;
+use secrecy::SecretString;
+
+const USERS: usize = 100_000;
+const GROUPS: usize = 1_000;
+const MEMBERS: usize = 100;
+
+fn main() -> anyhow::Result<()> {
+    roster::install_crypto_provider();
+    // The engine logs each phase's time at info.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("ROSTER_LOG").unwrap_or_else(|_| "roster=info".into()))
+        .with_target(false)
+        .try_init();
+    let work = tempfile::tempdir()?;
+    let ldif = work.path().join("bulk.ldif");
+    write_ldif(&ldif)?;
+    // Read by tests/support/slapd/start: slapadd before slapd starts. Set before any thread.
+    unsafe { std::env::set_var("ROSTER_SLAPD_BULK_LDIF", &ldif) };
+    let loaded = Instant::now();
+    let slapd = servers::start("slapd", Duration::from_secs(600)).map_err(anyhow::Error::msg)?;
+    println!(
+        "slapd: {USERS} users and {GROUPS} groups × {MEMBERS} members loaded in {:.1} s",
+        loaded.elapsed().as_secs_f64()
+    );
+    let floor = floor(&slapd)?;
+    println!(
+        "floor (paged ldapsearch of users and groups): {:.2} s",
+        floor.as_secs_f64()
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let sqlite = format!("sqlite://{}", work.path().join("roster.db").display());
+        bench("SQLite", &sqlite, &slapd, floor, 3.0).await?;
+        let pg = servers::start("postgres", Duration::from_secs(60)).map_err(anyhow::Error::msg)?;
+        let url = pg.fact("DATABASE_URL").to_owned();
+        DbConnection::open_explained(&url)?.batch_execute("CREATE DATABASE roster_sync_bench")?;
+        let bench_url = format!(
+            "{}/roster_sync_bench",
+            url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url)
+        );
+        bench("PostgreSQL", &bench_url, &slapd, floor, 4.0).await
+    })
+}
+
+fn write_ldif(path: &std::path::Path) -> anyhow::Result<()> {
+    let base = "dc=example,dc=test";
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for i in 0..USERS {
+        writeln!(
+            out,
+            "dn: uid=u{i:06},ou=people,{base}\nobjectClass: inetOrgPerson\nuid: u{i:06}\ncn: User Number {i}\nsn: Number {i}\nmail: u{i:06}@example.test"
+        )?;
+        if i % 10 == 0 {
+            writeln!(out, "mail: alias{i:06}@example.test")?;
+        }
+        writeln!(out)?;
+    }
+    for g in 0..GROUPS {
+        writeln!(
+            out,
+            "dn: cn=g{g:04},ou=groups,{base}\nobjectClass: groupOfNames\ncn: g{g:04}\ndescription: Group {g}"
+        )?;
+        for m in 0..MEMBERS {
+            writeln!(
+                out,
+                "member: uid=u{:06},ou=people,{base}",
+                (g * MEMBERS + m) % USERS
+            )?;
+        }
+        writeln!(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The best of three paged ldapsearch runs reading what Roster reads.
+fn floor(slapd: &servers::ExternalServer) -> anyhow::Result<Duration> {
+    let search = |filter: &str, attrs: &[&str]| -> anyhow::Result<()> {
+        let status = std::process::Command::new("ldapsearch")
+            .env("LDAPTLS_CACERT", slapd.fact("CA_CERT"))
+            .args([
+                "-x",
+                "-ZZ",
+                "-LLL",
+                "-H",
+                slapd.fact("LDAP_URL"),
+                "-D",
+                slapd.fact("BIND_DN"),
+            ])
+            .args([
+                "-w",
+                slapd.fact("BIND_PASSWORD"),
+                "-b",
+                slapd.fact("BASE_DN"),
+            ])
+            .args(["-E", "pr=500/noprompt", filter])
+            .args(attrs)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "ldapsearch failed: {status}");
+        Ok(())
+    };
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        search(
+            "(objectClass=inetOrgPerson)",
+            &["entryUUID", "uid", "cn", "mail"],
+        )?;
+        search(
+            "(objectClass=groupOfNames)",
+            &["entryUUID", "cn", "description", "member"],
+        )?;
+        best = best.min(t.elapsed());
+    }
+    Ok(best)
+}
+
+async fn bench(
+    backend: &str,
+    database_url: &str,
+    slapd: &servers::ExternalServer,
+    floor: Duration,
+    first_target: f64,
+) -> anyhow::Result<()> {
+    let settings = Settings {
+        database_url: SecretString::from(database_url.to_owned()),
+        master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
+        tls_ca_file: Some(slapd.fact("CA_CERT").into()),
+        log: "warn".into(),
+        ..Settings::default()
+    };
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    let profile = create_profile(&state, slapd).await?;
+    let ctx = state.sync_context();
+
+    reset_peak_rss();
+    let t = Instant::now();
+    let first =
+        roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+    let first_time = t.elapsed();
+    let peak = peak_rss_mb();
+    anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
+    let created = first
+        .plan
+        .as_ref()
+        .map(|p| p.count(Action::Create))
+        .unwrap_or(0);
+    anyhow::ensure!(created == USERS + 3, "created {created} users");
+
+    let t = Instant::now();
+    let second =
+        roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+    let second_time = t.elapsed();
+    let plan = second.plan.unwrap_or_default();
+    anyhow::ensure!(
+        plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
+        "the second sync changed something"
+    );
+
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let ratio1 = first_time.as_secs_f64() / floor.as_secs_f64();
+    let ratio2 = second_time.as_secs_f64() / floor.as_secs_f64();
+    println!(
+        "{backend}: first sync {:.2} s = {ratio1:.2}× floor (target ≤ {first_target:.1}×: {})",
+        first_time.as_secs_f64(),
+        verdict(ratio1 <= first_target)
+    );
+    println!(
+        "{backend}: no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.5×: {})",
+        second_time.as_secs_f64(),
+        verdict(ratio2 <= 1.5)
+    );
+    println!(
+        "{backend}: peak RSS during the first sync {peak:.0} MB (target ≤ 200 MB: {})",
+        verdict(peak <= 200.0)
+    );
+    Ok(())
+}
+
+async fn create_profile(state: &AppState, slapd: &servers::ExternalServer) -> anyhow::Result<i64> {
+    let server = slapd
+        .fact("LDAP_URL")
+        .trim_start_matches("ldap://")
+        .trim_end_matches('/');
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("name", "Bench"),
+            ("server", server),
+            ("domain", "example.test"),
+            ("protocol", "starttls"),
+            ("bind_dn", slapd.fact("BIND_DN")),
+            ("bind_password", slapd.fact("BIND_PASSWORD")),
+            ("base_dn", slapd.fact("BASE_DN")),
+            ("timeout_seconds", "60"),
+            ("user_filter", "(objectClass=inetOrgPerson)"),
+            ("username_attribute", "uid"),
+            ("full_name_attribute", "cn"),
+            ("email_attribute", "mail"),
+            ("group_filter", "(objectClass=groupOfNames)"),
+            ("group_name_attribute", "cn"),
+            ("group_description_attribute", "description"),
+            ("group_members_attribute", "member"),
+            ("delete_users", "on"),
+            ("mfa_by_default", "on"),
+            ("privilege", "log_on"),
+            ("privilege", "read_own_archive"),
+            ("delete_threshold_count", "500"),
+            ("delete_threshold_percent", "20"),
+        ])
+        .finish();
+    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
+    let checked = roster::profiles::form::check(ProfileKind::GenericLdap, &posted, None)
+        .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
+    let key = state.master_key.clone();
+    let saved = state
+        .db
+        .run(move |c| {
+            roster::profiles::store::create(c, &key, ProfileKind::GenericLdap, checked)
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+    Ok(saved.id)
+}
+
+/// Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
