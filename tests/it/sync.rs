@@ -690,3 +690,43 @@ impl Admin {
             .unwrap_or_else(|e| panic!("modify {dn}: {e}"));
     }
 }
+
+crate::db_test! {
+    async fn one_run_per_profile_and_a_dead_holder_expires(app) {
+        use roster::db::schema::{sync_leases, sync_runs};
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Leased", |_| {}).await;
+        let ctx = context(&app);
+        // Two clicks at once: exactly one run starts.
+        let (a, b) = tokio::join!(
+            sync::start(&ctx, profile, Trigger::Admin, "one", false),
+            sync::start(&ctx, profile, Trigger::Admin, "two", false)
+        );
+        let (won, lost) = match (a, b) {
+            (Ok(s), Err(e)) | (Err(e), Ok(s)) => (s, e),
+            (a, b) => panic!("exactly one must start: {:?} / {:?}", a.is_ok(), b.is_ok()),
+        };
+        assert!(matches!(lost, sync::SyncError::Busy), "{lost}");
+        let outcome = sync::execute(&ctx, won).await;
+        assert_eq!(outcome.status, "succeeded", "{:?}", outcome.error);
+
+        // A holder that died: its lease expires, its run is marked failed, the next run goes.
+        let dead_run = app.conn(move |c| {
+            let run = roster::db::models::sync_runs::start(c, profile, "schedule", "", false).expect("run");
+            diesel::insert_into(sync_leases::table)
+                .values((sync_leases::profile_id.eq(profile), sync_leases::run_id.eq(run), sync_leases::owner.eq("dead"), sync_leases::expires_at.eq(roster::db::now() + 600)))
+                .execute(c)
+                .expect("lease");
+            run
+        }).await;
+        assert!(matches!(sync::start(&ctx, profile, Trigger::Admin, "me", false).await, Err(sync::SyncError::Busy)), "a live lease blocks");
+        app.conn(move |c| {
+            diesel::update(sync_leases::table.filter(sync_leases::profile_id.eq(profile))).set(sync_leases::expires_at.eq(roster::db::now() - 1)).execute(c).expect("expire");
+        }).await;
+        let next = sync::run(&ctx, profile, Trigger::Admin, "me", false).await.expect("runs after expiry");
+        assert_eq!(next.status, "succeeded");
+        let status: String = app.conn(move |c| sync_runs::table.find(dead_run).select(sync_runs::status).first(c).expect("status")).await;
+        assert_eq!(status, "failed", "the dead holder's run is marked failed");
+    }
+}
