@@ -730,3 +730,65 @@ crate::db_test! {
         assert_eq!(status, "failed", "the dead holder's run is marked failed");
     }
 }
+
+/// Follows a run page until the run is no longer running.
+async fn finished_run_page(app: &TestApp, path: &str) -> String {
+    for _ in 0..100 {
+        let page = app.get_html(path).await;
+        if !page.contains("Running:") {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{path} never finished");
+}
+
+crate::db_test! {
+    async fn held_run_is_approved_from_its_page_and_listed_in_history(app) {
+        use roster::db::schema::audit_events;
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Web", |f| set(f, "delete_threshold_count", "1")).await;
+        let page = format!("/admin/profiles/{profile}");
+        let start = |dry: bool| {
+            let mut f: Fields = Vec::new();
+            if dry {
+                f.push(("dry_run", "1".into()));
+            }
+            let (app, page) = (&app, page.clone());
+            async move { crate::profile_pages::post(app, &page, &format!("{page}/sync"), &f, false).await }
+        };
+        let res = start(false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let run_path = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("run page").to_owned();
+        assert!(finished_run_page(&app, &run_path).await.contains("Synchronisation finished."));
+
+        let mut dir = Admin::slapd(&slapd).await;
+        dir.delete("uid=alice,ou=people").await;
+        dir.delete("uid=bob,ou=people").await;
+        let res = start(false).await;
+        let held_path = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("run page").to_owned();
+        let held = finished_run_page(&app, &held_path).await;
+        assert!(held.contains("Held for approval: nothing was applied.") && held.contains("more than the profile&#39;s threshold of 1"), "{held}");
+        assert!(held.contains("would be deleted"), "{held}");
+        assert_eq!(synced_users(&app, profile).await.len(), 3);
+        let res = crate::profile_pages::post(&app, &held_path, &format!("{held_path}/approve"), &Vec::new(), false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let done = app.get_html(&held_path).await;
+        assert!(done.contains("Synchronisation finished."), "{done}");
+        assert_eq!(names(&synced_users(&app, profile).await), ["carol"]);
+        let res = crate::profile_pages::post(&app, &held_path, &format!("{held_path}/discard"), &Vec::new(), false).await;
+        assert_eq!(res.status().as_u16(), 400, "no longer held");
+
+        let res = start(true).await;
+        let dry_path = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("run page").to_owned();
+        assert!(finished_run_page(&app, &dry_path).await.contains("Dry run finished: nothing was changed."));
+        let history = app.get_html(&format!("{page}/runs")).await;
+        assert_eq!(history.matches("<td><a href=\"/admin/runs/").count(), 3, "{history}");
+        assert!(history.contains("Test settings"));
+        let actions: Vec<String> = app.conn(|c| audit_events::table.select(audit_events::action).load(c).expect("audit")).await;
+        for action in ["sync_started", "sync_approved", "sync_tested"] {
+            assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+        }
+    }
+}
