@@ -190,7 +190,23 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
         .map(|u| (u.external_id.as_str(), u))
         .collect();
 
-    // Users: names first (local part), then duplicates and names used by others.
+    // Users: names first (local part), then duplicates and names used by others —
+    // including users of this profile that left the directory but are kept (delete off).
+    let source_ids: FxHashSet<&str> = snapshot
+        .users
+        .iter()
+        .map(|u| u.external_id.as_str())
+        .collect();
+    let kept_keys: FxHashSet<String> = if options.delete_users {
+        FxHashSet::default()
+    } else {
+        existing
+            .users
+            .iter()
+            .filter(|u| !source_ids.contains(u.external_id.as_str()))
+            .map(|u| username_key(&u.username))
+            .collect()
+    };
     let mut seen_keys: FxHashSet<String> = FxHashSet::default();
     let mut in_source: FxHashSet<&str> = FxHashSet::default();
     let mut accepted: FxHashSet<&str> = FxHashSet::default();
@@ -221,9 +237,9 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
             ));
             continue;
         }
-        if existing.names_taken.contains(&key) {
+        if existing.names_taken.contains(&key) || kept_keys.contains(&key) {
             plan.warnings.push(format!(
-                "{username}: the user name is used by a user not from this profile; left out"
+                "{username}: the user name is already used by another user; left out"
             ));
             continue;
         }

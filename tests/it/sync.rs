@@ -272,6 +272,12 @@ crate::db_test! {
         let run = sync::run(&ctx, keep, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.plan.expect("plan").count(Action::Delete), 0);
         assert_eq!(names(&synced_users(&app, keep).await), ["alice", "bob", "carol", "erin"], "delete users is off");
+        // A new entry takes the kept user's name: left out with a warning, the run goes on.
+        dir.add_person("carol", "Another Carol", &[]).await;
+        let run = sync::run(&ctx, keep, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let warnings = run.plan.expect("plan").warnings;
+        assert!(warnings.iter().any(|w| w.contains("carol: the user name is already used by another user")), "{warnings:?}");
 
         // Scope: only members of `admins`; the others are out of scope, i.e. removed.
         let scoped = ldap_profile(&app, &slapd, "Admins only", |f| {
