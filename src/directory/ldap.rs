@@ -61,6 +61,8 @@ pub struct LdapSettings {
     pub group_members_search_filter: String,
     /// Group names to synchronise (case-insensitive); empty = all groups.
     pub groups_to_sync: Vec<String>,
+    /// Generic LDAP: the attribute that identifies an entry for good (empty = entryUUID).
+    pub id_attribute: String,
 }
 
 impl LdapSettings {
@@ -96,6 +98,7 @@ impl LdapSettings {
             group_members_attribute: "member".into(),
             group_members_search_filter: String::new(),
             groups_to_sync: Vec::new(),
+            id_attribute: String::new(),
         }
     }
 }
@@ -409,10 +412,13 @@ impl Directory for LdapDirectory {
 
 impl LdapDirectory {
     /// The attribute that identifies an entry for good: renames and moves keep it.
-    fn id_attribute(&self) -> &'static str {
+    fn id_attribute(&self) -> &str {
         match self.settings.flavour {
             Flavour::ActiveDirectory => "objectGUID",
-            Flavour::GenericLdap => "entryUUID",
+            Flavour::GenericLdap => match self.settings.id_attribute.trim() {
+                "" => "entryUUID",
+                attr => attr,
+            },
         }
     }
 
@@ -639,7 +645,14 @@ fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
 /// objectGUID as AD shows it (mixed-endian text); entryUUID as it is.
 fn stable_id(flavour: Flavour, attr: &str, entry: &SearchEntry) -> Option<String> {
     match flavour {
-        Flavour::GenericLdap => first(entry, attr).map(|v| v.to_lowercase()),
+        // A configured id attribute may be binary (e.g. eDirectory's GUID): hex then.
+        Flavour::GenericLdap => first(entry, attr).map(|v| v.to_lowercase()).or_else(|| {
+            entry
+                .bin_attrs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+                .and_then(|(_, v)| v.first().map(hex::encode))
+        }),
         Flavour::ActiveDirectory => {
             // ldap3 keeps values that happen to be valid UTF-8 as text: same bytes.
             let bytes = entry

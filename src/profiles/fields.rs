@@ -217,6 +217,14 @@ const LDAP: &[FieldSpec] = &[
         "",
     ),
     field(
+        "id_attribute",
+        "Unique id attribute",
+        Input::Text,
+        false,
+        Check::Attribute,
+        "Stays the same when an entry is renamed or moved, so a rename is an update: entryUUID (OpenLDAP), nsUniqueId (389 DS), GUID (eDirectory).",
+    ),
+    field(
         "group_members_search_filter",
         "Group-members search filter",
         Input::Text,

@@ -45,6 +45,8 @@ pub struct LdapProfile {
     pub group_members_attribute: String,
     /// Empty when member values are DNs; otherwise finds the member entry, `%s` = the value.
     pub group_members_search_filter: String,
+    /// Generic LDAP: the attribute that stays the same across renames and moves.
+    pub id_attribute: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -97,7 +99,7 @@ pub struct IceWarpProfile {
 /// The settings of one profile, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KindSettings {
-    Ldap(Flavour, LdapProfile),
+    Ldap(Flavour, Box<LdapProfile>),
     Entra(EntraProfile),
     Google(GoogleProfile),
     AppIntegration(AppIntegrationProfile),
@@ -114,11 +116,12 @@ impl KindSettings {
         match kind {
             ProfileKind::ActiveDirectory => KindSettings::Ldap(
                 Flavour::ActiveDirectory,
-                ldap_defaults(Flavour::ActiveDirectory),
+                Box::new(ldap_defaults(Flavour::ActiveDirectory)),
             ),
-            ProfileKind::GenericLdap => {
-                KindSettings::Ldap(Flavour::GenericLdap, ldap_defaults(Flavour::GenericLdap))
-            }
+            ProfileKind::GenericLdap => KindSettings::Ldap(
+                Flavour::GenericLdap,
+                Box::new(ldap_defaults(Flavour::GenericLdap)),
+            ),
             ProfileKind::EntraId => KindSettings::Entra(EntraProfile {
                 enabled_users_only: true,
                 ..EntraProfile::default()
@@ -255,6 +258,7 @@ impl KindSettings {
         settings.group_members_attribute = s.group_members_attribute.clone();
         settings.group_members_search_filter = s.group_members_search_filter.clone();
         settings.groups_to_sync = groups_to_sync;
+        settings.id_attribute = s.id_attribute.clone();
         Some(LdapDirectory::new(settings, tls))
     }
 }
@@ -272,6 +276,10 @@ fn ldap_defaults(flavour: Flavour) -> LdapProfile {
         group_name_attribute: base.group_name_attribute,
         group_description_attribute: base.group_description_attribute,
         group_members_attribute: base.group_members_attribute,
+        id_attribute: match flavour {
+            Flavour::GenericLdap => "entryUUID".into(),
+            Flavour::ActiveDirectory => String::new(),
+        },
         ..LdapProfile::default()
     }
 }

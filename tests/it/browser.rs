@@ -255,7 +255,11 @@ async fn admin_tests_settings_and_synchronises_from_the_profile_page_in_chromium
     b.fill("#run-q", "baker").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let changes = b.text_of("#run-changes").await;
+        // htmx swaps the element while we read it: a stale read is just tried again.
+        let changes = match b.client.find(Locator::Css("#run-changes")).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         if changes.contains("bob") && !changes.contains("alice") {
             break;
         }

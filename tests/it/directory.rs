@@ -315,6 +315,20 @@ async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
     expected.sort();
     assert_eq!(members, expected);
 
+    // A configured id attribute replaces entryUUID.
+    let by_uid = LdapSettings {
+        id_attribute: "uid".into(),
+        ..slapd_settings()
+    };
+    let snapshot = slapd(by_uid).snapshot().await.expect("by uid");
+    let mut ids: Vec<String> = snapshot
+        .users
+        .iter()
+        .map(|u| u.external_id.clone())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["alice", "bob", "carol"]);
+
     // Scope: only the chosen groups and their members.
     let scoped = LdapSettings {
         groups_to_sync: vec!["ADMINS".into()],

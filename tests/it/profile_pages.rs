@@ -166,6 +166,7 @@ crate::db_test! {
         }
         assert!(form.contains("value=\"(objectClass=inetOrgPerson)\""), "generic LDAP defaults");
         assert!(form.contains("value=\"member\""));
+        assert!(form.contains(">Unique id attribute") && form.contains("value=\"entryUUID\""));
 
         // Test connection before saving: a real round trip.
         let fields = slapd_profile("Main LDAP");
