@@ -1,33 +1,46 @@
-//! Signing in with a local password. Unknown user, wrong password and disabled user give
-//! the same answer after the same work (a dummy argon2 verification where there is no hash).
+//! Signing in: a local password (argon2) or the user's directory (LDAP/AD bind). Unknown
+//! user, wrong password and disabled user give the same answer after the same work.
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::throttle::{self, Verdict};
-use crate::db::models::user_privileges;
 use crate::db::models::users::{self, AuthMethod, User};
+use crate::db::models::{directory_profiles, user_privileges};
 use crate::db::now;
+use crate::directory::{Directory, PasswordCheck};
 use crate::error::AppError;
+use crate::profiles::{KindSettings, SecretSlot};
 use crate::startup::AppState;
 
 pub enum SignInOutcome {
     Success(Box<User>),
     /// Wrong name, wrong password, disabled, or not allowed to log on: one answer for all.
     Refused,
+    /// The name means users in more than one domain: the person must say which.
+    Ambiguous,
     Throttled {
         retry_after_seconds: i64,
     },
 }
 
-pub async fn sign_in_local(
+/// Signs in a local user (argon2) or a directory user (a bind at the directory; the
+/// password is never stored). Every path that has no local hash still runs a dummy argon2
+/// verification, so unknown, wrong and disabled take the same time.
+pub async fn sign_in(
     state: &AppState,
-    username: &str,
+    login: &str,
     password: &SecretString,
     client_ip: &str,
 ) -> Result<SignInOutcome, AppError> {
-    let username = username.trim().to_owned();
+    // Control characters (NUL above all: PostgreSQL text cannot hold it) never belong to a
+    // name; replaced, the name goes the unknown-user way like any other.
+    let login: String = login
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect();
     let policy = state.throttle_policy;
-    let (name, ip) = (username.clone(), client_ip.to_owned());
+    let (name, ip) = (login.to_lowercase(), client_ip.to_owned());
     let verdict = state
         .db
         .run(move |c| throttle::reserve(c, &policy, &name, &ip, now()).map_err(AppError::from))
@@ -36,79 +49,141 @@ pub async fn sign_in_local(
         retry_after_seconds,
     } = verdict
     {
-        audit(state, None, &username, "sign_in_throttled", client_ip).await?;
+        audit(state, None, &login, "sign_in_throttled", client_ip).await?;
         return Ok(SignInOutcome::Throttled {
             retry_after_seconds,
         });
     }
 
-    let name = username.clone();
-    let candidate = state
+    let name = login.clone();
+    let mut found = state
         .db
-        .run(move |c| -> Result<_, AppError> {
-            let mut found = users::find_by_username(c, &name)?;
-            // A name that could mean two users signs in neither.
-            if found.len() != 1 {
-                return Ok(None);
-            }
-            let user = found.remove(0);
-            let may_log_on =
-                user_privileges::for_user(c, user.id)?.contains(&user_privileges::Privilege::LogOn);
-            Ok(Some((user, may_log_on)))
+        .run(move |c| users::find_for_login(c, &name).map_err(AppError::from))
+        .await?;
+    if found.len() > 1 {
+        let _ = state.hasher.verify(password, None).await?;
+        audit_detail(
+            state,
+            &login,
+            "sign_in_failed",
+            "name means more than one user",
+            client_ip,
+        )
+        .await?;
+        return Ok(SignInOutcome::Ambiguous);
+    }
+    let Some(user) = found.pop() else {
+        let _ = state.hasher.verify(password, None).await?;
+        audit_detail(state, &login, "sign_in_failed", "unknown user", client_ip).await?;
+        return Ok(SignInOutcome::Refused);
+    };
+    let id = user.id;
+    let may_log_on = state
+        .db
+        .run(move |c| -> Result<bool, AppError> {
+            Ok(user_privileges::for_user(c, id)?.contains(&user_privileges::Privilege::LogOn))
         })
         .await?;
 
-    let hash = candidate
-        .as_ref()
-        .filter(|(u, _)| u.auth_method() == AuthMethod::Local)
-        .and_then(|(u, _)| u.password_hash.clone());
     let blank = crate::auth::password::is_blank(password.expose_secret());
-    let matches = state.hasher.verify(password, hash).await? && !blank;
-
-    match candidate {
-        Some((user, may_log_on)) if matches && may_log_on && !user.disabled => {
-            let (name, ip, id) = (username.clone(), client_ip.to_owned(), user.id);
-            state
-                .db
-                .run(move |c| -> Result<(), AppError> {
-                    throttle::succeeded(c, &name, &ip)?;
-                    users::record_sign_in(c, id)?;
-                    Ok(())
-                })
+    let checked: Result<(), String> = match user.auth_method() {
+        AuthMethod::Local => {
+            let matches = state
+                .hasher
+                .verify(password, user.password_hash.clone())
                 .await?;
-            audit(
-                state,
-                Some(user.id),
-                &user.login_name(),
-                "sign_in",
-                client_ip,
-            )
-            .await?;
-            Ok(SignInOutcome::Success(Box::new(user)))
-        }
-        Some((user, _)) => {
-            let why = if !matches {
-                "wrong password"
-            } else if user.disabled {
-                "user is disabled"
+            if matches && !blank {
+                Ok(())
             } else {
-                "user lacks the log on privilege"
-            };
-            audit_detail(state, &username, "sign_in_failed", why, client_ip).await?;
-            Ok(SignInOutcome::Refused)
+                Err("wrong password".into())
+            }
         }
-        None => {
-            audit_detail(
-                state,
-                &username,
-                "sign_in_failed",
-                "unknown user",
-                client_ip,
-            )
-            .await?;
-            Ok(SignInOutcome::Refused)
+        AuthMethod::Directory => {
+            // Same work as a local check, whatever the directory answers.
+            let _ = state.hasher.verify(password, None).await?;
+            if blank {
+                Err("empty password (refused before any bind)".into())
+            } else if user.directory_disabled {
+                Err("disabled in the directory".into())
+            } else {
+                check_at_directory(state, &user, password).await?
+            }
         }
+    };
+    let refusal = match checked {
+        Err(why) => Some(why),
+        Ok(()) if user.disabled => Some("user is disabled".into()),
+        Ok(()) if !may_log_on => Some("user lacks the log on privilege".into()),
+        Ok(()) => None,
+    };
+    if let Some(why) = refusal {
+        crate::web::audit(
+            state,
+            None,
+            &login,
+            "sign_in_failed",
+            &user.login_name(),
+            &why,
+            client_ip,
+        )
+        .await?;
+        return Ok(SignInOutcome::Refused);
     }
+    let (name, ip) = (login.to_lowercase(), client_ip.to_owned());
+    state
+        .db
+        .run(move |c| -> Result<(), AppError> {
+            throttle::succeeded(c, &name, &ip)?;
+            users::record_sign_in(c, id)?;
+            Ok(())
+        })
+        .await?;
+    audit(
+        state,
+        Some(user.id),
+        &user.login_name(),
+        "sign_in",
+        client_ip,
+    )
+    .await?;
+    Ok(SignInOutcome::Success(Box::new(user)))
+}
+
+/// Asks the user's directory. Anything but a clear yes is a refusal (fail closed); the
+/// directory's reason goes to the audit log.
+async fn check_at_directory(
+    state: &AppState,
+    user: &User,
+    password: &SecretString,
+) -> Result<Result<(), String>, AppError> {
+    let (Some(profile_id), Some(external_id)) = (user.profile_id, user.external_id.clone()) else {
+        return Ok(Err("directory user without a profile".into()));
+    };
+    let key = state.master_key.clone();
+    let loaded = state
+        .db
+        .run(move |c| -> Result<_, AppError> {
+            let Some(profile) = directory_profiles::find(c, profile_id)? else {
+                return Ok(None);
+            };
+            let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
+            let bind = crate::profiles::store::reveal(c, &key, &settings, SecretSlot::BindPassword)
+                .map_err(anyhow::Error::from)?;
+            Ok(Some((settings, bind)))
+        })
+        .await?;
+    let Some((settings, bind)) = loaded else {
+        return Ok(Err("the user's profile is gone".into()));
+    };
+    let bind = bind.unwrap_or_else(|| SecretString::from(String::new()));
+    let Some(directory) = settings.ldap_directory(bind, Vec::new(), state.tls.clone()) else {
+        return Ok(Err("this profile type signs in by OpenID Connect".into()));
+    };
+    Ok(match directory.authenticate(&external_id, password).await {
+        Ok(PasswordCheck::Accepted) => Ok(()),
+        Ok(PasswordCheck::Refused { reason }) => Err(reason),
+        Err(e) => Err(format!("directory error: {e}")),
+    })
 }
 
 async fn audit(

@@ -13,7 +13,8 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    ConnectionReport, Directory, DirectoryError, DirectoryGroup, Snapshot, SourceGroup, SourceUser,
+    ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Snapshot,
+    SourceGroup, SourceUser,
 };
 
 /// AD caps a page at 1,000 entries; 500 keeps both servers happy.
@@ -350,6 +351,85 @@ impl Directory for LdapDirectory {
         Ok(groups)
     }
 
+    async fn authenticate(
+        &self,
+        external_id: &str,
+        password: &SecretString,
+    ) -> Result<PasswordCheck, DirectoryError> {
+        // RFC 4513 §5.1.2: an empty password makes an unauthenticated bind that succeeds.
+        if crate::auth::password::is_blank(password.expose_secret()) {
+            return Ok(PasswordCheck::Refused {
+                reason: "empty password".into(),
+            });
+        }
+        let mut service = self.connect().await?;
+        let filter = format!(
+            "(&{}({}={}))",
+            self.settings.user_filter.trim(),
+            self.id_attribute(),
+            id_filter_value(self.settings.flavour, external_id)?
+        );
+        let ldap3::SearchResult(entries, result) = service
+            .search(
+                self.settings.base_dn.trim(),
+                Scope::Subtree,
+                &filter,
+                vec!["1.1"],
+            )
+            .await
+            .map_err(|e| self.classify(e))?;
+        let _ = service.unbind().await;
+        if result.rc != 0 {
+            return Err(DirectoryError::Protocol {
+                detail: format!(
+                    "searching the user failed with result code {}: {}",
+                    result.rc, result.text
+                ),
+            });
+        }
+        if entries.len() != 1 {
+            return Ok(PasswordCheck::Refused {
+                reason: format!(
+                    "{} directory entries match the user's id (exactly one is needed)",
+                    entries.len()
+                ),
+            });
+        }
+        let dn = entries
+            .into_iter()
+            .next()
+            .map(|e| SearchEntry::construct(e).dn)
+            .unwrap_or_default();
+        // The user's own bind, on a connection of its own.
+        let user = LdapDirectory::new(
+            LdapSettings {
+                bind_dn: dn,
+                bind_password: password.clone(),
+                ..self.settings.clone()
+            },
+            self.tls.clone(),
+        );
+        match user.connect().await {
+            Ok(mut ldap) => {
+                let _ = ldap.unbind().await;
+                Ok(PasswordCheck::Accepted)
+            }
+            Err(DirectoryError::InvalidCredentials { detail, sub_code }) => {
+                let reason = match sub_code.as_deref() {
+                    Some("52e") => "wrong password".to_owned(),
+                    Some("533") => "account disabled in Active Directory".to_owned(),
+                    Some("532") => "password expired".to_owned(),
+                    Some("701") => "account expired".to_owned(),
+                    Some("773") => "password must be changed".to_owned(),
+                    Some("775") => "account locked out".to_owned(),
+                    _ => format!("invalid credentials: {detail}"),
+                };
+                Ok(PasswordCheck::Refused { reason })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     async fn snapshot(&self) -> Result<Snapshot, DirectoryError> {
         let s = &self.settings;
         let mut ldap = self.connect().await?;
@@ -597,6 +677,29 @@ impl LdapDirectory {
             }
         }
         Ok(groups)
+    }
+}
+
+/// A stable id as an RFC 4515 filter value: text escaped; objectGUID as its 16 bytes, each
+/// `\\xx` (the text form is mixed-endian).
+fn id_filter_value(flavour: Flavour, external_id: &str) -> Result<String, DirectoryError> {
+    match flavour {
+        Flavour::GenericLdap => Ok(ldap_escape(external_id).into_owned()),
+        Flavour::ActiveDirectory => {
+            let hex: String = external_id.chars().filter(|c| *c != '-').collect();
+            let bytes = hex::decode(&hex)
+                .ok()
+                .filter(|b| b.len() == 16)
+                .ok_or_else(|| {
+                    DirectoryError::Settings(format!("`{external_id}` is not an objectGUID"))
+                })?;
+            // Back to wire order: the first three groups are little-endian.
+            let order = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+            Ok(order
+                .iter()
+                .map(|i| format!("\\{:02x}", bytes[*i]))
+                .collect())
+        }
     }
 }
 

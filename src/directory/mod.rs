@@ -85,6 +85,17 @@ pub enum DirectoryError {
     Settings(String),
 }
 
+/// The directory's answer to a password (infrastructure failures are `DirectoryError`s,
+/// and sign-in treats them as a refusal too: it fails closed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Accepted,
+    /// Wrong password, disabled or expired account…: the reason goes to the audit log only.
+    Refused {
+        reason: String,
+    },
+}
+
 /// What every directory kind can do.
 #[allow(async_fn_in_trait)]
 pub trait Directory {
@@ -97,4 +108,12 @@ pub trait Directory {
 
     /// Every in-scope user and group, complete — or an error, never a partial list.
     async fn snapshot(&self) -> Result<Snapshot, DirectoryError>;
+
+    /// Checks a user's password at the directory. `external_id` is the user's stable id
+    /// from the last synchronisation (so renames and the local-part rule do not matter).
+    async fn authenticate(
+        &self,
+        external_id: &str,
+        password: &secrecy::SecretString,
+    ) -> Result<PasswordCheck, DirectoryError>;
 }

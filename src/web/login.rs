@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::auth::sessions::{self, NewSessionRequest};
-use crate::auth::sign_in::{SignInOutcome, sign_in_local};
+use crate::auth::sign_in::{SignInOutcome, sign_in};
 use crate::crypto::token_hash;
 use crate::db::models::sessions as session_rows;
 use crate::db::models::sessions::Stage;
@@ -73,7 +73,7 @@ pub async fn submit(
     let form = form.into_inner();
     let password = SecretString::from(form.password);
     let ip = client_ip(&req, &state);
-    let outcome = sign_in_local(&state, &form.username, &password, &ip).await?;
+    let outcome = sign_in(&state, &form.username, &password, &ip).await?;
     let (status, error) = match outcome {
         SignInOutcome::Success(user) => {
             let previous = req
@@ -109,6 +109,10 @@ pub async fn submit(
         SignInOutcome::Refused => (
             StatusCode::UNAUTHORIZED,
             "The user name or password is incorrect.".to_owned(),
+        ),
+        SignInOutcome::Ambiguous => (
+            StatusCode::UNAUTHORIZED,
+            "This user name exists in more than one domain. Sign in as user@domain.".to_owned(),
         ),
         SignInOutcome::Throttled {
             retry_after_seconds,

@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod database;
 mod directory;
+mod directory_sign_in;
 mod harness;
 mod profile_pages;
 mod profiles;

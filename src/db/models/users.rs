@@ -154,6 +154,41 @@ pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Vec<
         .load(conn)
 }
 
+/// The users a typed login name can mean: `user` (any domain), `user@domain`, `DOMAIN\user`
+/// (the first label of a profile's domain, as Active Directory's NetBIOS name usually is) and
+/// names that themselves contain `@` (a directory without "use only local part").
+/// Sign-in refuses a name that means more than one.
+pub fn find_for_login(conn: &mut DbConnection, login: &str) -> QueryResult<Vec<User>> {
+    let login = login.trim();
+    let by_key = |conn: &mut DbConnection, key: String| -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::username_key.eq(key))
+            .select(User::as_select())
+            .limit(20)
+            .load(conn)
+    };
+    let mut found: Vec<User> = Vec::new();
+    if let Some((netbios, name)) = login.split_once('\\') {
+        let netbios = netbios.to_lowercase();
+        found.extend(by_key(conn, username_key(name))?.into_iter().filter(|u| {
+            !u.domain.is_empty() && u.domain.split('.').next() == Some(netbios.as_str())
+        }));
+    } else if let Some((name, domain)) = login.rsplit_once('@') {
+        let domain = domain.to_lowercase();
+        found.extend(
+            by_key(conn, username_key(name))?
+                .into_iter()
+                .filter(|u| u.domain.to_lowercase() == domain),
+        );
+        found.extend(by_key(conn, username_key(login))?);
+    } else {
+        found.extend(by_key(conn, username_key(login))?);
+    }
+    found.sort_by_key(|u| u.id);
+    found.dedup_by_key(|u| u.id);
+    Ok(found)
+}
+
 pub fn exists_with_username(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         users::table.filter(users::username_key.eq(username_key(name))),

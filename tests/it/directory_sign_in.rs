@@ -1,0 +1,136 @@
+//! Signing in with directory credentials: synchronised users of a real slapd and a real Samba
+//! AD DC bind at their directory; every accepted form of the name; failures answer alike.
+
+use diesel::prelude::*;
+use roster::db::schema::audit_events;
+use roster::sync::{self, Trigger};
+
+use crate::profile_pages::{common_fields, create, set, slapd_profile_of};
+use crate::support::app::TestApp;
+use crate::support::servers;
+use crate::sync::context;
+
+async fn status_and_body(app: &TestApp, login: &str, password: &str) -> (u16, String) {
+    let client = app.new_client();
+    let res = client.sign_in(login, password).await;
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = res.text().await.unwrap_or_default();
+    // The answer is the page's message (the page also echoes the typed name back).
+    let message = body
+        .split("role=\"alert\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+    (status, if status == 303 { location } else { message })
+}
+
+async fn last_failure(app: &TestApp) -> String {
+    app.conn(|c| {
+        audit_events::table
+            .filter(audit_events::action.eq("sign_in_failed"))
+            .order(audit_events::id.desc())
+            .select(audit_events::detail)
+            .first::<String>(c)
+            .expect("audited")
+    })
+    .await
+}
+
+crate::db_test! {
+    async fn ldap_users_sign_in_by_every_name_form_and_failures_answer_alike(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut f = slapd_profile_of(&slapd, "Main");
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "mfa_by_default", "");
+        let profile = create(&app, &f).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let password = slapd.fact("USER_PASSWORD").to_owned();
+
+        for login in ["alice", "alice@example.test", "ALICE@Example.Test", "EXAMPLE\\alice"] {
+            let (status, to) = status_and_body(&app, login, &password).await;
+            assert_eq!((status, to.as_str()), (303, "/account"), "{login}");
+        }
+        let (_, refused) = status_and_body(&app, "alice", "wrong password").await;
+        assert_eq!(refused, "The user name or password is incorrect.");
+        assert!(last_failure(&app).await.starts_with("invalid credentials"), "the directory's reason is audited");
+        for (login, pw) in [("alice", ""), ("alice", "   "), ("nobody", password.as_str()), ("*", password.as_str()), ("al*", password.as_str()), ("alice)(uid=*", password.as_str()), ("alice\\", password.as_str()), ("alice\0", password.as_str())] {
+            let (status, body) = status_and_body(&app, login, pw).await;
+            assert_eq!(status, 401, "{login:?}/{pw:?}");
+            assert_eq!(body, refused, "same answer for {login:?}");
+        }
+        assert_eq!(last_failure(&app).await, "unknown user");
+
+        // Disabled in Roster: refused alike (audit says why).
+        app.conn(move |c| {
+            use roster::db::schema::users;
+            diesel::update(users::table.filter(users::username.eq("bob"))).set(users::disabled.eq(true)).execute(c).expect("disable");
+        }).await;
+        let (status, body) = status_and_body(&app, "bob", &password).await;
+        assert_eq!((status, body), (401, refused.clone()));
+        assert_eq!(last_failure(&app).await, "user is disabled");
+
+        // A name in two domains must be said with its domain.
+        let mut other = slapd_profile_of(&slapd, "Second");
+        set(&mut other, "ignore_tls_errors", "on");
+        set(&mut other, "domain", "second.test");
+        let second = create(&app, &other).await;
+        sync::run(&context(&app), second, Trigger::Cli, "test", false).await.expect("sync");
+        let (status, body) = status_and_body(&app, "carol", &password).await;
+        assert_eq!(status, 401);
+        assert!(body.contains("exists in more than one domain"), "{body}");
+        let (status, _) = status_and_body(&app, "carol@second.test", &password).await;
+        assert_eq!(status, 303);
+    }
+}
+
+crate::db_test! {
+    async fn active_directory_users_sign_in_and_disabled_accounts_do_not(app) {
+        app.sign_in_as_admin().await;
+        let samba = servers::samba();
+        let mut f = common_fields("Corp");
+        f.extend([
+            ("kind", "active_directory".to_owned()),
+            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
+            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
+            ("protocol", "starttls".to_owned()),
+            ("ignore_tls_errors", "on".to_owned()),
+            ("bind_dn", samba.fact("BIND_USER").to_owned()),
+            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
+            ("base_dn", samba.fact("BASE_DN").to_owned()),
+            ("timeout_seconds", "10".to_owned()),
+        ]);
+        set(&mut f, "mfa_by_default", "");
+        // Only the seeded people (other tests add users to their own OUs meanwhile).
+        let profile = create(&app, &f).await;
+        app.conn(move |c| {
+            use roster::db::schema::directory_profiles;
+            let settings: String = directory_profiles::table.find(profile).select(directory_profiles::settings).first(c).expect("settings");
+            let mut json: serde_json::Value = serde_json::from_str(&settings).expect("json");
+            json["user_filter"] = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName=alice)(sAMAccountName=bob)(sAMAccountName=dave)))".into();
+            diesel::update(directory_profiles::table.find(profile)).set(directory_profiles::settings.eq(json.to_string())).execute(c).expect("filter");
+        }).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let password = samba.fact("USER_PASSWORD").to_owned();
+        let upn = format!("alice@{}", samba.fact("UPN_SUFFIX"));
+        for login in ["alice", upn.as_str(), "CORP\\alice"] {
+            let (status, to) = status_and_body(&app, login, &password).await;
+            assert_eq!((status, to.as_str()), (303, "/account"), "{login}");
+        }
+        let (status, refused) = status_and_body(&app, "alice", "Wrong.Password-1").await;
+        assert_eq!(status, 401);
+        assert_eq!(last_failure(&app).await, "wrong password", "AD sub-code 52e in the audit log");
+        let (status, body) = status_and_body(&app, "dave", &password).await;
+        assert_eq!((status, body), (401, refused));
+        assert_eq!(last_failure(&app).await, "disabled in the directory");
+    }
+}
