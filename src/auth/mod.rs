@@ -5,3 +5,4 @@ pub mod password;
 pub mod sessions;
 pub mod sign_in;
 pub mod throttle;
+pub mod totp;

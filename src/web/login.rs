@@ -82,6 +82,12 @@ pub async fn submit(
             let policy = state.session_policy;
             let agent = user_agent(&req);
             let user_id = user.id;
+            // MFA users get a half-signed-in session that only opens /mfa.
+            let stage = if user.mfa_required {
+                Stage::MfaPending
+            } else {
+                Stage::Full
+            };
             let (token, privileges) = state
                 .db
                 .run(move |c| -> Result<_, AppError> {
@@ -90,7 +96,7 @@ pub async fn submit(
                         &policy,
                         &NewSessionRequest {
                             user_id,
-                            stage: Stage::Full,
+                            stage,
                             client_ip: &ip,
                             user_agent: &agent,
                             previous_token: previous.as_deref(),
@@ -100,7 +106,14 @@ pub async fn submit(
                 })
                 .await?;
             let home = home_path(privileges.contains(&Privilege::Admin));
-            let to = safe_next(Some(&form.next)).unwrap_or_else(|| home.to_owned());
+            let to = match (stage, safe_next(Some(&form.next))) {
+                (Stage::MfaPending, Some(next)) => format!(
+                    "/mfa?next={}",
+                    url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                ),
+                (Stage::MfaPending, None) => "/mfa".to_owned(),
+                (Stage::Full, next) => next.unwrap_or_else(|| home.to_owned()),
+            };
             let mut res = redirect(&req, &to);
             res.add_cookie(&sessions::cookie(&policy, token))
                 .map_err(|e| AppError::Internal(e.into()))?;

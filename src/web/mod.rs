@@ -7,6 +7,7 @@ pub mod extract;
 pub mod forms;
 pub mod health;
 pub mod login;
+pub mod mfa;
 pub mod render;
 pub mod setup;
 pub mod time;
@@ -23,6 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
+        .route("/mfa", web::get().to(mfa::show))
+        .route("/mfa", web::post().to(mfa::submit))
+        .route("/mfa/qr.png", web::get().to(mfa::qr))
         .route("/setup", web::get().to(setup::form))
         .route("/setup", web::post().to(setup::submit))
         .route("/account", web::get().to(account::show))

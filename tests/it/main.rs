@@ -11,6 +11,7 @@ mod database;
 mod directory;
 mod directory_sign_in;
 mod harness;
+mod mfa;
 mod profile_pages;
 mod profiles;
 mod secrets;

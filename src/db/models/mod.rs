@@ -6,6 +6,7 @@ pub mod dependent_configurations;
 pub mod directory_groups;
 pub mod directory_profiles;
 pub mod master_keys;
+pub mod recovery_codes;
 pub mod secrets;
 pub mod sessions;
 pub mod setup_tokens;

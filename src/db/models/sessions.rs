@@ -104,3 +104,18 @@ pub fn count_live(conn: &mut DbConnection, now: i64, idle_seconds: i64) -> Query
         .count()
         .get_result(conn)
 }
+
+/// Counts a wrong MFA code on a half-signed-in session; returns the count so far.
+pub fn record_mfa_failure(conn: &mut DbConnection, id: i64) -> QueryResult<i32> {
+    diesel::update(sessions::table.find(id))
+        .set(sessions::mfa_failures.eq(sessions::mfa_failures + 1))
+        .execute(conn)?;
+    sessions::table
+        .find(id)
+        .select(sessions::mfa_failures)
+        .first(conn)
+}
+
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(sessions::table.find(id)).execute(conn)
+}

@@ -599,3 +599,44 @@ pub fn delete_directory_users(
     }
     Ok(n)
 }
+
+/// The user's TOTP secret (sealed, in `secrets`) while enrolling or enrolled.
+pub fn totp_secret_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
+    users::table
+        .find(id)
+        .select(users::totp_secret_id)
+        .first(conn)
+}
+
+pub fn set_totp_secret(
+    conn: &mut DbConnection,
+    id: i64,
+    secret_id: Option<i64>,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::totp_secret_id.eq(secret_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Accepts a TOTP time step once: compare-and-set on the last accepted step, so the same
+/// code in two browsers at the same moment works for one of them.
+pub fn accept_totp_step(conn: &mut DbConnection, id: i64, step: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        users::table.find(id).filter(
+            users::totp_last_step
+                .is_null()
+                .or(users::totp_last_step.lt(step)),
+        ),
+    )
+    .set(users::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn mark_mfa_enrolled(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::mfa_enrolled_at.eq(crate::db::now()))
+        .execute(conn)?;
+    Ok(())
+}

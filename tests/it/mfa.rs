@@ -1,0 +1,105 @@
+//! TOTP MFA: enrolment from the page's own secret, codes checked once (also across two
+//! browsers at the same moment), recovery codes once, wrong codes drop the half session,
+//! and nothing is reachable between the password step and the code.
+
+use crate::profile_pages::{create, set, slapd_profile_of};
+use crate::support::app::{TestApp, csrf_token_in};
+use crate::support::servers;
+use crate::sync::context;
+use roster::sync::{self, Trigger};
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn post_code(client: &TestApp, code: &str) -> reqwest::Response {
+    let token = csrf_token_in(&client.get_html("/mfa").await);
+    client
+        .client
+        .post(client.url("/mfa"))
+        .form(&[("csrf_token", token.as_str()), ("code", code), ("next", "")])
+        .send()
+        .await
+        .expect("POST /mfa")
+}
+
+fn code_at(secret: &[u8], offset_steps: i64) -> String {
+    let totp = roster::auth::totp::totp(secret, "alice").expect("totp");
+    let at = (roster::db::now() + offset_steps * 30).max(0) as u64;
+    totp.generate(at).to_string()
+}
+
+crate::db_test! {
+    async fn mfa_enrolment_codes_once_recovery_once_and_nothing_in_between(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut f = slapd_profile_of(&slapd, "Main");
+        set(&mut f, "ignore_tls_errors", "on");
+        let profile = create(&app, &f).await; // MFA by default is on
+        sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        let password = slapd.fact("USER_PASSWORD").to_owned();
+
+        let a = app.new_client();
+        let res = a.sign_in("alice", &password).await;
+        assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/mfa"));
+        // Half signed in: no page with data.
+        for path in ["/account", "/admin", "/admin/users"] {
+            let res = a.get(path).await;
+            assert_ne!(res.status().as_u16(), 200, "{path} between the steps");
+        }
+        let page = a.get_html("/mfa").await;
+        assert!(page.contains("Set up two-step sign-in"), "{page}");
+        let secret_text = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("secret shown").replace(' ', "");
+        let secret = totp_rs::Secret::try_from_base32(&secret_text).expect("base32").as_bytes().to_vec();
+        assert!(secret.len() >= 20, "at least 160 bits");
+        let qr = a.get("/mfa/qr.png").await;
+        assert_eq!(qr.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+        assert_eq!(qr.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+
+        let res = post_code(&a, "12345x").await;
+        assert_eq!(res.status().as_u16(), 422);
+        let res = post_code(&a, &code_at(&secret, -1)).await;
+        assert_eq!(res.status().as_u16(), 200);
+        let page = res.text().await.expect("body");
+        let codes: Vec<String> = page.split("<li><code>").skip(1).filter_map(|r| r.split('<').next()).map(str::to_owned).collect();
+        assert_eq!(codes.len(), 10, "{page}");
+        assert_eq!(a.get("/account").await.status().as_u16(), 200, "signed in after enrolling");
+
+        // The same code from two browsers at the same moment: accepted once.
+        let (b, c) = (app.new_client(), app.new_client());
+        assert_eq!(location(&b.sign_in("alice", &password).await), "/mfa");
+        assert_eq!(location(&c.sign_in("alice", &password).await), "/mfa");
+        assert!(b.get_html("/mfa").await.contains("Enter your code"));
+        let code = code_at(&secret, 0);
+        let (rb, rc) = tokio::join!(post_code(&b, &code), post_code(&c, &code));
+        let mut statuses = [rb.status().as_u16(), rc.status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [303, 422], "one of the two browsers");
+        // Replayed later: refused.
+        let d = app.new_client();
+        d.sign_in("alice", &password).await;
+        assert_eq!(post_code(&d, &code).await.status().as_u16(), 422);
+
+        // A recovery code works once.
+        assert_eq!(post_code(&d, &codes[0].to_uppercase()).await.status().as_u16(), 303);
+        assert_eq!(d.get("/account").await.status().as_u16(), 200);
+        let e = app.new_client();
+        e.sign_in("alice", &password).await;
+        assert_eq!(post_code(&e, &codes[0]).await.status().as_u16(), 422);
+
+        // Wrong codes: after five the half session is gone.
+        let f = app.new_client();
+        f.sign_in("alice", &password).await;
+        let mut last = 0;
+        for _ in 0..5 {
+            let res = post_code(&f, "000001").await;
+            last = res.status().as_u16();
+        }
+        assert_eq!(last, 303, "the fifth wrong code ends the session");
+        assert_eq!(location(&f.get("/mfa").await), "/login");
+    }
+}
