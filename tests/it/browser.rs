@@ -300,3 +300,85 @@ async fn admin_tests_settings_and_synchronises_from_the_profile_page_in_chromium
         .await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.sign_in_as_admin().await;
+    let samba = crate::support::servers::samba();
+    let mut f = crate::profile_pages::common_fields("Corp");
+    f.extend([
+        ("kind", "active_directory".to_owned()),
+        (
+            "server",
+            crate::directory::host_port(samba.fact("LDAP_URL")),
+        ),
+        ("domain", samba.fact("UPN_SUFFIX").to_owned()),
+        ("protocol", "starttls".to_owned()),
+        ("ignore_tls_errors", "on".to_owned()),
+        ("bind_dn", samba.fact("BIND_USER").to_owned()),
+        ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
+        ("base_dn", format!("CN=Users,{}", samba.fact("BASE_DN"))),
+        ("timeout_seconds", "10".to_owned()),
+    ]);
+    let profile = crate::profile_pages::create(&app, &f).await;
+    let run = roster::sync::run(
+        &crate::sync::context(&app),
+        profile,
+        roster::sync::Trigger::Cli,
+        "test",
+        false,
+    )
+    .await
+    .expect("sync");
+    assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    let password = samba.fact("USER_PASSWORD").to_owned();
+
+    let b = browser::open().await;
+    let sign_in = |login: &'static str| {
+        let (b, app, password) = (&b, &app, password.clone());
+        async move {
+            b.client.goto(&app.url("/login")).await.expect("goto");
+            b.fill("#username", login).await;
+            b.fill("#password", &password).await;
+            b.click("button[type=submit]").await;
+        }
+    };
+    sign_in("CORP\\alice").await;
+    b.wait_for_text("h1", "Set up two-step sign-in").await;
+    b.screenshot("12-mfa-enrol").await;
+    let secret_text = b.text_of("#totp-secret").await.replace(' ', "");
+    let secret = totp_rs::Secret::try_from_base32(&secret_text)
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
+    let totp = roster::auth::totp::totp(&secret, "alice").expect("totp");
+    let at = |steps: i64| (roster::db::now() + steps * 30).max(0) as u64;
+    b.fill("#code", &totp.generate(at(-1)).to_string()).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Save your recovery codes").await;
+    b.screenshot("13-mfa-recovery-codes").await;
+    b.client
+        .find(Locator::LinkText("Continue"))
+        .await
+        .expect("Continue")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_text("main", "alice").await;
+    b.click("form[action='/logout'] button").await;
+    b.wait_for_text("h1", "Sign in").await;
+
+    sign_in("alice").await;
+    b.wait_for_text("h1", "Enter your code").await;
+    b.screenshot("14-mfa-code").await;
+    b.fill("#code", &totp.generate(at(0)).to_string()).await;
+    b.click("button[type=submit]").await;
+    let account = b.wait_for_text("main", "alice").await;
+    assert!(
+        b.client.current_url().await.expect("url").path() == "/account",
+        "{account}"
+    );
+    b.screenshot("15-my-account").await;
+    b.close().await;
+}
