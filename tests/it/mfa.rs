@@ -101,5 +101,33 @@ crate::db_test! {
         }
         assert_eq!(last, 303, "the fifth wrong code ends the session");
         assert_eq!(location(&f.get("/mfa").await), "/login");
+
+        // An admin resets alice's MFA: her next sign-in enrols again. Disabling her ends
+        // her sessions at once.
+        let alice: i64 = app.conn(|c| {
+            use diesel::prelude::*;
+            use roster::db::schema::users;
+            users::table.filter(users::username.eq("alice")).select(users::id).first(c).expect("alice")
+        }).await;
+        let detail = format!("/admin/users/{alice}");
+        assert!(app.get_html(&detail).await.contains("Reset MFA"));
+        let res = app.post_form(&detail, &format!("{detail}/action"), &[("action", "reset_mfa")]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let g = app.new_client();
+        g.sign_in("alice", &password).await;
+        assert!(g.get_html("/mfa").await.contains("Set up two-step sign-in"));
+        assert_eq!(d.get("/account").await.status().as_u16(), 200);
+        let res = app.post_form(&detail, &format!("{detail}/action"), &[("action", "disable")]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        assert_ne!(d.get("/account").await.status().as_u16(), 200, "disabled: signed out at once");
+        assert_eq!(d.new_client().sign_in("alice", &password).await.status().as_u16(), 401);
+        let actions: Vec<String> = app.conn(|c| {
+            use diesel::prelude::*;
+            use roster::db::schema::audit_events;
+            audit_events::table.select(audit_events::action).load(c).expect("audit")
+        }).await;
+        for action in ["mfa_enrolled", "mfa_passed", "mfa_failed", "user_mfa_reset", "user_disabled"] {
+            assert!(actions.iter().any(|a| a == action), "{action}: {actions:?}");
+        }
     }
 }

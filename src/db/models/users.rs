@@ -640,3 +640,33 @@ pub fn mark_mfa_enrolled(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
         .execute(conn)?;
     Ok(())
 }
+
+pub fn set_disabled(conn: &mut DbConnection, id: i64, disabled: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::disabled.eq(disabled))
+        .execute(conn)
+}
+
+pub fn set_mfa_required(conn: &mut DbConnection, id: i64, required: bool) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set(users::mfa_required.eq(required))
+        .execute(conn)
+}
+
+/// Forgets a user's TOTP enrolment: secret, last step, recovery codes. The next sign-in
+/// enrols again (when MFA is required). Returns the secret's id for deletion.
+pub fn reset_mfa(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
+    let secret = totp_secret_id(conn, id)?;
+    diesel::update(users::table.find(id))
+        .set((
+            users::totp_secret_id.eq(None::<i64>),
+            users::totp_last_step.eq(None::<i64>),
+            users::mfa_enrolled_at.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    models::recovery_codes::replace(conn, id, &[])?;
+    if let Some(secret) = secret {
+        models::secrets::delete(conn, secret)?;
+    }
+    Ok(secret)
+}

@@ -262,6 +262,12 @@ pub async fn create(
 #[template(path = "partials/admin/user_detail_partial.html")]
 pub struct UserDetailPartial {
     pub title: String,
+    pub csrf_token: String,
+    pub id: i64,
+    pub disabled: bool,
+    pub mfa_required: bool,
+    pub mfa_enrolled: bool,
+    pub is_me: bool,
     pub login_name: String,
     pub full_name: String,
     pub emails: Vec<String>,
@@ -287,6 +293,8 @@ pub async fn show(
     id: Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let csrf_token = crate::auth::csrf::token(&req, &state);
+    let my_id = me.user.id;
     let partial = state
         .db
         .run(move |c| -> Result<UserDetailPartial, AppError> {
@@ -306,6 +314,12 @@ pub async fn show(
                 (false, None) => "Not required".into(),
             };
             Ok(UserDetailPartial {
+                csrf_token,
+                id,
+                disabled: user.disabled,
+                mfa_required: user.mfa_required,
+                mfa_enrolled: user.mfa_enrolled_at.is_some(),
+                is_me: id == my_id,
                 title: user.login_name(),
                 login_name: user.login_name(),
                 full_name: user.full_name.clone(),
@@ -327,4 +341,74 @@ pub async fn show(
     render(&req, StatusCode::OK, partial, || {
         Chrome::new(&req, &state, Some(&me), "users")
     })
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    action: String,
+}
+
+/// POST `/admin/users/{id}/action`: disable / enable (ends sessions), require MFA or not,
+/// reset MFA. Each is audited.
+pub async fn action(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    id: Path<i64>,
+    form: actix_web::web::Form<ActionForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let action = form.action.clone();
+    if id == me.user.id && action == "disable" {
+        return Err(AppError::BadRequest("You cannot disable yourself.".into()));
+    }
+    let target = state
+        .db
+        .run(move |c| -> Result<Option<String>, AppError> {
+            let Some(user) = users::find(c, id)? else {
+                return Ok(None);
+            };
+            match action.as_str() {
+                "disable" => {
+                    users::set_disabled(c, id, true)?;
+                    crate::db::models::sessions::delete_for_user(c, id)?;
+                }
+                "enable" => {
+                    users::set_disabled(c, id, false)?;
+                }
+                "require_mfa" => {
+                    users::set_mfa_required(c, id, true)?;
+                }
+                "not_require_mfa" => {
+                    users::set_mfa_required(c, id, false)?;
+                }
+                "reset_mfa" => {
+                    users::reset_mfa(c, id)?;
+                }
+                _ => return Err(AppError::BadRequest("Unknown action.".into())),
+            }
+            Ok(Some(user.login_name()))
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let ip = client_ip(&req, &state);
+    let event = match form.action.as_str() {
+        "disable" => "user_disabled",
+        "enable" => "user_enabled",
+        "require_mfa" => "user_mfa_required",
+        "not_require_mfa" => "user_mfa_not_required",
+        _ => "user_mfa_reset",
+    };
+    crate::web::audit(
+        &state,
+        Some(me.user.id),
+        &me.user.login_name(),
+        event,
+        &target,
+        "",
+        &ip,
+    )
+    .await?;
+    Ok(redirect(&req, &format!("/admin/users/{id}")))
 }
