@@ -5,13 +5,21 @@ use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
+use secrecy::SecretString;
+
+use crate::db::models::sessions as session_rows;
 use crate::db::models::user_privileges::Privilege;
+use crate::db::models::users::{self, AuthMethod};
 use crate::db::models::{directory_groups, user_emails};
+use crate::db::now;
 use crate::error::AppError;
 use crate::page;
 use crate::startup::AppState;
 use crate::web::extract::SignedIn;
+use crate::web::extract::client_ip;
+use crate::web::forms::{self, FieldErrors};
 use crate::web::render::{Chrome, redirect, render};
+use crate::web::time::format_time;
 
 pub async fn home(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let to = match crate::web::extract::current(&req).await? {
@@ -31,6 +39,21 @@ pub struct AccountPartial {
     pub groups: Vec<String>,
     pub privileges: Vec<&'static str>,
     pub auth_method: String,
+    pub mfa: String,
+    pub csrf_token: String,
+    pub sessions: Vec<SessionRow>,
+    /// Local users change their password here.
+    pub local: bool,
+    pub errors: FieldErrors,
+    pub notice: Option<String>,
+}
+
+pub struct SessionRow {
+    pub current: bool,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub started: String,
+    pub last_seen: String,
 }
 page!(AccountPage, "pages/account/account.html", AccountPartial);
 
@@ -39,16 +62,41 @@ pub async fn show(
     state: Data<AppState>,
     me: SignedIn,
 ) -> Result<HttpResponse, AppError> {
-    let id = me.user.id;
-    let (emails, groups) = state
+    page(
+        &req,
+        &state,
+        &me,
+        FieldErrors::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &SignedIn,
+    errors: FieldErrors,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
+    let (id, idle) = (me.user.id, state.session_policy.idle_seconds);
+    let (emails, groups, sessions) = state
         .db
         .run(move |c| -> Result<_, AppError> {
             Ok((
                 user_emails::for_user(c, id)?,
                 directory_groups::names_for_user(c, id)?,
+                session_rows::live_for_user(c, id, now(), idle)?,
             ))
         })
         .await?;
+    let mfa = match (me.user.mfa_required, me.user.mfa_enrolled_at) {
+        (_, Some(at)) => format!("On since {}", format_time(at)),
+        (true, None) => "Required: you will set it up at your next sign-in".into(),
+        (false, None) => "Off".into(),
+    };
     let partial = AccountPartial {
         title: "My account".into(),
         login_name: me.user.login_name(),
@@ -61,10 +109,141 @@ pub async fn show(
             .map(|p: &Privilege| p.label())
             .collect(),
         auth_method: describe_auth(&me.user),
+        mfa,
+        csrf_token: crate::auth::csrf::token(req, state),
+        sessions: sessions
+            .into_iter()
+            .map(|(sid, client_ip, user_agent, created, seen)| SessionRow {
+                current: sid == me.session_id,
+                client_ip,
+                user_agent,
+                started: format_time(created),
+                last_seen: format_time(seen),
+            })
+            .collect(),
+        local: me.user.auth_method() == AuthMethod::Local,
+        errors,
+        notice,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "account")
+    render(req, status, partial, || {
+        Chrome::new(req, state, Some(me), "account")
     })
+}
+
+/// POST `/account/sessions/others`: signs out every other session of this user.
+pub async fn sign_out_others(
+    req: HttpRequest,
+    state: Data<AppState>,
+    me: SignedIn,
+) -> Result<HttpResponse, AppError> {
+    let (id, keep) = (me.user.id, me.session_id);
+    let n = state
+        .db
+        .run(move |c| session_rows::delete_others(c, id, keep).map_err(AppError::from))
+        .await?;
+    let ip = client_ip(&req, &state);
+    crate::web::audit(
+        &state,
+        Some(id),
+        &me.user.login_name(),
+        "sessions_ended",
+        &me.user.login_name(),
+        &format!("{n} other sessions"),
+        &ip,
+    )
+    .await?;
+    page(
+        &req,
+        &state,
+        &me,
+        FieldErrors::default(),
+        Some(format!("Signed out {n} other session(s).")),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// POST `/account/password`: local users change their password (the current one first);
+/// other sessions end.
+pub async fn change_password(
+    req: HttpRequest,
+    state: Data<AppState>,
+    me: SignedIn,
+    form: actix_web::web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    if me.user.auth_method() != AuthMethod::Local {
+        return Err(AppError::BadRequest(
+            "Your password is managed by your directory.".into(),
+        ));
+    }
+    let form = form.into_inner();
+    let mut errors = FieldErrors::default();
+    let current_ok = state
+        .hasher
+        .verify(
+            &SecretString::from(form.current.clone()),
+            me.user.password_hash.clone(),
+        )
+        .await?
+        && !crate::auth::password::is_blank(&form.current);
+    if !current_ok {
+        errors.add("current", "Current password is not correct.");
+    }
+    forms::check_new_password(&mut errors, &form.password, &form.password_confirm);
+    if !errors.is_empty() {
+        return page(
+            &req,
+            &state,
+            &me,
+            errors,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let hash = state
+        .hasher
+        .hash(&SecretString::from(form.password))
+        .await?;
+    let (id, keep) = (me.user.id, me.session_id);
+    state
+        .db
+        .run(move |c| -> Result<(), AppError> {
+            users::set_password_hash(c, id, &hash)?;
+            session_rows::delete_others(c, id, keep)?;
+            Ok(())
+        })
+        .await?;
+    let ip = client_ip(&req, &state);
+    crate::web::audit(
+        &state,
+        Some(id),
+        &me.user.login_name(),
+        "password_changed",
+        &me.user.login_name(),
+        "other sessions ended",
+        &ip,
+    )
+    .await?;
+    page(
+        &req,
+        &state,
+        &me,
+        FieldErrors::default(),
+        Some("Your password was changed. Other sessions were signed out.".into()),
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub fn describe_auth(user: &crate::db::models::users::User) -> String {

@@ -30,6 +30,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::get().to(setup::form))
         .route("/setup", web::post().to(setup::submit))
         .route("/account", web::get().to(account::show))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
+        .route(
+            "/account/sessions/others",
+            web::post().to(account::sign_out_others),
+        )
         .service(
             web::scope("/admin")
                 .route("", web::get().to(admin::dashboard::show))

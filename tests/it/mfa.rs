@@ -131,3 +131,27 @@ crate::db_test! {
         }
     }
 }
+
+crate::db_test! {
+    async fn my_account_lists_sessions_signs_out_others_and_changes_the_password(app) {
+        app.sign_in_as_admin().await;
+        assert_eq!(app.create_user("henry", "henry's first password", &["log_on"]).await.status().as_u16(), 303);
+        let (a, b) = (app.new_client(), app.new_client());
+        a.sign_in("henry", "henry's first password").await;
+        b.sign_in("henry", "henry's first password").await;
+        let page = a.get_html("/account").await;
+        assert_eq!(page.matches("<tr><td>").count(), 2, "two sessions: {page}");
+        assert!(page.contains("This session") && page.contains("Two-step sign-in"));
+        let res = a.post_form("/account", "/account/sessions/others", &[]).await;
+        assert!(res.text().await.expect("body").contains("Signed out 1 other session(s)."));
+        assert_ne!(b.get("/account").await.status().as_u16(), 200, "the other session ended");
+
+        let res = a.post_form("/account", "/account/password", &[("current", "not it"), ("password", "henry's second password"), ("password_confirm", "henry's second password")]).await;
+        assert_eq!(res.status().as_u16(), 422);
+        assert!(res.text().await.expect("body").contains("Current password is not correct."));
+        let res = a.post_form("/account", "/account/password", &[("current", "henry's first password"), ("password", "henry's second password"), ("password_confirm", "henry's second password")]).await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert_eq!(app.new_client().sign_in("henry", "henry's first password").await.status().as_u16(), 401);
+        assert_eq!(app.new_client().sign_in("henry", "henry's second password").await.status().as_u16(), 303);
+    }
+}

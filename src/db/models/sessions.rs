@@ -119,3 +119,36 @@ pub fn record_mfa_failure(conn: &mut DbConnection, id: i64) -> QueryResult<i32> 
 pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.find(id)).execute(conn)
 }
+
+/// A user's live sessions, newest first, for My account.
+pub fn live_for_user(
+    conn: &mut DbConnection,
+    user_id: i64,
+    now: i64,
+    idle_seconds: i64,
+) -> QueryResult<Vec<(i64, String, String, i64, i64)>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::stage.eq(Stage::Full.as_str()))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - idle_seconds))
+        .order(sessions::last_seen_at.desc())
+        .select((
+            sessions::id,
+            sessions::client_ip,
+            sessions::user_agent,
+            sessions::created_at,
+            sessions::last_seen_at,
+        ))
+        .load(conn)
+}
+
+/// Signs a user out everywhere but in `keep`.
+pub fn delete_others(conn: &mut DbConnection, user_id: i64, keep: i64) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::id.ne(keep)),
+    )
+    .execute(conn)
+}
