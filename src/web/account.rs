@@ -113,12 +113,12 @@ async fn page(
         csrf_token: crate::auth::csrf::token(req, state),
         sessions: sessions
             .into_iter()
-            .map(|(sid, client_ip, user_agent, created, seen)| SessionRow {
-                current: sid == me.session_id,
-                client_ip,
-                user_agent,
-                started: format_time(created),
-                last_seen: format_time(seen),
+            .map(|s| SessionRow {
+                current: s.id == me.session_id,
+                started: format_time(s.created_at),
+                last_seen: format_time(s.last_seen_at),
+                client_ip: s.client_ip,
+                user_agent: s.user_agent,
             })
             .collect(),
         local: me.user.auth_method() == AuthMethod::Local,

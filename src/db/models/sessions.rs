@@ -120,13 +120,23 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     diesel::delete(sessions::table.find(id)).execute(conn)
 }
 
+/// What My account shows of a session.
+#[derive(Queryable)]
+pub struct LiveSession {
+    pub id: i64,
+    pub client_ip: String,
+    pub user_agent: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
 /// A user's live sessions, newest first, for My account.
 pub fn live_for_user(
     conn: &mut DbConnection,
     user_id: i64,
     now: i64,
     idle_seconds: i64,
-) -> QueryResult<Vec<(i64, String, String, i64, i64)>> {
+) -> QueryResult<Vec<LiveSession>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::stage.eq(Stage::Full.as_str()))
