@@ -99,6 +99,28 @@ async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::NotFound)
 }
 
+/// Writes an audit event for what the signed-in person did, from this request's address.
+pub async fn audit_by(
+    req: &actix_web::HttpRequest,
+    state: &AppState,
+    me: &extract::SignedIn,
+    action: &'static str,
+    target: &str,
+    detail: &str,
+) -> Result<(), AppError> {
+    let ip = extract::client_ip(req, state);
+    audit(
+        state,
+        Some(me.user.id),
+        &me.user.login_name(),
+        action,
+        target,
+        detail,
+        &ip,
+    )
+    .await
+}
+
 /// Writes an audit event. Callers pass names and ids, never secrets.
 pub async fn audit(
     state: &AppState,

@@ -21,7 +21,7 @@ use crate::profiles::store::{self, StoreError};
 use crate::profiles::{KindSettings, SecretSlot};
 use crate::startup::AppState;
 use crate::web::admin::users::PrivilegeChoice;
-use crate::web::extract::{Admin, SignedIn, client_ip};
+use crate::web::extract::{Admin, SignedIn};
 use crate::web::forms::FieldErrors;
 use crate::web::render::{Chrome, fragment, redirect, render};
 
@@ -512,7 +512,7 @@ pub async fn create(
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
     let name = posted.get("name").trim();
-    audit(&req, &state, &me, "profile_created", name, kind.label()).await?;
+    crate::web::audit_by(&req, &state, &me, "profile_created", name, kind.label()).await?;
     audit_secrets(&req, &state, &me, name, &saved.secrets_changed).await?;
     Ok(redirect(&req, &format!("/admin/profiles/{}", saved.id)))
 }
@@ -562,7 +562,7 @@ pub async fn update(
     } else {
         format!("renamed from {}; changed: {changed}", profile.name)
     };
-    audit(&req, &state, &me, "profile_updated", name, &detail).await?;
+    crate::web::audit_by(&req, &state, &me, "profile_updated", name, &detail).await?;
     audit_secrets(&req, &state, &me, name, &saved.secrets_changed).await?;
     Ok(redirect(&req, &format!("/admin/profiles/{id}")))
 }
@@ -634,27 +634,6 @@ fn invalid(
     })
 }
 
-async fn audit(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &SignedIn,
-    action: &'static str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    let ip = client_ip(req, state);
-    crate::web::audit(
-        state,
-        Some(me.user.id),
-        &me.user.login_name(),
-        action,
-        target,
-        detail,
-        &ip,
-    )
-    .await
-}
-
 /// One event per secret written or removed: which secret, never its value.
 async fn audit_secrets(
     req: &HttpRequest,
@@ -665,7 +644,7 @@ async fn audit_secrets(
 ) -> Result<(), AppError> {
     for slot in slots {
         let detail = format!("{} changed", slot.describe());
-        audit(
+        crate::web::audit_by(
             req,
             state,
             me,
@@ -964,7 +943,7 @@ pub async fn delete_configuration(
         })
         .await?
         .ok_or(AppError::NotFound)?;
-    audit(
+    crate::web::audit_by(
         &req,
         &state,
         &me,
@@ -1047,7 +1026,7 @@ pub async fn delete(
         DeleteOutcome::InUse(_) => Ok(redirect(&req, &format!("/admin/profiles/{id}/delete"))),
         DeleteOutcome::Deleted { users_deleted } => {
             let detail = format!("{users_deleted} synchronised users deleted");
-            audit(&req, &state, &me, "profile_deleted", &name, &detail).await?;
+            crate::web::audit_by(&req, &state, &me, "profile_deleted", &name, &detail).await?;
             Ok(redirect(&req, "/admin/profiles"))
         }
     }

@@ -15,7 +15,7 @@ use crate::page;
 use crate::startup::AppState;
 use crate::sync::plan::{Action, GroupChange, Plan, UserChange};
 use crate::sync::{self, SyncError, Trigger};
-use crate::web::extract::{Admin, SignedIn, client_ip};
+use crate::web::extract::Admin;
 use crate::web::render::{Chrome, redirect, render};
 use crate::web::time::{format_optional, format_time};
 
@@ -33,27 +33,6 @@ impl From<SyncError> for AppError {
             SyncError::Internal(e) => AppError::Internal(e),
         }
     }
-}
-
-async fn audit(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &SignedIn,
-    action: &'static str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    let ip = client_ip(req, state);
-    crate::web::audit(
-        state,
-        Some(me.user.id),
-        &me.user.login_name(),
-        action,
-        target,
-        detail,
-        &ip,
-    )
-    .await
 }
 
 /// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
@@ -83,7 +62,7 @@ pub async fn start(
     } else {
         ("sync_started", format!("run {run_id}"))
     };
-    audit(&req, &state, &me, action, &name, &detail).await?;
+    crate::web::audit_by(&req, &state, &me, action, &name, &detail).await?;
     Ok(redirect(&req, &format!("/admin/runs/{run_id}")))
 }
 
@@ -219,7 +198,7 @@ pub async fn approve(
         None => format!("run {id} approved and applied"),
         Some(e) => format!("run {id} approved, not applied: {e}"),
     };
-    audit(
+    crate::web::audit_by(
         &req,
         &state,
         &me,
@@ -239,7 +218,7 @@ pub async fn discard(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     sync::discard(&state.sync_context(), id).await?;
-    audit(
+    crate::web::audit_by(
         &req,
         &state,
         &me,
