@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::auth::sessions::{self, NewSessionRequest};
-use crate::auth::totp;
+use crate::auth::{throttle, totp};
 use crate::crypto::token_hash;
 use crate::db::models::sessions::{self as session_rows, Stage};
 use crate::db::models::users::{self, User};
@@ -132,6 +132,22 @@ async fn page_for(
     })
 }
 
+/// Ends a half-signed-in session: back to the sign-in page.
+async fn drop_session(
+    req: &HttpRequest,
+    state: &AppState,
+    session_id: i64,
+) -> Result<HttpResponse, AppError> {
+    state
+        .db
+        .run(move |c| session_rows::delete(c, session_id).map_err(AppError::from))
+        .await?;
+    let mut res = redirect(req, "/login");
+    res.add_removal_cookie(&sessions::removal_cookie(&state.session_policy))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(res)
+}
+
 /// The enrolment QR code, as a PNG (no inline script or data URL needed).
 pub async fn qr(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
     let Some((_, user)) = pending(&req, &state).await? else {
@@ -170,6 +186,27 @@ pub async fn submit(
     let next = safe_next(Some(&form.next)).unwrap_or_default();
     let enrolling = user.mfa_enrolled_at.is_none();
     let ip = client_ip(&req, &state);
+    // Codes are throttled per user across sessions (a password that works must not buy
+    // endless guesses), counted before the check like passwords.
+    let throttle_key = format!("mfa {}", user.id);
+    let (policy, key, address) = (state.throttle_policy, throttle_key.clone(), ip.clone());
+    let verdict = state
+        .db
+        .run(move |c| throttle::reserve(c, &policy, &key, &address, now()).map_err(AppError::from))
+        .await?;
+    if let throttle::Verdict::Locked { .. } = verdict {
+        crate::web::audit(
+            &state,
+            Some(user.id),
+            &user.login_name(),
+            "mfa_throttled",
+            &user.login_name(),
+            "",
+            &ip,
+        )
+        .await?;
+        return drop_session(&req, &state, session_id).await;
+    }
     let bytes = secret(&state, &user, enrolling).await?.unwrap_or_default();
     let totp = totp::totp(&bytes, &user.login_name()).map_err(|e| anyhow::anyhow!("TOTP: {e}"))?;
     let step = totp::matching_step(&totp, &form.code, now().max(0) as u64)
@@ -203,14 +240,7 @@ pub async fn submit(
         )
         .await?;
         if failures >= MAX_FAILURES {
-            state
-                .db
-                .run(move |c| session_rows::delete(c, session_id).map_err(AppError::from))
-                .await?;
-            let mut res = redirect(&req, "/login");
-            res.add_removal_cookie(&sessions::removal_cookie(&state.session_policy))
-                .map_err(|e| AppError::Internal(e.into()))?;
-            return Ok(res);
+            return drop_session(&req, &state, session_id).await;
         }
         return page_for(
             &req,
@@ -237,6 +267,7 @@ pub async fn submit(
     let (token, is_admin) = state
         .db
         .run(move |c| -> Result<_, AppError> {
+            throttle::succeeded(c, &throttle_key, &ip2)?;
             if enrolling {
                 users::mark_mfa_enrolled(c, id)?;
                 recovery_codes::replace(c, id, &hashes)?;

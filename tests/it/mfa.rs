@@ -102,6 +102,17 @@ crate::db_test! {
         assert_eq!(last, 303, "the fifth wrong code ends the session");
         assert_eq!(location(&f.get("/mfa").await), "/login");
 
+        // Across sessions too: more than ten codes in the window and even a right one is
+        // refused (e: 1 and f: 5 wrong so far).
+        let h = app.new_client();
+        h.sign_in("alice", &password).await;
+        for _ in 0..4 {
+            assert_eq!(post_code(&h, "000002").await.status().as_u16(), 422);
+        }
+        let res = post_code(&h, &code_at(&secret, 1)).await;
+        assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/login"), "throttled");
+        assert_ne!(h.get("/account").await.status().as_u16(), 200);
+
         // An admin resets alice's MFA: her next sign-in enrols again. Disabling her ends
         // her sessions at once.
         let alice: i64 = app.conn(|c| {
