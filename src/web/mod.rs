@@ -89,7 +89,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))
                 .route("/users/{id}", web::get().to(admin::users::show))
-                .route("/users/{id}/action", web::post().to(admin::users::action)),
+                .route("/users/{id}/action", web::post().to(admin::users::action))
+                .route(
+                    "/users/{id}/privileges",
+                    web::post().to(admin::users::set_privileges),
+                ),
         )
         .route("/static/{file:.*}", web::get().to(assets::serve))
         .default_service(web::to(not_found));

@@ -166,3 +166,31 @@ crate::db_test! {
         assert_eq!(app.new_client().sign_in("henry", "henry's second password").await.status().as_u16(), 303);
     }
 }
+
+crate::db_test! {
+    async fn admin_edits_privileges_and_deletes_users_but_not_themselves(app) {
+        app.sign_in_as_admin().await;
+        let res = app.create_user("ivy", "ivy's long password", &["log_on"]).await;
+        let page = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("user page").to_owned();
+        let ivy = app.new_client();
+        assert_eq!(ivy.sign_in("ivy", "ivy's long password").await.status().as_u16(), 303);
+        let res = app.post_form(&page, &format!("{page}/privileges"), &[("privilege", "log_on"), ("privilege", "archive_email")]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let detail = app.get_html(&page).await;
+        assert!(detail.contains("Log on, Archive e-mail"), "{detail}");
+        let res = app.post_form(&page, &format!("{page}/action"), &[("action", "delete")]).await;
+        assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some("/admin/users"));
+        assert_eq!(app.get(&page).await.status().as_u16(), 404);
+        assert_ne!(ivy.get("/account").await.status().as_u16(), 200, "a deleted user's sessions end");
+        // The admin cannot lock themselves out.
+        let me: i64 = app.conn(|c| {
+            use diesel::prelude::*;
+            use roster::db::schema::users;
+            users::table.filter(users::username.eq("admin")).select(users::id).first(c).expect("admin")
+        }).await;
+        let mine = format!("/admin/users/{me}");
+        assert_eq!(app.post_form(&mine, &format!("{mine}/action"), &[("action", "delete")]).await.status().as_u16(), 400);
+        app.post_form(&mine, &format!("{mine}/privileges"), &[("privilege", "log_on")]).await;
+        assert!(app.get_html(&mine).await.contains("Administrator"), "admin kept");
+    }
+}

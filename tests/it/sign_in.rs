@@ -238,7 +238,7 @@ crate::db_test! {
         }
         // Unsafe requests too, with a valid CSRF token of her own: nothing is created or probed.
         let token = crate::support::app::csrf_token_in(&erin.get_html("/account").await);
-        for path in ["/admin/profiles", "/admin/profiles/test-connection", "/admin/profiles/groups", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/sync", "/admin/runs/1/approve", "/admin/runs/1/discard", "/admin/users/1/action"] {
+        for path in ["/admin/profiles", "/admin/profiles/test-connection", "/admin/profiles/groups", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/sync", "/admin/runs/1/approve", "/admin/runs/1/discard", "/admin/users/1/action", "/admin/users/1/privileges"] {
             let res = erin.client.post(erin.url(path)).form(&[("csrf_token", token.as_str()), ("kind", "icewarp"), ("name", "x")]).send().await.expect("POST");
             assert_eq!(res.status().as_u16(), 403, "POST {path}");
         }

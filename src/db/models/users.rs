@@ -670,3 +670,15 @@ pub fn reset_mfa(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
     }
     Ok(secret)
 }
+
+/// Deletes a user with everything that hangs off it (cascades) and its TOTP secret.
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    conn.transaction(|c| {
+        let secret = totp_secret_id(c, id).optional()?.flatten();
+        let n = diesel::delete(users::table.find(id)).execute(c)?;
+        if let Some(secret) = secret {
+            models::secrets::delete(c, secret)?;
+        }
+        Ok(n)
+    })
+}

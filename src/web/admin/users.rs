@@ -268,6 +268,7 @@ pub struct UserDetailPartial {
     pub mfa_required: bool,
     pub mfa_enrolled: bool,
     pub is_me: bool,
+    pub privilege_choices: Vec<PrivilegeChoice>,
     pub login_name: String,
     pub full_name: String,
     pub emails: Vec<String>,
@@ -320,6 +321,7 @@ pub async fn show(
                 mfa_required: user.mfa_required,
                 mfa_enrolled: user.mfa_enrolled_at.is_some(),
                 is_me: id == my_id,
+                privilege_choices: privilege_choices(&user_privileges::for_user(c, id)?),
                 title: user.login_name(),
                 login_name: user.login_name(),
                 full_name: user.full_name.clone(),
@@ -360,8 +362,10 @@ pub async fn action(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let action = form.action.clone();
-    if id == me.user.id && action == "disable" {
-        return Err(AppError::BadRequest("You cannot disable yourself.".into()));
+    if id == me.user.id && matches!(action.as_str(), "disable" | "delete") {
+        return Err(AppError::BadRequest(
+            "You cannot disable or delete yourself.".into(),
+        ));
     }
     let target = state
         .db
@@ -386,6 +390,9 @@ pub async fn action(
                 "reset_mfa" => {
                     users::reset_mfa(c, id)?;
                 }
+                "delete" => {
+                    users::delete(c, id)?;
+                }
                 _ => return Err(AppError::BadRequest("Unknown action.".into())),
             }
             Ok(Some(user.login_name()))
@@ -398,6 +405,7 @@ pub async fn action(
         "enable" => "user_enabled",
         "require_mfa" => "user_mfa_required",
         "not_require_mfa" => "user_mfa_not_required",
+        "delete" => "user_deleted",
         _ => "user_mfa_reset",
     };
     crate::web::audit(
@@ -408,6 +416,54 @@ pub async fn action(
         &target,
         "",
         &ip,
+    )
+    .await?;
+    if form.action == "delete" {
+        return Ok(redirect(&req, "/admin/users"));
+    }
+    Ok(redirect(&req, &format!("/admin/users/{id}")))
+}
+
+/// POST `/admin/users/{id}/privileges`: the privileges ticked (repeated `privilege` fields).
+/// An admin cannot take the Administrator privilege from themselves.
+pub async fn set_privileges(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    id: Path<i64>,
+    body: actix_web::web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let mut chosen: Vec<Privilege> = url::form_urlencoded::parse(&body)
+        .filter(|(k, _)| k == "privilege")
+        .filter_map(|(_, v)| Privilege::parse(&v))
+        .collect();
+    if id == me.user.id && !chosen.contains(&Privilege::Admin) {
+        chosen.push(Privilege::Admin);
+    }
+    let detail = chosen
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let target = state
+        .db
+        .run(move |c| -> Result<Option<String>, AppError> {
+            let Some(user) = users::find(c, id)? else {
+                return Ok(None);
+            };
+            user_privileges::replace(c, id, &chosen)?;
+            Ok(Some(user.login_name()))
+        })
+        .await?
+        .ok_or(AppError::NotFound)?;
+    crate::web::audit_by(
+        &req,
+        &state,
+        &me,
+        "user_privileges_changed",
+        &target,
+        &detail,
     )
     .await?;
     Ok(redirect(&req, &format!("/admin/users/{id}")))
