@@ -152,7 +152,9 @@ crate::db_test! {
         let detail = app.get_html(&detail_path).await;
         assert!(detail.contains("Grace Hopper") && detail.contains("grace@example.test, g.h@example.test"), "{detail}");
         assert!(detail.contains("Log on, Archive e-mail"), "{detail}");
-        assert!(!detail.contains("Administrator"));
+        let facts = detail.split("<dl class=\"facts\">").nth(1).and_then(|r| r.split("</dl>").next()).expect("facts");
+        assert!(!facts.contains("Administrator"), "extra fields ignored: {facts}");
+        assert!(detail.contains("value=\"admin\">"), "the admin privilege is offered but not ticked");
         assert!(detail.contains("Password stored in Roster"));
         // The Unicode password works exactly as typed.
         let grace = app.new_client();
