@@ -151,7 +151,7 @@ pub async fn sign_in(
 
 /// Asks the user's directory. Anything but a clear yes is a refusal (fail closed); the
 /// directory's reason goes to the audit log.
-async fn check_at_directory(
+pub async fn check_at_directory(
     state: &AppState,
     user: &User,
     password: &SecretString,

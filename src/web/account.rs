@@ -252,3 +252,67 @@ pub fn describe_auth(user: &crate::db::models::users::User) -> String {
         crate::db::models::users::AuthMethod::Directory => "Directory credentials".into(),
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct ReenrolForm {
+    #[serde(default)]
+    current: String,
+}
+
+/// POST `/account/mfa`: set up two-step sign-in (again) — the password first. The old
+/// secret and recovery codes are forgotten and this session goes back to the MFA step.
+pub async fn reenrol(
+    req: HttpRequest,
+    state: Data<AppState>,
+    me: SignedIn,
+    form: actix_web::web::Form<ReenrolForm>,
+) -> Result<HttpResponse, AppError> {
+    let password = SecretString::from(form.into_inner().current);
+    let ok = !crate::auth::password::is_blank(secrecy::ExposeSecret::expose_secret(&password))
+        && match me.user.auth_method() {
+            AuthMethod::Local => {
+                state
+                    .hasher
+                    .verify(&password, me.user.password_hash.clone())
+                    .await?
+            }
+            AuthMethod::Directory => {
+                let _ = state.hasher.verify(&password, None).await?;
+                crate::auth::sign_in::check_at_directory(&state, &me.user, &password)
+                    .await?
+                    .is_ok()
+            }
+        };
+    if !ok {
+        let mut errors = FieldErrors::default();
+        errors.add("mfa_current", "Password is not correct.");
+        return page(
+            &req,
+            &state,
+            &me,
+            errors,
+            None,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let (id, session) = (me.user.id, me.session_id);
+    state
+        .db
+        .run(move |c| -> Result<(), AppError> {
+            users::reset_mfa(c, id)?;
+            session_rows::back_to_mfa(c, session)?;
+            Ok(())
+        })
+        .await?;
+    crate::web::audit_by(
+        &req,
+        &state,
+        &me,
+        "mfa_reenrolment_started",
+        &me.user.login_name(),
+        "",
+    )
+    .await?;
+    Ok(redirect(&req, "/mfa?next=%2Faccount"))
+}

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/password",
             web::post().to(account::change_password),
         )
+        .route("/account/mfa", web::post().to(account::reenrol))
         .route(
             "/account/sessions/others",
             web::post().to(account::sign_out_others),

@@ -164,6 +164,21 @@ crate::db_test! {
         assert_eq!(res.status().as_u16(), 200);
         assert_eq!(app.new_client().sign_in("henry", "henry's first password").await.status().as_u16(), 401);
         assert_eq!(app.new_client().sign_in("henry", "henry's second password").await.status().as_u16(), 303);
+
+        // Setting up two-step sign-in takes the password again, then goes through /mfa.
+        let res = a.post_form("/account", "/account/mfa", &[("current", "wrong")]).await;
+        assert_eq!(res.status().as_u16(), 422);
+        assert!(res.text().await.expect("body").contains("Password is not correct."));
+        let res = a.post_form("/account", "/account/mfa", &[("current", "henry's second password")]).await;
+        assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/mfa?next=%2Faccount"));
+        assert_ne!(a.get("/account").await.status().as_u16(), 200, "back at the MFA step");
+        let page = a.get_html("/mfa").await;
+        let key = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").replace(' ', "");
+        let secret = totp_rs::Secret::try_from_base32(&key).expect("base32").as_bytes().to_vec();
+        let token = csrf_token_in(&page);
+        let res = a.client.post(a.url("/mfa")).form(&[("csrf_token", token.as_str()), ("code", code_at(&secret, 0).as_str()), ("next", "/account")]).send().await.expect("POST");
+        assert!(res.text().await.expect("body").contains("Save your recovery codes"));
+        assert!(a.get_html("/account").await.contains("On since"));
     }
 }
 

@@ -162,3 +162,13 @@ pub fn delete_others(conn: &mut DbConnection, user_id: i64, keep: i64) -> QueryR
     )
     .execute(conn)
 }
+
+/// Puts a session back to the MFA step (re-enrolment): it opens only `/mfa` until a code.
+pub fn back_to_mfa(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id))
+        .set((
+            sessions::stage.eq(Stage::MfaPending.as_str()),
+            sessions::mfa_failures.eq(0),
+        ))
+        .execute(conn)
+}
