@@ -9,7 +9,7 @@ use crate::db::models::{directory_profiles, user_privileges};
 use crate::db::now;
 use crate::directory::{Directory, PasswordCheck};
 use crate::error::AppError;
-use crate::profiles::{KindSettings, SecretSlot};
+use crate::profiles::KindSettings;
 use crate::startup::AppState;
 
 pub enum SignInOutcome {
@@ -159,23 +159,16 @@ pub async fn check_at_directory(
     let (Some(profile_id), Some(external_id)) = (user.profile_id, user.external_id.clone()) else {
         return Ok(Err("directory user without a profile".into()));
     };
-    let key = state.master_key.clone();
-    let loaded = state
+    let profile = state
         .db
-        .run(move |c| -> Result<_, AppError> {
-            let Some(profile) = directory_profiles::find(c, profile_id)? else {
-                return Ok(None);
-            };
-            let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
-            let bind = crate::profiles::store::reveal(c, &key, &settings, SecretSlot::BindPassword)
-                .map_err(anyhow::Error::from)?;
-            Ok(Some((settings, bind)))
-        })
+        .run(move |c| directory_profiles::find(c, profile_id).map_err(AppError::from))
         .await?;
-    let Some((settings, bind)) = loaded else {
+    let Some(profile) = profile else {
         return Ok(Err("the user's profile is gone".into()));
     };
-    let bind = bind.unwrap_or_else(|| SecretString::from(String::new()));
+    let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
+    let bind =
+        crate::profiles::store::bind_password(&state.db, &state.master_key, &settings).await?;
     let Some(directory) = settings.ldap_directory(bind, Vec::new(), state.tls.clone()) else {
         return Ok(Err("this profile type signs in by OpenID Connect".into()));
     };

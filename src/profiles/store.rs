@@ -173,6 +173,22 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> Result<DeleteOutcome, StoreEr
     })
 }
 
+/// The bind password a connector signs in with: the stored one, opened (empty when none
+/// is stored — the connector refuses an empty one before any bind).
+pub async fn bind_password(
+    db: &crate::db::Db,
+    key: &MasterKey,
+    settings: &KindSettings,
+) -> anyhow::Result<SecretString> {
+    let (key, settings) = (key.clone(), settings.clone());
+    let stored = db
+        .run(move |c| {
+            reveal(c, &key, &settings, SecretSlot::BindPassword).map_err(anyhow::Error::from)
+        })
+        .await?;
+    Ok(stored.unwrap_or_else(|| SecretString::from(String::new())))
+}
+
 /// The stored secret in `slot`, opened.
 pub fn reveal(
     conn: &mut DbConnection,

@@ -11,7 +11,6 @@ pub mod plan;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use secrecy::SecretString;
 
 use crate::crypto::MasterKey;
 use crate::db::Db;
@@ -20,7 +19,7 @@ use crate::db::models::sync_runs::{self, Counts};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::{directory_groups, sync_leases, users};
 use crate::directory::Directory;
-use crate::profiles::{KindSettings, SecretSlot};
+use crate::profiles::KindSettings;
 use plan::{Action, Existing, Plan, PlanOptions};
 
 /// How long a lease lives without renewal; a running sync renews it every third of that.
@@ -262,17 +261,9 @@ async fn fresh_plan(
     profile: &DirectoryProfile,
     settings: &KindSettings,
 ) -> Result<Plan, String> {
-    let key = ctx.master_key.clone();
-    let for_secret = settings.clone();
-    let password = ctx
-        .db
-        .run(move |c| {
-            crate::profiles::store::reveal(c, &key, &for_secret, SecretSlot::BindPassword)
-                .map_err(|e| SyncError::Internal(e.into()))
-        })
+    let password = crate::profiles::store::bind_password(&ctx.db, &ctx.master_key, settings)
         .await
-        .map_err(|e| format!("the stored bind password cannot be read: {e}"))?
-        .unwrap_or_else(|| SecretString::from(String::new()));
+        .map_err(|e| format!("the stored bind password cannot be read: {e}"))?;
     let groups = crate::profiles::form::chosen_groups(&profile.groups_to_sync);
     let Some(directory) = settings.ldap_directory(password, groups, ctx.tls.clone()) else {
         return Err(format!(

@@ -6,7 +6,6 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::{Bytes, Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::db::models::dependent_configurations::{self, DependentConfiguration};
@@ -723,18 +722,7 @@ async fn directory_for(
         .map(|(_, v)| v.clone());
     let password = match typed {
         Some(p) => p,
-        None => {
-            let key = state.master_key.clone();
-            let settings = checked.settings.clone();
-            state
-                .db
-                .run(move |c| {
-                    store::reveal(c, &key, &settings, SecretSlot::BindPassword)
-                        .map_err(|e| AppError::from(anyhow::Error::from(e)))
-                })
-                .await?
-                .unwrap_or_else(|| SecretString::from(String::new()))
-        }
+        None => store::bind_password(&state.db, &state.master_key, &checked.settings).await?,
     };
     Ok(checked
         .settings
