@@ -85,31 +85,7 @@ pub async fn sign_in(
         })
         .await?;
 
-    let blank = crate::auth::password::is_blank(password.expose_secret());
-    let checked: Result<(), String> = match user.auth_method() {
-        AuthMethod::Local => {
-            let matches = state
-                .hasher
-                .verify(password, user.password_hash.clone())
-                .await?;
-            if matches && !blank {
-                Ok(())
-            } else {
-                Err("wrong password".into())
-            }
-        }
-        AuthMethod::Directory => {
-            // Same work as a local check, whatever the directory answers.
-            let _ = state.hasher.verify(password, None).await?;
-            if blank {
-                Err("empty password (refused before any bind)".into())
-            } else if user.directory_disabled {
-                Err("disabled in the directory".into())
-            } else {
-                check_at_directory(state, &user, password).await?
-            }
-        }
-    };
+    let checked = confirm_password(state, &user, password).await?;
     let refusal = match checked {
         Err(why) => Some(why),
         Ok(()) if user.disabled => Some("user is disabled".into()),
@@ -149,9 +125,44 @@ pub async fn sign_in(
     Ok(SignInOutcome::Success(Box::new(user)))
 }
 
+/// Checks a user's own password, the way sign-in does: argon2 for local users, a bind at
+/// the directory for directory users (after the same dummy argon2 work). `Err` says why not,
+/// for the audit log only.
+pub async fn confirm_password(
+    state: &AppState,
+    user: &User,
+    password: &SecretString,
+) -> Result<Result<(), String>, AppError> {
+    let blank = crate::auth::password::is_blank(password.expose_secret());
+    Ok(match user.auth_method() {
+        AuthMethod::Local => {
+            let matches = state
+                .hasher
+                .verify(password, user.password_hash.clone())
+                .await?;
+            if matches && !blank {
+                Ok(())
+            } else {
+                Err("wrong password".into())
+            }
+        }
+        AuthMethod::Directory => {
+            // Same work as a local check, whatever the directory answers.
+            let _ = state.hasher.verify(password, None).await?;
+            if blank {
+                Err("empty password (refused before any bind)".into())
+            } else if user.directory_disabled {
+                Err("disabled in the directory".into())
+            } else {
+                check_at_directory(state, user, password).await?
+            }
+        }
+    })
+}
+
 /// Asks the user's directory. Anything but a clear yes is a refusal (fail closed); the
 /// directory's reason goes to the audit log.
-pub async fn check_at_directory(
+async fn check_at_directory(
     state: &AppState,
     user: &User,
     password: &SecretString,

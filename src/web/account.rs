@@ -7,6 +7,7 @@ use askama::Template;
 
 use secrecy::SecretString;
 
+use crate::auth::sign_in::confirm_password;
 use crate::db::models::sessions as session_rows;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, AuthMethod};
@@ -188,14 +189,8 @@ pub async fn change_password(
     }
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
-    let current_ok = state
-        .hasher
-        .verify(
-            &SecretString::from(form.current.clone()),
-            me.user.password_hash.clone(),
-        )
-        .await?
-        && !crate::auth::password::is_blank(&form.current);
+    let current = SecretString::from(form.current.clone());
+    let current_ok = confirm_password(&state, &me.user, &current).await?.is_ok();
     if !current_ok {
         errors.add("current", "Current password is not correct.");
     }
@@ -268,21 +263,7 @@ pub async fn reenrol(
     form: actix_web::web::Form<ReenrolForm>,
 ) -> Result<HttpResponse, AppError> {
     let password = SecretString::from(form.into_inner().current);
-    let ok = !crate::auth::password::is_blank(secrecy::ExposeSecret::expose_secret(&password))
-        && match me.user.auth_method() {
-            AuthMethod::Local => {
-                state
-                    .hasher
-                    .verify(&password, me.user.password_hash.clone())
-                    .await?
-            }
-            AuthMethod::Directory => {
-                let _ = state.hasher.verify(&password, None).await?;
-                crate::auth::sign_in::check_at_directory(&state, &me.user, &password)
-                    .await?
-                    .is_ok()
-            }
-        };
+    let ok = confirm_password(&state, &me.user, &password).await?.is_ok();
     if !ok {
         let mut errors = FieldErrors::default();
         errors.add("mfa_current", "Password is not correct.");
