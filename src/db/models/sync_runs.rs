@@ -127,16 +127,32 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncRun>> {
         .optional()
 }
 
+/// A run as the history lists it: everything but its plan (which can be large).
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = sync_runs)]
+pub struct RunSummary {
+    pub id: i64,
+    pub triggered_by: String,
+    pub started_by: String,
+    pub dry_run: bool,
+    pub status: String,
+    pub users_created: i32,
+    pub users_updated: i32,
+    pub users_deleted: i32,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
 pub fn for_profile(
     conn: &mut DbConnection,
     profile_id: i64,
     limit: i64,
-) -> QueryResult<Vec<SyncRun>> {
+) -> QueryResult<Vec<RunSummary>> {
     sync_runs::table
         .filter(sync_runs::profile_id.eq(profile_id))
         .order(sync_runs::id.desc())
         .limit(limit)
-        .select(SyncRun::as_select())
+        .select(RunSummary::as_select())
         .load(conn)
 }
 

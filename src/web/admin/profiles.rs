@@ -503,11 +503,7 @@ pub async fn create(
         .await?;
     let saved = match saved {
         Ok(saved) => saved,
-        Err(StoreError::NameTaken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", "Name is already used by another profile.");
-            return invalid(&req, &state, &me, ctx, &posted, errors);
-        }
+        Err(StoreError::NameTaken) => return name_taken(&req, &state, &me, ctx, &posted),
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
     let name = posted.get("name").trim();
@@ -547,11 +543,7 @@ pub async fn update(
         .await?;
     let saved = match saved {
         Ok(saved) => saved,
-        Err(StoreError::NameTaken) => {
-            let mut errors = FieldErrors::default();
-            errors.add("name", "Name is already used by another profile.");
-            return invalid(&req, &state, &me, ctx, &posted, errors);
-        }
+        Err(StoreError::NameTaken) => return name_taken(&req, &state, &me, ctx, &posted),
         Err(StoreError::NotFound) => return Err(AppError::NotFound),
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
@@ -634,6 +626,19 @@ fn invalid(
 }
 
 /// One event per secret written or removed: which secret, never its value.
+/// The form again: another profile got the name first (checked in the saving transaction).
+fn name_taken(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &SignedIn,
+    ctx: FormContext<'_>,
+    posted: &Posted,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::default();
+    errors.add("name", "Name is already used by another profile.");
+    invalid(req, state, me, ctx, posted, errors)
+}
+
 async fn audit_secrets(
     req: &HttpRequest,
     state: &AppState,

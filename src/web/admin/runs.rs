@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::db::models::directory_profiles;
-use crate::db::models::sync_runs::{self, SyncRun};
+use crate::db::models::sync_runs::{self, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
 use crate::startup::AppState;
@@ -231,7 +231,7 @@ pub async fn discard(
 }
 
 pub struct HistoryRow {
-    pub run: SyncRun,
+    pub run: RunSummary,
     pub started: String,
     pub duration: String,
 }
