@@ -235,6 +235,9 @@ async fn sync(settings: Settings, profile: &str, dry_run: bool) -> anyhow::Resul
             );
         }
     }
+    if outcome.status == "cancelled" {
+        anyhow::bail!("the run was cancelled by an admin, nothing was changed");
+    }
     match outcome.error {
         Some(error) => anyhow::bail!("the synchronisation failed, nothing was changed: {error}"),
         None => Ok(()),

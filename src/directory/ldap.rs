@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Snapshot,
+    ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,
     SourceGroup, SourceUser,
 };
 
@@ -430,13 +430,18 @@ impl Directory for LdapDirectory {
         }
     }
 
-    async fn snapshot(&self) -> Result<Snapshot, DirectoryError> {
+    async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError> {
         let s = &self.settings;
+        progress.set_phase("connecting");
         let mut ldap = self.connect().await?;
         self.check_base_dn(&mut ldap).await?;
+        // One connection, users then groups: reading both at once on two connections was
+        // slower (the directory and the decoding share the same cores).
         let mut warnings = Vec::new();
-        let users = self.read_users(&mut ldap, &mut warnings).await?;
-        let groups = self.read_groups(&mut ldap, &mut warnings).await?;
+        progress.set_phase("reading users");
+        let users = self.read_users(&mut ldap, &mut warnings, progress).await?;
+        progress.set_phase("reading groups");
+        let groups = self.read_groups(&mut ldap, &mut warnings, progress).await?;
         let _ = ldap.unbind().await;
 
         // Member values → user external ids: by DN, or by the members search filter's attribute.
@@ -525,6 +530,7 @@ impl LdapDirectory {
         &self,
         ldap: &mut Ldap,
         warnings: &mut Vec<String>,
+        progress: &Progress,
     ) -> Result<Vec<(String, Vec<String>, SourceUser)>, DirectoryError> {
         let s = &self.settings;
         let id_attr = self.id_attribute();
@@ -543,6 +549,7 @@ impl LdapDirectory {
         let flavour = s.flavour;
         let mut users = Vec::new();
         self.paged_search(ldap, s.user_filter.trim(), attrs, |entry| {
+            progress.user_read();
             let Some(external_id) = stable_id(flavour, id_attr, &entry) else {
                 warnings.push(format!("{} has no {id_attr}: left out", entry.dn));
                 return;
@@ -601,6 +608,7 @@ impl LdapDirectory {
         &self,
         ldap: &mut Ldap,
         warnings: &mut Vec<String>,
+        progress: &Progress,
     ) -> Result<Vec<(SourceGroup, Vec<String>)>, DirectoryError> {
         let s = &self.settings;
         let id_attr = self.id_attribute();
@@ -621,6 +629,7 @@ impl LdapDirectory {
         let mut groups = Vec::new();
         let mut unfinished = Vec::new();
         self.paged_search(ldap, s.group_filter.trim(), attrs, |entry| {
+            progress.group_read();
             let Some(external_id) = stable_id(flavour, id_attr, &entry) else {
                 warnings.push(format!("{} has no {id_attr}: left out", entry.dn));
                 return;

@@ -3,12 +3,49 @@
 //! servers) and keeps the directory's own technical error text for the admin.
 //!
 //! This file holds what every kind shares; `ldap.rs` serves generic LDAP and Active
-//! Directory. Later issues add `snapshot` and `authenticate`, and the cloud kinds.
+//! Directory. The cloud kinds come with their issues.
 
 pub mod ldap;
 pub mod names;
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// What a snapshot has done so far, for the live run page. The connector counts; the sync
+/// engine copies the figures into the run's row every second.
+#[derive(Debug, Default)]
+pub struct Progress {
+    phase: Mutex<&'static str>,
+    users: AtomicU64,
+    groups: AtomicU64,
+}
+
+impl Progress {
+    pub fn set_phase(&self, phase: &'static str) {
+        if let Ok(mut current) = self.phase.lock() {
+            *current = phase;
+        }
+    }
+
+    pub fn user_read(&self) {
+        self.users.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn group_read(&self) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (phase, users read, groups read)
+    pub fn now(&self) -> (&'static str, u64, u64) {
+        let phase = self.phase.lock().map(|p| *p).unwrap_or("");
+        (
+            phase,
+            self.users.load(Ordering::Relaxed),
+            self.groups.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// The result of "Test connection": a real round trip, summarised for the dialog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +144,8 @@ pub trait Directory {
     async fn list_groups(&self, search: &str) -> Result<Vec<DirectoryGroup>, DirectoryError>;
 
     /// Every in-scope user and group, complete — or an error, never a partial list.
-    async fn snapshot(&self) -> Result<Snapshot, DirectoryError>;
+    /// Counts what it reads into `progress` as it goes.
+    async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError>;
 
     /// Checks a user's password at the directory. `external_id` is the user's stable id
     /// from the last synchronisation (so renames and the local-part rule do not matter).

@@ -18,7 +18,7 @@ use crate::db::models::directory_profiles::{self, DirectoryProfile};
 use crate::db::models::sync_runs::{self, Counts};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::{directory_groups, sync_leases, users};
-use crate::directory::Directory;
+use crate::directory::{Directory, Progress};
 use crate::profiles::KindSettings;
 use plan::{Action, Existing, Plan, PlanOptions};
 
@@ -146,33 +146,17 @@ pub async fn run(
 
 /// Reads, plans, guards and applies; records the result whatever happens.
 pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
-    let renewer = started.lease.clone().map(|owner| {
-        let (db, profile_id) = (ctx.db.clone(), started.profile_id);
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(std::time::Duration::from_secs((LEASE_SECONDS / 3) as u64));
-            loop {
-                tick.tick().await;
-                let owner = owner.clone();
-                let _ = db
-                    .run(move |c| {
-                        sync_leases::renew(c, profile_id, &owner, LEASE_SECONDS)
-                            .map_err(SyncError::from)
-                    })
-                    .await;
-            }
-        })
-    });
-    let result = plan_and_apply(ctx, &started).await;
-    if let Some(task) = renewer {
-        task.abort();
-    }
+    let progress = Arc::new(Progress::default());
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let watcher = watch(ctx, &started, progress.clone(), cancel_tx);
+    let result = plan_and_apply(ctx, &started, &progress, cancel_rx).await;
+    watcher.abort();
     let run_id = started.run_id;
     let outcome = match result {
         Ok((status, plan)) => Outcome {
             run_id,
             status: status.to_owned(),
-            plan: Some(plan),
+            plan,
             error: None,
         },
         Err(error) => Outcome {
@@ -214,31 +198,86 @@ pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
     outcome
 }
 
+/// While a run lives: copies its progress into its row every second (the run page polls
+/// it), notices an admin's cancel request, and renews the lease.
+fn watch(
+    ctx: &SyncContext,
+    started: &Started,
+    progress: Arc<Progress>,
+    cancel: tokio::sync::watch::Sender<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let (db, run_id, profile_id) = (ctx.db.clone(), started.run_id, started.profile_id);
+    let lease = started.lease.clone();
+    tokio::spawn(async move {
+        let renew_every = (LEASE_SECONDS / 3) as u64;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        for second in 0u64.. {
+            tick.tick().await;
+            let (phase, users, groups) = progress.now();
+            let renew = lease
+                .clone()
+                .filter(|_| second > 0 && second % renew_every == 0);
+            let cancelled = db
+                .run(move |c| {
+                    if let Some(owner) = renew {
+                        sync_leases::renew(c, profile_id, &owner, LEASE_SECONDS)?;
+                    }
+                    // While applying, the write transaction owns the database (SQLite).
+                    if phase == "applying" {
+                        return Ok(false);
+                    }
+                    sync_runs::report_progress(c, run_id, phase, users, groups)
+                        .map_err(SyncError::from)
+                })
+                .await
+                .unwrap_or(false);
+            if cancelled {
+                let _ = cancel.send(true);
+            }
+        }
+    })
+}
+
 /// Errors here are for the admin: the directory's own words, or what went wrong.
 async fn plan_and_apply(
     ctx: &SyncContext,
     started: &Started,
-) -> Result<(&'static str, Plan), String> {
+    progress: &Progress,
+    mut cancel: tokio::sync::watch::Receiver<bool>,
+) -> Result<(&'static str, Option<Plan>), String> {
     let profile_id = started.profile_id;
     let (profile, settings) = load_profile(ctx, profile_id).await?;
-    let plan = fresh_plan(ctx, &profile, &settings).await?;
+    // Dropping the read stops it: nothing has been written yet.
+    let plan = tokio::select! {
+        plan = fresh_plan(ctx, &profile, &settings, progress) => plan?,
+        _ = cancel.wait_for(|c| *c) => return Ok(("cancelled", None)),
+    };
     if started.dry_run {
-        return Ok(("succeeded", plan));
+        return Ok(("succeeded", Some(plan)));
     }
     if plan.held.is_some() {
-        return Ok(("held", plan));
+        return Ok(("held", Some(plan)));
     }
-    set_phase(ctx, started.run_id, "applying").await;
-    let applying = std::time::Instant::now();
+    let run_id = started.run_id;
+    let applying = ctx
+        .db
+        .run(move |c| sync_runs::begin_applying(c, run_id).map_err(SyncError::from))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !applying {
+        return Ok(("cancelled", Some(plan)));
+    }
+    progress.set_phase("applying");
+    let elapsed = std::time::Instant::now();
     let plan = Arc::new(plan);
     apply_plan(ctx, &profile, plan.clone()).await?;
     let plan = Arc::try_unwrap(plan).unwrap_or_else(|shared| (*shared).clone());
     tracing::info!(
         profile = profile_id,
-        elapsed_ms = applying.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.elapsed().as_millis() as u64,
         "applied"
     );
-    Ok(("succeeded", plan))
+    Ok(("succeeded", Some(plan)))
 }
 
 async fn load_profile(
@@ -255,11 +294,13 @@ async fn load_profile(
     Ok((profile, settings))
 }
 
-/// Takes a snapshot and diffs it against the database.
+/// Takes a snapshot and diffs it against the database. The database's side is loaded
+/// while the directory is read.
 async fn fresh_plan(
     ctx: &SyncContext,
     profile: &DirectoryProfile,
     settings: &KindSettings,
+    progress: &Progress,
 ) -> Result<Plan, String> {
     let password = crate::profiles::store::bind_password(&ctx.db, &ctx.master_key, settings)
         .await
@@ -271,29 +312,44 @@ async fn fresh_plan(
             profile.kind().map(|k| k.label()).unwrap_or("these")
         ));
     };
-    let read = std::time::Instant::now();
-    let snapshot = directory.snapshot().await.map_err(|e| e.to_string())?;
-    tracing::info!(
-        profile = profile.id,
-        users = snapshot.users.len(),
-        groups = snapshot.groups.len(),
-        elapsed_ms = read.elapsed().as_millis() as u64,
-        "directory read"
-    );
-    let loading = std::time::Instant::now();
+    let read = async {
+        let started = std::time::Instant::now();
+        let snapshot = directory
+            .snapshot(progress)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            profile = profile.id,
+            users = snapshot.users.len(),
+            groups = snapshot.groups.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "directory read"
+        );
+        Ok::<_, String>(snapshot)
+    };
     let (profile_id, domain) = (profile.id, profile.domain.clone());
-    let existing = ctx
-        .db
-        .run(move |c| {
-            Ok::<_, SyncError>(Existing {
-                users: users::synced_by_profile(c, profile_id)?,
-                groups: directory_groups::synced_by_profile(c, profile_id)?,
-                memberships: directory_groups::memberships_of_profile(c, profile_id)?,
-                names_taken: users::names_taken_elsewhere(c, profile_id, &domain)?,
+    let load = async {
+        let started = std::time::Instant::now();
+        let existing = ctx
+            .db
+            .run(move |c| {
+                Ok::<_, SyncError>(Existing {
+                    users: users::synced_by_profile(c, profile_id)?,
+                    groups: directory_groups::synced_by_profile(c, profile_id)?,
+                    memberships: directory_groups::memberships_of_profile(c, profile_id)?,
+                    names_taken: users::names_taken_elsewhere(c, profile_id, &domain)?,
+                })
             })
-        })
-        .await
-        .map_err(|e| format!("reading the synchronised users failed: {e}"))?;
+            .await
+            .map_err(|e| format!("reading the synchronised users failed: {e}"))?;
+        tracing::info!(
+            profile = profile_id,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "synchronised state loaded"
+        );
+        Ok::<_, String>(existing)
+    };
+    let (snapshot, existing) = tokio::try_join!(read, load)?;
     let options = PlanOptions {
         use_local_part: profile.use_local_part,
         delete_users: profile.delete_users,
@@ -301,11 +357,7 @@ async fn fresh_plan(
         threshold_count: i64::from(profile.delete_threshold_count),
         threshold_percent: i64::from(profile.delete_threshold_percent),
     };
-    tracing::info!(
-        profile = profile.id,
-        elapsed_ms = loading.elapsed().as_millis() as u64,
-        "synchronised state loaded"
-    );
+    progress.set_phase("planning");
     let planning = std::time::Instant::now();
     let plan = plan::plan(&options, &snapshot, &existing);
     tracing::info!(
@@ -410,7 +462,7 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
     }
     let result = async {
         let (profile, settings) = load_profile(ctx, profile_id).await?;
-        let fresh = fresh_plan(ctx, &profile, &settings).await?;
+        let fresh = fresh_plan(ctx, &profile, &settings, &Progress::default()).await?;
         if fresh.digest != held.digest {
             return Err("the directory changed since this run was planned; nothing was applied. Start a new run.".to_owned());
         }

@@ -86,6 +86,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/runs/{id}", web::get().to(admin::runs::show))
                 .route("/runs/{id}/approve", web::post().to(admin::runs::approve))
                 .route("/runs/{id}/discard", web::post().to(admin::runs::discard))
+                .route("/runs/{id}/cancel", web::post().to(admin::runs::cancel))
                 .route("/users", web::get().to(admin::users::list))
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))

@@ -284,7 +284,10 @@ fn use_only_local_part_drops_everything_after_the_last_unquoted_at() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
-    let snapshot = slapd(slapd_settings()).snapshot().await.expect("snapshot");
+    let snapshot = slapd(slapd_settings())
+        .snapshot(&roster::directory::Progress::default())
+        .await
+        .expect("snapshot");
     let mut names: Vec<&str> = snapshot.users.iter().map(|u| u.username.as_str()).collect();
     names.sort();
     assert_eq!(names, ["alice", "bob", "carol"]);
@@ -320,7 +323,10 @@ async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
         id_attribute: "uid".into(),
         ..slapd_settings()
     };
-    let snapshot = slapd(by_uid).snapshot().await.expect("by uid");
+    let snapshot = slapd(by_uid)
+        .snapshot(&roster::directory::Progress::default())
+        .await
+        .expect("by uid");
     let mut ids: Vec<String> = snapshot
         .users
         .iter()
@@ -334,7 +340,10 @@ async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
         groups_to_sync: vec!["ADMINS".into()],
         ..slapd_settings()
     };
-    let snapshot = slapd(scoped).snapshot().await.expect("scoped");
+    let snapshot = slapd(scoped)
+        .snapshot(&roster::directory::Progress::default())
+        .await
+        .expect("scoped");
     assert_eq!(
         snapshot
             .users
@@ -357,13 +366,19 @@ async fn slapd_snapshot_reads_users_groups_and_members_by_stable_id() {
         groups_to_sync: vec!["nobody".into()],
         ..slapd_settings()
     };
-    let err = slapd(missing).snapshot().await.expect_err("missing group");
+    let err = slapd(missing)
+        .snapshot(&roster::directory::Progress::default())
+        .await
+        .expect_err("missing group");
     assert!(err.to_string().contains("`nobody`"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samba_snapshot_has_guids_disabled_accounts_and_members() {
-    let snapshot = samba(samba_settings()).snapshot().await.expect("snapshot");
+    let snapshot = samba(samba_settings())
+        .snapshot(&roster::directory::Progress::default())
+        .await
+        .expect("snapshot");
     let user = |name: &str| {
         snapshot
             .users

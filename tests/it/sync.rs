@@ -406,6 +406,51 @@ crate::db_test! {
         let recorded = app.conn(move |c| roster::db::models::sync_runs::for_profile(c, profile, 10).expect("runs")).await;
         assert_eq!(recorded.iter().filter(|r| r.status == "failed").count(), 2);
         assert!(recorded.iter().all(|r| r.status != "running"));
+
+        // A directory that stops answering half-way: the run page shows the counts rising,
+        // the admin cancels, and nothing changes.
+        let stalling = CuttingProxy::stalling(&crate::directory::host_port(slapd.fact("LDAP_URL")), 150_000).await;
+        set(&mut f, "server", &stalling.address);
+        set(&mut f, "timeout_seconds", "60");
+        let res = crate::profile_pages::post(&app, &form_page, &form_page, &f, false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let started = sync::start(&ctx, profile, Trigger::Admin, "test", false).await.expect("start");
+        let run_id = started.run_id;
+        let running = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { sync::execute(&ctx, started).await }
+        });
+        let run_page = format!("/admin/runs/{run_id}");
+        let mut page = String::new();
+        for _ in 0..100 {
+            page = app.get_html(&run_page).await;
+            if page.contains("groups read") && !page.contains(">0 users and") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(page.contains("Running: <span class=\"run-phase\">reading users</span>"), "{page}");
+        assert!(!page.contains(">0 users and"), "users read so far are shown: {page}");
+        assert!(page.contains("/cancel"), "{page}");
+        let res = crate::profile_pages::post(&app, &run_page, &format!("{run_page}/cancel"), &Vec::new(), false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), running).await.expect("stops within seconds").expect("join");
+        assert_eq!(outcome.status, "cancelled");
+        assert!(app.get_html(&run_page).await.contains("Cancelled: nothing was changed."));
+        assert_eq!(synced_users(&app, profile).await.len(), 3003, "nothing changed");
+        let res = crate::profile_pages::post(&app, &run_page, &format!("{run_page}/cancel"), &Vec::new(), false).await;
+        assert_eq!(res.status().as_u16(), 400, "a finished run cannot be cancelled");
+
+        // Cancelled before it reaches the point of no return: still nothing applied, even when
+        // the read itself finishes first.
+        set(&mut f, "server", &crate::directory::host_port(slapd.fact("LDAP_URL")));
+        let res = crate::profile_pages::post(&app, &form_page, &form_page, &f, false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let started = sync::start(&ctx, profile, Trigger::Admin, "test", false).await.expect("start");
+        let run_id = started.run_id;
+        assert!(app.conn(move |c| roster::db::models::sync_runs::request_cancel(c, run_id).expect("cancel")).await);
+        assert_eq!(sync::execute(&ctx, started).await.status, "cancelled");
+        assert_eq!(synced_users(&app, profile).await.len(), 3003);
     }
 }
 
@@ -418,6 +463,15 @@ struct CuttingProxy {
 
 impl CuttingProxy {
     async fn start(upstream: &str, limit: usize) -> CuttingProxy {
+        Self::open(upstream, limit, false).await
+    }
+
+    /// Like `start`, but the connection stays open and silent after `limit` bytes.
+    async fn stalling(upstream: &str, limit: usize) -> CuttingProxy {
+        Self::open(upstream, limit, true).await
+    }
+
+    async fn open(upstream: &str, limit: usize, stall: bool) -> CuttingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -444,6 +498,10 @@ impl CuttingProxy {
                                 return;
                             }
                             let n = n.min(limit.saturating_sub(sent));
+                            if n == 0 && stall {
+                                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                                std::future::pending::<()>().await;
+                            }
                             if n == 0 || client_write.write_all(&buf[..n]).await.is_err() {
                                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
                                 return;
@@ -670,7 +728,7 @@ async fn active_directory_group_with_1600_members_is_read_through_ranges() {
         ..LdapSettings::defaults(Flavour::ActiveDirectory)
     };
     let snapshot = LdapDirectory::new(settings, roster::tls::client_config(None).expect("tls"))
-        .snapshot()
+        .snapshot(&roster::directory::Progress::default())
         .await
         .expect("snapshot");
     assert_eq!(snapshot.users.len(), 1600);

@@ -18,6 +18,9 @@ pub struct SyncRun {
     /// running | succeeded | failed | held | discarded
     pub status: String,
     pub phase: String,
+    pub progress_users: i32,
+    pub progress_groups: i32,
+    pub cancel_requested: bool,
     pub users_created: i32,
     pub users_updated: i32,
     pub users_deleted: i32,
@@ -47,7 +50,7 @@ pub fn start(
             sync_runs::started_by.eq(started_by),
             sync_runs::dry_run.eq(dry_run),
             sync_runs::status.eq("running"),
-            sync_runs::phase.eq("reading the directory"),
+            sync_runs::phase.eq("connecting"),
             sync_runs::started_at.eq(crate::db::now()),
         ))
         .returning(sync_runs::id)
@@ -59,6 +62,61 @@ pub fn set_phase(conn: &mut DbConnection, id: i64, phase: &str) -> QueryResult<(
         .set(sync_runs::phase.eq(phase))
         .execute(conn)?;
     Ok(())
+}
+
+/// Copies a live run's progress into its row and tells whether an admin asked to cancel it.
+pub fn report_progress(
+    conn: &mut DbConnection,
+    id: i64,
+    phase: &str,
+    users: u64,
+    groups: u64,
+) -> QueryResult<bool> {
+    let n = |x: u64| i32::try_from(x).unwrap_or(i32::MAX);
+    diesel::update(
+        sync_runs::table
+            .find(id)
+            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::phase.ne("applying")),
+    )
+    .set((
+        sync_runs::phase.eq(phase),
+        sync_runs::progress_users.eq(n(users)),
+        sync_runs::progress_groups.eq(n(groups)),
+    ))
+    .execute(conn)?;
+    sync_runs::table
+        .find(id)
+        .select(sync_runs::cancel_requested)
+        .first(conn)
+        .optional()
+        .map(|c| c.unwrap_or(false))
+}
+
+/// An admin asks a running run to stop. Whether it stops is decided by `begin_applying`.
+pub fn request_cancel(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        sync_runs::table
+            .find(id)
+            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::phase.ne("applying")),
+    )
+    .set(sync_runs::cancel_requested.eq(true))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The point of no return: moves the run to `applying` unless a cancel came first. The two
+/// conditional updates are serialised by the database, so exactly one of them wins.
+pub fn begin_applying(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        sync_runs::table
+            .find(id)
+            .filter(sync_runs::cancel_requested.eq(false)),
+    )
+    .set(sync_runs::phase.eq("applying"))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 /// The counts a run reports (planned for dry runs and held runs, applied otherwise).

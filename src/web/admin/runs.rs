@@ -75,6 +75,8 @@ pub struct RunPartial {
     pub profile_name: String,
     pub started: String,
     pub finished: String,
+    /// How long it has been running (live runs).
+    pub elapsed: String,
     pub query: String,
     pub held: Option<String>,
     pub warnings: Vec<String>,
@@ -94,6 +96,10 @@ page!(RunPage, "pages/admin/run.html", RunPartial);
 impl RunPartial {
     pub fn running(&self) -> bool {
         self.run.status == "running"
+    }
+    /// Failed and cancelled runs have no plan to show.
+    pub fn has_plan(&self) -> bool {
+        !self.running() && self.run.plan.is_some() && self.run.status != "cancelled"
     }
     pub fn action_label(&self, action: &Action) -> &'static str {
         let planned = self.run.dry_run || self.run.status == "held";
@@ -166,6 +172,7 @@ pub async fn show(
         csrf_token: crate::auth::csrf::token(&req, &state),
         started: format_time(run.started_at),
         finished: format_optional(run.finished_at),
+        elapsed: format!("{} s", (crate::db::now() - run.started_at).max(0)),
         profile_name,
         query: query.q.trim().to_owned(),
         held: plan.held.clone().filter(|_| run.status == "held"),
@@ -225,6 +232,37 @@ pub async fn discard(
         "sync_discarded",
         &format!("run {id}"),
         "held plan discarded",
+    )
+    .await?;
+    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+}
+
+/// POST `/admin/runs/{id}/cancel`: a run stops before it applies anything; once it is
+/// applying, it finishes.
+pub async fn cancel(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let accepted = state
+        .db
+        .run(move |c| sync_runs::request_cancel(c, id).map_err(AppError::from))
+        .await?;
+    if !accepted {
+        return Err(AppError::BadRequest(
+            "This run can no longer be cancelled: it has finished or is already applying its changes."
+                .into(),
+        ));
+    }
+    crate::web::audit_by(
+        &req,
+        &state,
+        &me,
+        "sync_cancelled",
+        &format!("run {id}"),
+        "",
     )
     .await?;
     Ok(redirect(&req, &format!("/admin/runs/{id}")))
