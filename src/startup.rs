@@ -27,6 +27,8 @@ pub struct AppState {
     pub tls: Arc<rustls::ClientConfig>,
     pub session_policy: SessionPolicy,
     pub throttle_policy: ThrottlePolicy,
+    /// Bound LDAP service connections reused by directory sign-ins.
+    pub ldap_pool: crate::directory::ldap::ServicePool,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
                 address_failures: settings.throttle_address_failures,
                 window_seconds: i64::from(settings.throttle_window_minutes) * 60,
             },
+            ldap_pool: Default::default(),
             db,
             csrf,
             master_key,

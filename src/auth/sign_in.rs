@@ -147,15 +147,22 @@ pub async fn confirm_password(
             }
         }
         AuthMethod::Directory => {
-            // Same work as a local check, whatever the directory answers.
-            let _ = state.hasher.verify(password, None).await?;
-            if blank {
-                Err("empty password (refused before any bind)".into())
-            } else if user.directory_disabled {
-                Err("disabled in the directory".into())
-            } else {
-                check_at_directory(state, user, password).await?
-            }
+            // At least the work of a local check, whatever the directory answers — done
+            // while the directory is asked, so a sign-in takes the longer of the two, not
+            // their sum.
+            let dummy = state.hasher.verify(password, None);
+            let check = async {
+                if blank {
+                    Ok(Err("empty password (refused before any bind)".into()))
+                } else if user.directory_disabled {
+                    Ok(Err("disabled in the directory".into()))
+                } else {
+                    check_at_directory(state, user, password).await
+                }
+            };
+            let (dummy, checked) = tokio::join!(dummy, check);
+            dummy?;
+            checked?
         }
     })
 }
@@ -183,6 +190,9 @@ async fn check_at_directory(
     let Some(directory) = settings.ldap_directory(bind, Vec::new(), state.tls.clone()) else {
         return Ok(Err("this profile type signs in by OpenID Connect".into()));
     };
+    // Saving the profile changes `updated_at`, so new settings get a new connection.
+    let key = format!("profile:{}:{}", profile.id, profile.updated_at);
+    let directory = directory.pooled(state.ldap_pool.clone(), key);
     Ok(match directory.authenticate(&external_id, password).await {
         Ok(PasswordCheck::Accepted) => Ok(()),
         Ok(PasswordCheck::Refused { reason }) => Err(reason),

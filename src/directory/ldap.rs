@@ -107,12 +107,117 @@ impl LdapSettings {
 pub struct LdapDirectory {
     settings: LdapSettings,
     tls: Arc<ClientConfig>,
+    /// Where sign-ins find a bound service connection, and under which key.
+    pool: Option<(ServicePool, String)>,
+}
+
+/// Bound service connections kept between sign-ins, one per profile (keyed by the caller,
+/// so changed settings get a new one). ldap3's `Ldap` handle multiplexes operations over one
+/// connection, so concurrent sign-ins share it; a connection the server closed is replaced
+/// on first failure.
+#[derive(Clone, Default)]
+pub struct ServicePool {
+    connections: Arc<std::sync::Mutex<HashMap<String, Ldap>>>,
+}
+
+impl ServicePool {
+    fn get(&self, key: &str) -> Option<Ldap> {
+        self.connections.lock().ok()?.get(key).cloned()
+    }
+
+    /// Keeps `ldap` for `key`, dropping older connections of the same profile (`prefix`).
+    fn put(&self, key: &str, prefix: &str, ldap: Ldap) {
+        if let Ok(mut map) = self.connections.lock() {
+            map.retain(|k, _| !k.starts_with(prefix));
+            map.insert(key.to_owned(), ldap);
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut map) = self.connections.lock() {
+            map.remove(key);
+        }
+    }
 }
 
 impl LdapDirectory {
     /// `tls` is Roster's trust (system roots plus `tls_ca_file`), see `crate::tls`.
     pub fn new(settings: LdapSettings, tls: Arc<ClientConfig>) -> LdapDirectory {
-        LdapDirectory { settings, tls }
+        LdapDirectory {
+            settings,
+            tls,
+            pool: None,
+        }
+    }
+
+    /// Sign-ins through this directory reuse the service connection kept in `pool` under
+    /// `key`, which must start with `profile:` followed by the profile's id and `:`.
+    pub fn pooled(mut self, pool: ServicePool, key: String) -> LdapDirectory {
+        self.pool = Some((pool, key));
+        self
+    }
+
+    /// The service connection for a sign-in: the pooled one, or a new one (kept).
+    async fn service(&self) -> Result<(Ldap, bool), DirectoryError> {
+        if let Some((pool, key)) = &self.pool
+            && let Some(ldap) = pool.get(key)
+        {
+            return Ok((ldap, true));
+        }
+        let ldap = self.connect().await?;
+        if let Some((pool, key)) = &self.pool {
+            let prefix = key.split(':').take(2).collect::<Vec<_>>().join(":") + ":";
+            pool.put(key, &prefix, ldap.clone());
+        }
+        Ok((ldap, false))
+    }
+
+    /// Finds the DN of the user with this stable id, through the service connection.
+    async fn find_dn(&self, filter: &str) -> Result<Vec<String>, DirectoryError> {
+        let (mut service, reused) = self.service().await?;
+        let search = service
+            .search(
+                self.settings.base_dn.trim(),
+                Scope::Subtree,
+                filter,
+                vec!["1.1"],
+            )
+            .await;
+        let ldap3::SearchResult(entries, result) = match search {
+            Ok(found) => found,
+            // The server may have closed an idle pooled connection: one fresh try.
+            Err(_) if reused => {
+                if let Some((pool, key)) = &self.pool {
+                    pool.forget(key);
+                }
+                let (mut fresh, _) = self.service().await?;
+                fresh
+                    .search(
+                        self.settings.base_dn.trim(),
+                        Scope::Subtree,
+                        filter,
+                        vec!["1.1"],
+                    )
+                    .await
+                    .map_err(|e| self.classify(e))?
+            }
+            Err(e) => return Err(self.classify(e)),
+        };
+        if self.pool.is_none() {
+            let _ = service.unbind().await;
+        }
+        if result.rc != 0 {
+            return Err(DirectoryError::Protocol {
+                detail: format!(
+                    "searching the user failed with result code {}: {}",
+                    result.rc, result.text
+                ),
+            });
+        }
+        Ok(entries
+            .into_iter()
+            .map(|e| SearchEntry::construct(e).dn)
+            .collect())
     }
 
     fn url(&self) -> Result<String, DirectoryError> {
@@ -362,44 +467,19 @@ impl Directory for LdapDirectory {
                 reason: "empty password".into(),
             });
         }
-        let mut service = self.connect().await?;
         let filter = format!(
             "(&{}({}={}))",
             self.settings.user_filter.trim(),
             self.id_attribute(),
             id_filter_value(self.settings.flavour, external_id)?
         );
-        let ldap3::SearchResult(entries, result) = service
-            .search(
-                self.settings.base_dn.trim(),
-                Scope::Subtree,
-                &filter,
-                vec!["1.1"],
-            )
-            .await
-            .map_err(|e| self.classify(e))?;
-        let _ = service.unbind().await;
-        if result.rc != 0 {
-            return Err(DirectoryError::Protocol {
-                detail: format!(
-                    "searching the user failed with result code {}: {}",
-                    result.rc, result.text
-                ),
-            });
-        }
-        if entries.len() != 1 {
-            return Ok(PasswordCheck::Refused {
-                reason: format!(
-                    "{} directory entries match the user's id (exactly one is needed)",
-                    entries.len()
-                ),
-            });
-        }
-        let dn = entries
-            .into_iter()
-            .next()
-            .map(|e| SearchEntry::construct(e).dn)
-            .unwrap_or_default();
+        let found = self.find_dn(&filter).await?;
+        let [dn] = <[String; 1]>::try_from(found).map_err(|found| DirectoryError::Protocol {
+            detail: format!(
+                "{} directory entries match the user's id (exactly one is needed)",
+                found.len()
+            ),
+        })?;
         // The user's own bind, on a connection of its own.
         let user = LdapDirectory::new(
             LdapSettings {
@@ -439,7 +519,9 @@ impl Directory for LdapDirectory {
         // slower (the directory and the decoding share the same cores).
         let mut warnings = Vec::new();
         progress.set_phase("reading users");
-        let users = self.read_users(&mut ldap, &mut warnings, progress).await?;
+        let users = self
+            .read_users(&mut ldap, s.user_filter.trim(), &mut warnings, progress)
+            .await?;
         progress.set_phase("reading groups");
         let groups = self.read_groups(&mut ldap, &mut warnings, progress).await?;
         let _ = ldap.unbind().await;
@@ -493,6 +575,31 @@ impl Directory for LdapDirectory {
             warnings,
         })
     }
+
+    async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
+        let mut ldap = self.connect().await?;
+        let filter = format!(
+            "(&{}({}={}))",
+            self.settings.user_filter.trim(),
+            self.settings.username_attribute,
+            ldap_escape(username)
+        );
+        let mut warnings = Vec::new();
+        let found = self
+            .read_users(&mut ldap, &filter, &mut warnings, &Progress::default())
+            .await?;
+        let _ = ldap.unbind().await;
+        if let Some(warning) = warnings.into_iter().next() {
+            return Err(DirectoryError::Settings(warning));
+        }
+        match found.len() {
+            0 => Ok(None),
+            1 => Ok(found.into_iter().next().map(|(_, _, user)| user)),
+            n => Err(DirectoryError::Protocol {
+                detail: format!("{n} directory entries have the user name `{username}`"),
+            }),
+        }
+    }
 }
 
 impl LdapDirectory {
@@ -526,9 +633,12 @@ impl LdapDirectory {
         (!attr.is_empty()).then_some(attr)
     }
 
+    /// The users matching `filter` (the profile's user filter, or a narrower one), with
+    /// their DNs and the values members are matched by.
     async fn read_users(
         &self,
         ldap: &mut Ldap,
+        filter: &str,
         warnings: &mut Vec<String>,
         progress: &Progress,
     ) -> Result<Vec<(String, Vec<String>, SourceUser)>, DirectoryError> {
@@ -546,60 +656,60 @@ impl LdapDirectory {
         }
         attrs.extend(match_attr.clone());
         attrs.retain(|a| !a.is_empty());
-        let flavour = s.flavour;
         let mut users = Vec::new();
-        self.paged_search(ldap, s.user_filter.trim(), attrs, |entry| {
+        self.paged_search(ldap, filter, attrs, |entry| {
             progress.user_read();
-            let Some(external_id) = stable_id(flavour, id_attr, &entry) else {
-                warnings.push(format!("{} has no {id_attr}: left out", entry.dn));
-                return;
-            };
-            let Some(username) = first(&entry, &s.username_attribute) else {
-                warnings.push(format!(
-                    "{} has no {}: left out",
-                    entry.dn, s.username_attribute
-                ));
-                return;
-            };
-            let mut emails: Vec<String> = Vec::new();
-            let mut add = |address: &str| {
-                let address = address.trim();
-                if !address.is_empty() && !emails.iter().any(|e| e.eq_ignore_ascii_case(address)) {
-                    emails.push(address.to_owned());
+            match self.source_user(&entry, id_attr) {
+                Ok(user) => {
+                    let match_values = match_attr
+                        .as_deref()
+                        .map(|a| all(&entry, a))
+                        .unwrap_or_default();
+                    users.push((entry.dn.to_lowercase(), match_values, user));
                 }
-            };
-            all(&entry, &s.email_attribute).iter().for_each(|a| add(a));
-            for proxy in all(&entry, "proxyAddresses") {
-                // `SMTP:` marks the primary address, `smtp:` the others; x500: etc. are not mail.
-                if let Some(address) = proxy
-                    .get(5..)
-                    .filter(|_| proxy[..5].eq_ignore_ascii_case("smtp:"))
-                {
-                    add(address);
-                }
+                Err(warning) => warnings.push(warning),
             }
-            let disabled = flavour == Flavour::ActiveDirectory
-                && first(&entry, "userAccountControl")
-                    .and_then(|v| v.parse::<i64>().ok())
-                    .is_some_and(|uac| uac & 2 != 0);
-            let match_values = match_attr
-                .as_deref()
-                .map(|a| all(&entry, a))
-                .unwrap_or_default();
-            users.push((
-                entry.dn.to_lowercase(),
-                match_values,
-                SourceUser {
-                    external_id,
-                    username,
-                    full_name: first(&entry, &s.full_name_attribute).unwrap_or_default(),
-                    emails,
-                    disabled,
-                },
-            ));
         })
         .await?;
         Ok(users)
+    }
+
+    /// An entry as a user, or why it is left out.
+    fn source_user(&self, entry: &SearchEntry, id_attr: &str) -> Result<SourceUser, String> {
+        let s = &self.settings;
+        let flavour = s.flavour;
+        let external_id = stable_id(flavour, id_attr, entry)
+            .ok_or_else(|| format!("{} has no {id_attr}: left out", entry.dn))?;
+        let username = first(entry, &s.username_attribute)
+            .ok_or_else(|| format!("{} has no {}: left out", entry.dn, s.username_attribute))?;
+        let mut emails: Vec<String> = Vec::new();
+        let mut add = |address: &str| {
+            let address = address.trim();
+            if !address.is_empty() && !emails.iter().any(|e| e.eq_ignore_ascii_case(address)) {
+                emails.push(address.to_owned());
+            }
+        };
+        all(entry, &s.email_attribute).iter().for_each(|a| add(a));
+        for proxy in all(entry, "proxyAddresses") {
+            // `SMTP:` marks the primary address, `smtp:` the others; x500: etc. are not mail.
+            if let Some(address) = proxy
+                .get(5..)
+                .filter(|_| proxy[..5].eq_ignore_ascii_case("smtp:"))
+            {
+                add(address);
+            }
+        }
+        let disabled = flavour == Flavour::ActiveDirectory
+            && first(entry, "userAccountControl")
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|uac| uac & 2 != 0);
+        Ok(SourceUser {
+            external_id,
+            username,
+            full_name: first(entry, &s.full_name_attribute).unwrap_or_default(),
+            emails,
+            disabled,
+        })
     }
 
     /// Groups with their raw member values (DNs or names), large `member` attributes read

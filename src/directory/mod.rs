@@ -147,6 +147,9 @@ pub trait Directory {
     /// Counts what it reads into `progress` as it goes.
     async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError>;
 
+    /// The one user with this user name (the profile's user name attribute), if any.
+    async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError>;
+
     /// Checks a user's password at the directory. `external_id` is the user's stable id
     /// from the last synchronisation (so renames and the local-part rule do not matter).
     async fn authenticate(
