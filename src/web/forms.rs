@@ -18,6 +18,10 @@ impl FieldErrors {
             .find(|(f, _)| *f == field)
             .map(|(_, m)| m.as_str())
     }
+    /// The first error: (field, message).
+    pub fn first(&self) -> Option<(&'static str, &str)> {
+        self.0.first().map(|(f, m)| (*f, m.as_str()))
+    }
     pub fn has(&self, field: &str) -> bool {
         self.get(field).is_some()
     }

@@ -95,6 +95,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/users/{id}/privileges",
                     web::post().to(admin::users::set_privileges),
+                )
+                .route(
+                    "/users/{id}/authentication",
+                    web::post().to(admin::users::switch_authentication),
                 ),
         )
         .route("/static/{file:.*}", web::get().to(assets::serve))

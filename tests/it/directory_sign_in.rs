@@ -134,3 +134,72 @@ crate::db_test! {
         assert_eq!(last_failure(&app).await, "disabled in the directory");
     }
 }
+
+crate::db_test! {
+    async fn admin_switches_a_local_user_to_directory_sign_in_and_back(app) {
+        use roster::db::schema::users;
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut f = slapd_profile_of(&slapd, "Main");
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "mfa_by_default", "");
+        let profile = create(&app, &f).await;
+        let password = slapd.fact("USER_PASSWORD").to_owned();
+        let res = app.post_form("/admin/users/new", "/admin/users", &[
+            ("username", "alice"), ("full_name", "Local Alice"), ("emails", ""),
+            ("password", "the local password"), ("password_confirm", "the local password"),
+            ("privilege", "log_on"),
+        ]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let page = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("user page").to_owned();
+        let id: i64 = page.rsplit('/').next().and_then(|i| i.parse().ok()).expect("id");
+        let switch = |fields: Vec<(&'static str, String)>| {
+            let (app, page) = (&app, page.clone());
+            async move { crate::profile_pages::post(app, &page, &format!("{page}/authentication"), &fields, false).await }
+        };
+
+        // A profile whose directory has no such user: refused, naming the field; nothing changes.
+        let nobody = app.post_form("/admin/users/new", "/admin/users", &[
+            ("username", "zed"), ("full_name", ""), ("emails", ""),
+            ("password", "the local password"), ("password_confirm", "the local password"),
+        ]).await;
+        let zed_page = nobody.headers().get("location").and_then(|v| v.to_str().ok()).expect("zed").to_owned();
+        let res = crate::profile_pages::post(&app, &zed_page, &format!("{zed_page}/authentication"), &vec![("profile", profile.to_string())], false).await;
+        assert_eq!(res.status().as_u16(), 422);
+        let body = res.text().await.expect("body");
+        assert!(body.contains("Profile: the directory of Main has no user named zed."), "{body}");
+        let res = switch(vec![("profile", "x".into())]).await;
+        assert_eq!(res.status().as_u16(), 422);
+
+        // Local → directory: the same row, now at the profile; the directory's password works,
+        // the old local one does not.
+        let res = switch(vec![("profile", profile.to_string())]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let (method, profile_id, domain): (String, Option<i64>, String) = app.conn(move |c| users::table.find(id).select((users::auth_method, users::profile_id, users::domain)).first(c).expect("user")).await;
+        assert_eq!((method.as_str(), profile_id), ("directory", Some(profile)));
+        assert_eq!(domain, "example.test");
+        assert_eq!(status_and_body(&app, "alice", &password).await, (303, "/account".into()));
+        assert_eq!(status_and_body(&app, "alice", "the local password").await.0, 401);
+        // The next sync owns the row: no second alice, the name and e-mail from the directory.
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let alices: Vec<i64> = app.conn(|c| users::table.filter(users::username.eq("alice")).select(users::id).load(c).expect("users")).await;
+        assert_eq!(alices, [id]);
+
+        // Directory → local: a weak password is refused by field; then the new password works.
+        let res = switch(vec![("password", "short".into()), ("password_confirm", "short".into())]).await;
+        assert_eq!(res.status().as_u16(), 422);
+        assert!(res.text().await.expect("body").contains("New password: Password"), "field named");
+        let res = switch(vec![("password", "a new local password".into()), ("password_confirm", "a new local password".into())]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        assert_eq!(status_and_body(&app, "alice@example.test", "a new local password").await, (303, "/account".into()));
+        assert_eq!(status_and_body(&app, "alice@example.test", &password).await.0, 401);
+        // Syncs no longer touch it: the name is taken, the directory's alice is left out.
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let (method, profile_id): (String, Option<i64>) = app.conn(move |c| users::table.find(id).select((users::auth_method, users::profile_id)).first(c).expect("user")).await;
+        assert_eq!((method.as_str(), profile_id), ("local", None));
+        let switched: i64 = app.conn(|c| audit_events::table.filter(audit_events::action.eq("user_authentication_switched")).count().get_result(c).expect("audit")).await;
+        assert_eq!(switched, 2);
+    }
+}

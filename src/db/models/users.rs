@@ -210,6 +210,77 @@ pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryR
         .map(drop)
 }
 
+/// Whether a user other than `except` already has this name, or this directory identity.
+pub fn identity_taken(
+    conn: &mut DbConnection,
+    except: i64,
+    username: &str,
+    domain: &str,
+    profile_id: i64,
+    external_id: &str,
+) -> QueryResult<Option<String>> {
+    let by_name = users::username_key
+        .eq(username_key(username))
+        .and(users::domain.eq(domain));
+    let by_identity = users::profile_id
+        .eq(profile_id)
+        .and(users::external_id.eq(external_id));
+    let other: Option<(String, String)> = users::table
+        .filter(users::id.ne(except))
+        .filter(by_name.or(by_identity))
+        .select((users::username, users::domain))
+        .first(conn)
+        .optional()?;
+    Ok(other.map(|(name, domain)| {
+        if domain.is_empty() {
+            name
+        } else {
+            format!("{name}@{domain}")
+        }
+    }))
+}
+
+/// A local user signs in at a directory from now on: the profile's next sync owns the row
+/// (it finds it by stable id). The Roster password is forgotten.
+pub fn switch_to_directory(
+    conn: &mut DbConnection,
+    id: i64,
+    profile_id: i64,
+    external_id: &str,
+    username: &str,
+    domain: &str,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::auth_method.eq(AuthMethod::Directory.as_str()),
+            users::password_hash.eq(None::<String>),
+            users::profile_id.eq(Some(profile_id)),
+            users::external_id.eq(Some(external_id)),
+            users::username.eq(username),
+            users::username_key.eq(username_key(username)),
+            users::domain.eq(domain),
+            users::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// A directory user gets a Roster password and leaves its profile (its syncs no longer
+/// touch it; its name stays).
+pub fn switch_to_local(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::auth_method.eq(AuthMethod::Local.as_str()),
+            users::password_hash.eq(Some(hash)),
+            users::profile_id.eq(None::<i64>),
+            users::external_id.eq(None::<String>),
+            users::directory_disabled.eq(false),
+            users::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
 pub fn record_sign_in(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::last_sign_in_at.eq(crate::db::now()))

@@ -7,8 +7,9 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::db::models::directory_profiles::ProfileKind;
 use crate::db::models::user_privileges::{self, Privilege};
-use crate::db::models::users::{self, NewLocalUser, UserListRow};
+use crate::db::models::users::{self, AuthMethod, NewLocalUser, UserListRow};
 use crate::db::models::{directory_groups, directory_profiles, user_emails};
 use crate::error::AppError;
 use crate::page;
@@ -268,6 +269,11 @@ pub struct UserDetailPartial {
     pub mfa_required: bool,
     pub mfa_enrolled: bool,
     pub is_me: bool,
+    /// Signs in with a Roster password (else at a directory).
+    pub is_local: bool,
+    /// AD and LDAP profiles a local user can be switched to: (id, name).
+    pub directory_profiles: Vec<(i64, String)>,
+    pub auth_error: Option<String>,
     pub privilege_choices: Vec<PrivilegeChoice>,
     pub login_name: String,
     pub full_name: String,
@@ -294,7 +300,19 @@ pub async fn show(
     id: Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    let csrf_token = crate::auth::csrf::token(&req, &state);
+    render_detail(&req, &state, &me, id, StatusCode::OK, None).await
+}
+
+/// The user page; `auth_error` is a refused authentication switch, shown at its form.
+pub async fn render_detail(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::web::extract::SignedIn,
+    id: i64,
+    status: StatusCode,
+    auth_error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let csrf_token = crate::auth::csrf::token(req, state);
     let my_id = me.user.id;
     let partial = state
         .db
@@ -314,6 +332,16 @@ pub async fn show(
                 (true, None) => "Required, not enrolled yet".into(),
                 (false, None) => "Not required".into(),
             };
+            let directory_profiles = directory_profiles::list(c, "", false)?
+                .into_iter()
+                .filter(|p| {
+                    matches!(
+                        p.kind(),
+                        Some(ProfileKind::ActiveDirectory | ProfileKind::GenericLdap)
+                    )
+                })
+                .map(|p| (p.id, p.name))
+                .collect();
             Ok(UserDetailPartial {
                 csrf_token,
                 id,
@@ -321,6 +349,9 @@ pub async fn show(
                 mfa_required: user.mfa_required,
                 mfa_enrolled: user.mfa_enrolled_at.is_some(),
                 is_me: id == my_id,
+                is_local: user.auth_method() == AuthMethod::Local,
+                directory_profiles,
+                auth_error,
                 privilege_choices: privilege_choices(&user_privileges::for_user(c, id)?),
                 title: user.login_name(),
                 login_name: user.login_name(),
@@ -340,8 +371,8 @@ pub async fn show(
             })
         })
         .await?;
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "users")
+    render(req, status, partial, || {
+        Chrome::new(req, state, Some(me), "users")
     })
 }
 
@@ -467,4 +498,81 @@ pub async fn set_privileges(
     )
     .await?;
     Ok(redirect(&req, &format!("/admin/users/{id}")))
+}
+
+/// POST `/admin/users/{id}/authentication`: a local user signs in at a directory from now on
+/// (`profile`: the AD/LDAP profile whose directory has the same user name), or a directory
+/// user gets a Roster password (`password`, `password_confirm`) and leaves the profile.
+pub async fn switch_authentication(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    id: Path<i64>,
+    body: actix_web::web::Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let field = |name: &str| {
+        url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let user = state
+        .db
+        .run(move |c| users::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let switched = match user.auth_method() {
+        AuthMethod::Local => {
+            crate::accounts::switch_to_directory(&state, &user, &field("profile")).await?
+        }
+        AuthMethod::Directory => {
+            let (password, confirm) = (field("password"), field("password_confirm"));
+            let mut errors = FieldErrors::default();
+            forms::check_new_password(&mut errors, &password, &confirm);
+            match errors.first() {
+                Some((name, message)) => Err(format!("{}: {message}", field_label(name))),
+                None => {
+                    let hash = state.hasher.hash(&SecretString::from(password)).await?;
+                    state
+                        .db
+                        .run(move |c| users::switch_to_local(c, id, &hash).map_err(AppError::from))
+                        .await?;
+                    Ok("to a local password".to_owned())
+                }
+            }
+        }
+    };
+    match switched {
+        Ok(detail) => {
+            crate::web::audit_by(
+                &req,
+                &state,
+                &me,
+                "user_authentication_switched",
+                &user.login_name(),
+                &detail,
+            )
+            .await?;
+            Ok(redirect(&req, &format!("/admin/users/{id}")))
+        }
+        Err(message) => {
+            render_detail(
+                &req,
+                &state,
+                &me,
+                id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(message),
+            )
+            .await
+        }
+    }
+}
+
+fn field_label(name: &str) -> &'static str {
+    match name {
+        "password_confirm" => "Repeat the new password",
+        _ => "New password",
+    }
 }
