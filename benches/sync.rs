@@ -8,6 +8,7 @@
 //! `tests/run` installs). Targets: first sync ≤ 3.0× the floor on SQLite, ≤ 4.0× on
 //! PostgreSQL; no-change sync ≤ 1.5×; peak RSS ≤ 200 MB.
 
+mod common;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -18,7 +19,6 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use roster::config::Settings;
 use roster::db::DbConnection;
-use roster::db::models::directory_profiles::ProfileKind;
 use roster::startup::AppState;
 use roster::sync::plan::Action;
 use secrecy::SecretString;
@@ -157,15 +157,15 @@ async fn bench(
         ..Settings::default()
     };
     let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
-    let profile = create_profile(&state, slapd).await?;
+    let profile = common::create_profile(&state, slapd, true).await?;
     let ctx = state.sync_context();
 
-    reset_peak_rss();
+    common::reset_peak_rss();
     let t = Instant::now();
     let first =
         roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
     let first_time = t.elapsed();
-    let peak = peak_rss_mb();
+    let peak = common::peak_rss_mb();
     anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
     let created = first
         .plan
@@ -202,67 +202,4 @@ async fn bench(
         verdict(peak <= 200.0)
     );
     Ok(())
-}
-
-async fn create_profile(state: &AppState, slapd: &servers::ExternalServer) -> anyhow::Result<i64> {
-    let server = slapd
-        .fact("LDAP_URL")
-        .trim_start_matches("ldap://")
-        .trim_end_matches('/');
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("name", "Bench"),
-            ("server", server),
-            ("domain", "example.test"),
-            ("protocol", "starttls"),
-            ("bind_dn", slapd.fact("BIND_DN")),
-            ("bind_password", slapd.fact("BIND_PASSWORD")),
-            ("base_dn", slapd.fact("BASE_DN")),
-            ("timeout_seconds", "60"),
-            ("user_filter", "(objectClass=inetOrgPerson)"),
-            ("username_attribute", "uid"),
-            ("full_name_attribute", "cn"),
-            ("email_attribute", "mail"),
-            ("group_filter", "(objectClass=groupOfNames)"),
-            ("group_name_attribute", "cn"),
-            ("group_description_attribute", "description"),
-            ("group_members_attribute", "member"),
-            ("delete_users", "on"),
-            ("mfa_by_default", "on"),
-            ("privilege", "log_on"),
-            ("privilege", "read_own_archive"),
-            ("delete_threshold_count", "500"),
-            ("delete_threshold_percent", "20"),
-        ])
-        .finish();
-    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
-    let checked = roster::profiles::form::check(ProfileKind::GenericLdap, &posted, None)
-        .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
-    let key = state.master_key.clone();
-    let saved = state
-        .db
-        .run(move |c| {
-            roster::profiles::store::create(c, &key, ProfileKind::GenericLdap, checked)
-                .map_err(anyhow::Error::from)
-        })
-        .await?;
-    Ok(saved.id)
-}
-
-/// Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
