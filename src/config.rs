@@ -29,6 +29,8 @@ const ENV_KEYS: &[&str] = &[
     "throttle_window_minutes",
     "workers",
     "log",
+    "scheduler_interval_seconds",
+    "sync_lease_seconds",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -68,6 +70,11 @@ pub struct Settings {
     pub workers: usize,
     /// Log filter, e.g. `info` or `roster=debug,info`.
     pub log: String,
+    /// How often the scheduler looks for due schedules and abandoned runs.
+    pub scheduler_interval_seconds: u32,
+    /// How long a synchronisation's lease lives without renewal: after an instance dies,
+    /// its run is marked failed and the profile can run again after at most this long.
+    pub sync_lease_seconds: u32,
 }
 
 fn serialize_database_url<S: serde::Serializer>(
@@ -110,6 +117,8 @@ impl Default for Settings {
             throttle_window_minutes: 15,
             workers: 0,
             log: "info".into(),
+            scheduler_interval_seconds: 10,
+            sync_lease_seconds: 120,
         }
     }
 }
@@ -181,6 +190,18 @@ impl Settings {
                 "throttle limits must be above 0".into(),
             );
         }
+        if !(1..=3600).contains(&self.scheduler_interval_seconds) {
+            return bad(
+                "scheduler_interval_seconds",
+                "must be between 1 and 3600 seconds".into(),
+            );
+        }
+        if !(3..=86_400).contains(&self.sync_lease_seconds) {
+            return bad(
+                "sync_lease_seconds",
+                "must be between 3 and 86400 seconds".into(),
+            );
+        }
         Ok(())
     }
 
@@ -212,6 +233,8 @@ struct DefaultsForFigment {
     throttle_window_minutes: u32,
     workers: usize,
     log: String,
+    scheduler_interval_seconds: u32,
+    sync_lease_seconds: u32,
 }
 
 impl Default for DefaultsForFigment {
@@ -230,6 +253,8 @@ impl Default for DefaultsForFigment {
             throttle_window_minutes: d.throttle_window_minutes,
             workers: d.workers,
             log: d.log,
+            scheduler_interval_seconds: d.scheduler_interval_seconds,
+            sync_lease_seconds: d.sync_lease_seconds,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The `roster` command line: serve (default), migrate, admin create, check-config, sync,
-//! secrets rotate.
+//! The `roster` command line: serve (default), worker, migrate, admin create, check-config,
+//! sync, secrets rotate.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead;
@@ -26,8 +26,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the web server (the default).
-    Serve,
+    /// Run the web server and the scheduler (the default).
+    Serve {
+        /// Only the web server: scheduled synchronisations are left to other instances
+        /// (`roster worker`, or a `roster serve` without this flag).
+        #[arg(long)]
+        no_scheduler: bool,
+    },
+    /// Run only the scheduler: scheduled synchronisations, no web server.
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage administrators.
@@ -89,8 +96,11 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(settings).await,
+        match cli.command.unwrap_or(Command::Serve {
+            no_scheduler: false,
+        }) {
+            Command::Serve { no_scheduler } => serve(settings, !no_scheduler).await,
+            Command::Worker => worker(settings).await,
             Command::Migrate => migrate(&settings),
             Command::CheckConfig => check_config(&settings),
             Command::Admin {
@@ -120,7 +130,7 @@ fn init_tracing(filter: &str) {
         .try_init();
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, scheduler: bool) -> anyhow::Result<()> {
     let base = base_url(&settings);
     let backend_note = format!(
         "{} ({})",
@@ -131,7 +141,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     let first_admin = accounts::ensure_first_admin(&state).await?;
-    spawn_session_cleanup(&state);
+    roster::jobs::session_cleanup::spawn(state.db.clone(), state.session_policy.idle_seconds);
+    if scheduler {
+        spawn_scheduler(&state);
+    }
     let app = Application::build(state)?;
     let base = base.replace(":0", &format!(":{}", app.port()));
     println!("Roster is running at {base}/ on {backend_note}");
@@ -164,25 +177,34 @@ fn base_url(settings: &Settings) -> String {
     format!("http://{listen}")
 }
 
-/// Ends expired sessions every ten minutes; failures are logged and retried next time.
-fn spawn_session_cleanup(state: &AppState) {
-    let db = state.db.clone();
-    let idle = state.session_policy.idle_seconds;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            let result = db
-                .run(move |c| {
-                    roster::db::models::sessions::delete_expired(c, roster::db::now(), idle)
-                        .map_err(roster::db::DbError::from)
-                })
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "could not remove expired sessions");
-            }
+fn spawn_scheduler(state: &AppState) {
+    let every = Duration::from_secs(u64::from(state.settings.scheduler_interval_seconds));
+    tokio::spawn(roster::jobs::scheduler::run(
+        state.sync_context(),
+        every,
+        std::future::pending(),
+    ));
+}
+
+/// The scheduler alone, until SIGINT or SIGTERM.
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+    roster::jobs::session_cleanup::spawn(state.db.clone(), state.session_policy.idle_seconds);
+    let every = Duration::from_secs(u64::from(state.settings.scheduler_interval_seconds));
+    println!(
+        "Roster worker: running scheduled synchronisations (checking every {} s).",
+        every.as_secs()
+    );
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
-    });
+    };
+    roster::jobs::scheduler::run(state.sync_context(), every, shutdown).await;
+    println!("Roster worker stopped.");
+    Ok(())
 }
 
 /// Exits non-zero unless the run succeeded: a failed run, and a held one (nothing applied).

@@ -38,6 +38,7 @@ impl AppState {
             db: self.db.clone(),
             master_key: self.master_key.clone(),
             tls: self.tls.clone(),
+            lease_seconds: i64::from(self.settings.sync_lease_seconds),
         }
     }
 

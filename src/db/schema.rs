@@ -125,6 +125,7 @@ diesel::table! {
         last_run_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        last_run_id -> Nullable<BigInt>,
     }
 }
 
@@ -153,6 +154,7 @@ diesel::table! {
         cancel_requested -> Bool,
         started_at -> BigInt,
         finished_at -> Nullable<BigInt>,
+        heartbeat_at -> Nullable<BigInt>,
     }
 }
 
@@ -224,6 +226,8 @@ diesel::joinable!(group_memberships -> users (user_id));
 diesel::joinable!(group_memberships -> directory_groups (group_id));
 diesel::joinable!(users -> directory_profiles (profile_id));
 diesel::joinable!(directory_groups -> directory_profiles (profile_id));
+diesel::joinable!(schedules -> directory_profiles (profile_id));
+diesel::joinable!(sync_runs -> directory_profiles (profile_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     master_keys,

@@ -10,6 +10,7 @@ pub mod plan;
 
 use std::sync::Arc;
 
+use diesel::Connection;
 use rustls::ClientConfig;
 
 use crate::crypto::MasterKey;
@@ -22,15 +23,15 @@ use crate::directory::{Directory, Progress};
 use crate::profiles::KindSettings;
 use plan::{Action, Existing, Plan, PlanOptions};
 
-/// How long a lease lives without renewal; a running sync renews it every third of that.
-const LEASE_SECONDS: i64 = 120;
-
 /// What a run needs from the application.
 #[derive(Clone)]
 pub struct SyncContext {
     pub db: Db,
     pub master_key: MasterKey,
     pub tls: Arc<ClientConfig>,
+    /// How long a lease lives without renewal (`sync_lease_seconds`); a running sync renews
+    /// it every third of that, and a run silent for that long counts as abandoned.
+    pub lease_seconds: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,35 +102,48 @@ pub async fn start(
     dry_run: bool,
 ) -> Result<Started, SyncError> {
     let started_by = started_by.to_owned();
+    let lease_seconds = ctx.lease_seconds;
     ctx.db
         .run(move |c| {
-            if directory_profiles::find(c, profile_id)?.is_none() {
-                return Err(SyncError::NotFound);
-            }
-            // A dry run changes nothing, so it needs no lease.
-            let lease = if dry_run {
-                None
-            } else {
-                let owner = crate::crypto::random_token();
-                if !sync_leases::acquire(c, profile_id, &owner, LEASE_SECONDS)? {
-                    return Err(SyncError::Busy);
-                }
-                Some(owner)
-            };
-            let run_id = sync_runs::start(c, profile_id, trigger.as_str(), &started_by, dry_run)?;
-            if let Some(owner) = &lease {
-                sync_leases::attach(c, profile_id, owner, run_id)?;
-                // Whoever held the lease before us is gone: its run never finished.
-                sync_runs::fail_stale(c, profile_id, run_id)?;
-            }
-            Ok(Started {
-                run_id,
-                profile_id,
-                dry_run,
-                lease,
-            })
+            // One transaction: a scheduler's reaper never sees the run without its lease.
+            c.transaction(|c| start_in(c, profile_id, trigger, &started_by, dry_run, lease_seconds))
         })
         .await
+}
+
+fn start_in(
+    c: &mut crate::db::DbConnection,
+    profile_id: i64,
+    trigger: Trigger,
+    started_by: &str,
+    dry_run: bool,
+    lease_seconds: i64,
+) -> Result<Started, SyncError> {
+    if directory_profiles::find(c, profile_id)?.is_none() {
+        return Err(SyncError::NotFound);
+    }
+    // A dry run changes nothing, so it needs no lease.
+    let lease = if dry_run {
+        None
+    } else {
+        let owner = crate::crypto::random_token();
+        if !sync_leases::acquire(c, profile_id, &owner, lease_seconds)? {
+            return Err(SyncError::Busy);
+        }
+        Some(owner)
+    };
+    let run_id = sync_runs::start(c, profile_id, trigger.as_str(), started_by, dry_run)?;
+    if let Some(owner) = &lease {
+        sync_leases::attach(c, profile_id, owner, run_id)?;
+        // Whoever held the lease before us is gone: its run never finished.
+        sync_runs::fail_stale(c, profile_id, run_id)?;
+    }
+    Ok(Started {
+        run_id,
+        profile_id,
+        dry_run,
+        lease,
+    })
 }
 
 /// Starts and finishes a run (the CLI and the schedules).
@@ -208,8 +222,9 @@ fn watch(
 ) -> tokio::task::JoinHandle<()> {
     let (db, run_id, profile_id) = (ctx.db.clone(), started.run_id, started.profile_id);
     let lease = started.lease.clone();
+    let lease_seconds = ctx.lease_seconds;
     tokio::spawn(async move {
-        let renew_every = (LEASE_SECONDS / 3) as u64;
+        let renew_every = (lease_seconds / 3).max(1) as u64;
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         for second in 0u64.. {
             tick.tick().await;
@@ -220,7 +235,7 @@ fn watch(
             let cancelled = db
                 .run(move |c| {
                     if let Some(owner) = renew {
-                        sync_leases::renew(c, profile_id, &owner, LEASE_SECONDS)?;
+                        sync_leases::renew(c, profile_id, &owner, lease_seconds)?;
                     }
                     // While applying, the write transaction owns the database (SQLite).
                     if phase == "applying" {
@@ -438,10 +453,11 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
     let profile_id = run.profile_id;
     let owner = crate::crypto::random_token();
     let lease_owner = owner.clone();
+    let lease_seconds = ctx.lease_seconds;
     let won = ctx
         .db
         .run(move |c| {
-            if !sync_leases::acquire(c, profile_id, &lease_owner, LEASE_SECONDS)? {
+            if !sync_leases::acquire(c, profile_id, &lease_owner, lease_seconds)? {
                 return Ok::<_, SyncError>(false);
             }
             sync_leases::attach(c, profile_id, &lease_owner, run_id)?;

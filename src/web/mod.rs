@@ -83,10 +83,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/profiles/{id}/sync", web::post().to(admin::runs::start))
                 .route("/profiles/{id}/runs", web::get().to(admin::runs::history))
+                .route(
+                    "/profiles/{id}/run-status",
+                    web::get().to(admin::runs::profile_run_status),
+                )
+                .route("/runs", web::get().to(admin::runs::list))
                 .route("/runs/{id}", web::get().to(admin::runs::show))
                 .route("/runs/{id}/approve", web::post().to(admin::runs::approve))
                 .route("/runs/{id}/discard", web::post().to(admin::runs::discard))
                 .route("/runs/{id}/cancel", web::post().to(admin::runs::cancel))
+                .route("/schedules", web::get().to(admin::schedules::list))
+                .route("/schedules", web::post().to(admin::schedules::create))
+                .route("/schedules/new", web::get().to(admin::schedules::new_form))
+                .route(
+                    "/schedules/{id}",
+                    web::get().to(admin::schedules::edit_form),
+                )
+                .route("/schedules/{id}", web::post().to(admin::schedules::update))
+                .route(
+                    "/schedules/{id}/enabled",
+                    web::post().to(admin::schedules::set_enabled),
+                )
+                .route(
+                    "/schedules/{id}/delete",
+                    web::post().to(admin::schedules::delete),
+                )
                 .route("/users", web::get().to(admin::users::list))
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))

@@ -48,3 +48,18 @@ document.addEventListener("change", (event) => {
     file.files[0].text().then((text) => { if (target) target.value = text; });
   }
 });
+
+// Schedule form: only the fields of the chosen frequency are shown (all are there without
+// this script, each labelled with the frequency it belongs to).
+function showScheduleFields(root) {
+  const kind = root.querySelector("[data-schedule-kind]");
+  if (!kind) return;
+  root.querySelectorAll("[data-for-kind]").forEach((set) => {
+    set.hidden = !set.dataset.forKind.split(" ").includes(kind.value);
+  });
+}
+document.addEventListener("DOMContentLoaded", () => showScheduleFields(document));
+document.addEventListener("htmx:afterSwap", () => showScheduleFields(document));
+document.addEventListener("change", (event) => {
+  if (event.target.closest("[data-schedule-kind]")) showScheduleFields(document);
+});

@@ -14,6 +14,7 @@ mod harness;
 mod mfa;
 mod profile_pages;
 mod profiles;
+mod schedules;
 mod secrets;
 mod security;
 mod sign_in;

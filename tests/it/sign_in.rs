@@ -230,7 +230,7 @@ crate::db_test! {
         assert_eq!(location(&res), "/account");
         let page = erin.get_html("/account").await;
         assert!(page.contains("erin") && page.contains("Log on"), "{page}");
-        for path in ["/admin", "/admin/users", "/admin/users/new", "/admin/users/1", "/admin/profiles", "/admin/profiles/new?kind=generic_ldap", "/admin/profiles/new/fields?kind=icewarp", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/certificate.pem", "/admin/profiles/1/runs", "/admin/runs/1"] {
+        for path in ["/admin", "/admin/users", "/admin/users/new", "/admin/users/1", "/admin/profiles", "/admin/profiles/new?kind=generic_ldap", "/admin/profiles/new/fields?kind=icewarp", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/certificate.pem", "/admin/profiles/1/runs", "/admin/profiles/1/run-status", "/admin/runs", "/admin/runs/1", "/admin/schedules", "/admin/schedules/new", "/admin/schedules/1"] {
             assert_eq!(erin.get(path).await.status().as_u16(), 403, "{path}");
             let htmx = erin.client.get(erin.url(path)).header("HX-Request", "true").send().await.expect("GET");
             assert_eq!(htmx.status().as_u16(), 403, "{path} (htmx)");
@@ -238,7 +238,7 @@ crate::db_test! {
         }
         // Unsafe requests too, with a valid CSRF token of her own: nothing is created or probed.
         let token = crate::support::app::csrf_token_in(&erin.get_html("/account").await);
-        for path in ["/admin/profiles", "/admin/profiles/test-connection", "/admin/profiles/groups", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/sync", "/admin/runs/1/approve", "/admin/runs/1/discard", "/admin/users/1/action", "/admin/users/1/privileges"] {
+        for path in ["/admin/profiles", "/admin/profiles/test-connection", "/admin/profiles/groups", "/admin/profiles/1", "/admin/profiles/1/delete", "/admin/profiles/1/sync", "/admin/runs/1/approve", "/admin/runs/1/discard", "/admin/runs/1/cancel", "/admin/users/1/action", "/admin/users/1/privileges", "/admin/users/1/authentication", "/admin/schedules", "/admin/schedules/1", "/admin/schedules/1/enabled", "/admin/schedules/1/delete"] {
             let res = erin.client.post(erin.url(path)).form(&[("csrf_token", token.as_str()), ("kind", "icewarp"), ("name", "x")]).send().await.expect("POST");
             assert_eq!(res.status().as_u16(), 403, "POST {path}");
         }

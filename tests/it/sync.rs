@@ -20,6 +20,7 @@ pub fn context(app: &TestApp) -> SyncContext {
         db: app.db.clone(),
         master_key: app.master_key.clone(),
         tls: roster::tls::client_config(None).expect("tls"),
+        lease_seconds: 120,
     }
 }
 
@@ -113,7 +114,7 @@ fn set_of(values: &[&str]) -> HashSet<&'static str> {
 
 /// A generic LDAP profile for a private slapd (its own CA: TLS errors ignored here; TLS
 /// verification is covered by the profile tests).
-async fn ldap_profile(
+pub async fn ldap_profile(
     app: &TestApp,
     server: &ExternalServer,
     name: &str,
@@ -129,7 +130,7 @@ async fn ldap_profile(
 }
 
 #[derive(Debug, PartialEq, Eq)]
-struct Row {
+pub struct Row {
     id: i64,
     username: String,
     full_name: String,
@@ -138,7 +139,7 @@ struct Row {
     emails: Vec<String>,
 }
 
-async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
+pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
     app.conn(move |c| {
         let rows: Vec<(i64, String, String, bool, bool)> = users::table
             .filter(users::profile_id.eq(profile))
@@ -348,22 +349,7 @@ crate::db_test! {
         app.sign_in_as_admin().await;
         let slapd = servers::private("slapd");
         // Enough entries that the paged read spans many pages.
-        let mut ldif = String::new();
-        let base = slapd.fact("BASE_DN").to_owned();
-        for i in 0..3000 {
-            ldif.push_str(&format!("dn: uid=bulk{i:04},ou=people,{base}\nobjectClass: inetOrgPerson\nuid: bulk{i:04}\ncn: Bulk User {i}\nsn: User\nmail: bulk{i:04}@example.test\ndescription: {}\n\n", "x".repeat(200)));
-        }
-        let mut cmd = tokio::process::Command::new("ldapadd");
-        cmd.args(["-x", "-H", slapd.fact("LDAP_URL"), "-D", slapd.fact("ADMIN_DN"), "-w", slapd.fact("ADMIN_PASSWORD")])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
-        let mut child = cmd.spawn().expect("ldapadd");
-        {
-            use tokio::io::AsyncWriteExt;
-            let mut stdin = child.stdin.take().expect("stdin");
-            stdin.write_all(ldif.as_bytes()).await.expect("write");
-        }
-        assert!(child.wait().await.expect("ldapadd").success());
+        add_bulk_users(&slapd, 3000).await;
 
         let profile = ldap_profile(&app, &slapd, "Big", |_| {}).await;
         let ctx = context(&app);
@@ -454,24 +440,64 @@ crate::db_test! {
     }
 }
 
+/// Adds `count` users `bulkNNNN` (with a long description, so a paged read spans many
+/// packets) to a private slapd.
+pub async fn add_bulk_users(slapd: &ExternalServer, count: usize) {
+    let mut ldif = String::new();
+    let base = slapd.fact("BASE_DN").to_owned();
+    for i in 0..count {
+        ldif.push_str(&format!("dn: uid=bulk{i:04},ou=people,{base}\nobjectClass: inetOrgPerson\nuid: bulk{i:04}\ncn: Bulk User {i}\nsn: User\nmail: bulk{i:04}@example.test\ndescription: {}\n\n", "x".repeat(200)));
+    }
+    let mut cmd = tokio::process::Command::new("ldapadd");
+    cmd.args([
+        "-x",
+        "-H",
+        slapd.fact("LDAP_URL"),
+        "-D",
+        slapd.fact("ADMIN_DN"),
+        "-w",
+        slapd.fact("ADMIN_PASSWORD"),
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("ldapadd");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(ldif.as_bytes()).await.expect("write");
+    }
+    assert!(child.wait().await.expect("ldapadd").success());
+}
+
 /// A TCP proxy that forwards to a real server and cuts both directions after the server
 /// has sent `limit` bytes: a connection lost in the middle of a paged read.
-struct CuttingProxy {
-    address: String,
+pub struct CuttingProxy {
+    pub address: String,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl CuttingProxy {
     async fn start(upstream: &str, limit: usize) -> CuttingProxy {
-        Self::open(upstream, limit, false).await
+        Self::open(upstream, limit, false, std::time::Duration::ZERO).await
     }
 
     /// Like `start`, but the connection stays open and silent after `limit` bytes.
-    async fn stalling(upstream: &str, limit: usize) -> CuttingProxy {
-        Self::open(upstream, limit, true).await
+    pub async fn stalling(upstream: &str, limit: usize) -> CuttingProxy {
+        Self::open(upstream, limit, true, std::time::Duration::ZERO).await
     }
 
-    async fn open(upstream: &str, limit: usize, stall: bool) -> CuttingProxy {
+    /// Never cuts, but waits `delay` before passing on each chunk the server sends: a slow
+    /// directory, whose read takes long enough to watch.
+    pub async fn slow(upstream: &str, delay: std::time::Duration) -> CuttingProxy {
+        Self::open(upstream, usize::MAX, false, delay).await
+    }
+
+    async fn open(
+        upstream: &str,
+        limit: usize,
+        stall: bool,
+        delay: std::time::Duration,
+    ) -> CuttingProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -496,6 +522,9 @@ impl CuttingProxy {
                             let n = server_read.read(&mut buf).await.unwrap_or(0);
                             if n == 0 {
                                 return;
+                            }
+                            if !delay.is_zero() {
+                                tokio::time::sleep(delay).await;
                             }
                             let n = n.min(limit.saturating_sub(sent));
                             if n == 0 && stall {

@@ -7,6 +7,7 @@ pub mod directory_groups;
 pub mod directory_profiles;
 pub mod master_keys;
 pub mod recovery_codes;
+pub mod schedules;
 pub mod secrets;
 pub mod sessions;
 pub mod setup_tokens;

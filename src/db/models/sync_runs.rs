@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::sync_runs;
+use crate::db::schema::{directory_profiles, sync_leases, sync_runs};
 use crate::with_backend;
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -83,6 +83,7 @@ pub fn report_progress(
         sync_runs::phase.eq(phase),
         sync_runs::progress_users.eq(n(users)),
         sync_runs::progress_groups.eq(n(groups)),
+        sync_runs::heartbeat_at.eq(crate::db::now()),
     ))
     .execute(conn)?;
     sync_runs::table
@@ -225,8 +226,107 @@ pub fn fail_stale(conn: &mut DbConnection, profile_id: i64, except: i64) -> Quer
     )
     .set((
         sync_runs::status.eq("failed"),
-        sync_runs::error.eq("the instance running this synchronisation stopped before it finished; nothing was changed"),
+        sync_runs::error.eq(ABANDONED),
         sync_runs::finished_at.eq(crate::db::now()),
     ))
     .execute(conn)
+}
+
+/// What the message of a run says when the instance running it went away.
+const ABANDONED: &str =
+    "the instance running this synchronisation stopped before it finished; nothing was changed";
+
+/// Runs whose instance died are failed: a run that applies once its lease has expired (or
+/// is gone), a dry run (no lease) once it has not reported for `seconds`. Returns how many.
+pub fn fail_abandoned(conn: &mut DbConnection, now: i64, seconds: i64) -> QueryResult<usize> {
+    let leased = sync_leases::table
+        .filter(sync_leases::run_id.eq(sync_runs::id))
+        .filter(sync_leases::expires_at.ge(now));
+    let unleased = sync_runs::dry_run
+        .eq(false)
+        .and(diesel::dsl::not(diesel::dsl::exists(leased)));
+    let silent = sync_runs::dry_run.eq(true).and(
+        sync_runs::heartbeat_at
+            .lt(now - seconds)
+            .or(sync_runs::heartbeat_at
+                .is_null()
+                .and(sync_runs::started_at.lt(now - seconds))),
+    );
+    diesel::update(
+        sync_runs::table
+            .filter(sync_runs::status.eq("running"))
+            .filter(unleased.or(silent)),
+    )
+    .set((
+        sync_runs::status.eq("failed"),
+        sync_runs::phase.eq(""),
+        sync_runs::error.eq(ABANDONED),
+        sync_runs::finished_at.eq(now),
+    ))
+    .execute(conn)
+}
+
+/// A run in the list of all runs: its summary and its profile's name.
+#[derive(Queryable, Clone, Debug)]
+pub struct RunListRow {
+    pub run: RunSummary,
+    pub profile_id: i64,
+    pub profile_name: String,
+    pub error: Option<String>,
+}
+
+/// Which runs a list shows.
+#[derive(Default, Clone, Debug)]
+pub struct RunFilter {
+    pub profile_id: Option<i64>,
+    pub status: Option<String>,
+    /// Only runs older than this one (paging).
+    pub before: Option<i64>,
+}
+
+/// The newest runs matching `filter`, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &RunFilter,
+    limit: i64,
+) -> QueryResult<Vec<RunListRow>> {
+    let mut query = sync_runs::table
+        .inner_join(directory_profiles::table)
+        .order(sync_runs::id.desc())
+        .limit(limit)
+        .select((
+            RunSummary::as_select(),
+            sync_runs::profile_id,
+            directory_profiles::name,
+            sync_runs::error,
+        ))
+        .into_boxed();
+    if let Some(profile_id) = filter.profile_id {
+        query = query.filter(sync_runs::profile_id.eq(profile_id));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(sync_runs::status.eq(status.clone()));
+    }
+    if let Some(before) = filter.before {
+        query = query.filter(sync_runs::id.lt(before));
+    }
+    query.load(conn)
+}
+
+/// The newest run of a profile, live or finished.
+pub fn latest_of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Option<SyncRun>> {
+    sync_runs::table
+        .filter(sync_runs::profile_id.eq(profile_id))
+        .order(sync_runs::id.desc())
+        .select(SyncRun::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Statuses of these runs, by id.
+pub fn statuses(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    sync_runs::table
+        .filter(sync_runs::id.eq_any(ids.to_vec()))
+        .select((sync_runs::id, sync_runs::status))
+        .load(conn)
 }

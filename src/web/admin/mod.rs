@@ -4,4 +4,5 @@
 pub mod dashboard;
 pub mod profiles;
 pub mod runs;
+pub mod schedules;
 pub mod users;

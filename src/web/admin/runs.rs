@@ -268,53 +268,198 @@ pub async fn cancel(
     Ok(redirect(&req, &format!("/admin/runs/{id}")))
 }
 
-pub struct HistoryRow {
+pub struct RunRow {
     pub run: RunSummary,
+    pub profile_id: i64,
+    pub profile_name: String,
     pub started: String,
     pub duration: String,
+    /// The first line of the error, if the run failed.
+    pub error: String,
 }
+
+/// Statuses a run can end in, for the filter.
+pub const STATUSES: [&str; 6] = [
+    "running",
+    "succeeded",
+    "failed",
+    "held",
+    "cancelled",
+    "discarded",
+];
 
 #[derive(Template)]
 #[template(path = "partials/admin/runs_partial.html")]
-pub struct HistoryPartial {
+pub struct RunsPartial {
     pub title: String,
-    pub profile_id: i64,
-    pub profile_name: String,
-    pub rows: Vec<HistoryRow>,
+    /// The profile the list is limited to: (id, name).
+    pub profile: Option<(i64, String)>,
+    pub base: String,
+    pub status: String,
+    pub statuses: &'static [&'static str],
+    pub rows: Vec<RunRow>,
+    pub next_link: Option<String>,
 }
-page!(HistoryPage, "pages/admin/runs.html", HistoryPartial);
+page!(RunsPage, "pages/admin/runs.html", RunsPartial);
 
+#[derive(Deserialize)]
+pub struct RunsQuery {
+    #[serde(default)]
+    status: String,
+    before: Option<String>,
+}
+
+const RUNS_PAGE: i64 = 50;
+
+/// GET `/admin/runs`: every profile's runs, newest first, by status.
+pub async fn list(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    query: Query<RunsQuery>,
+) -> Result<HttpResponse, AppError> {
+    runs_page(&req, &state, &me, None, &query).await
+}
+
+/// GET `/admin/profiles/{id}/runs`: one profile's history.
 pub async fn history(
     req: HttpRequest,
     state: Data<AppState>,
     Admin(me): Admin,
     path: Path<i64>,
+    query: Query<RunsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let id = path.into_inner();
-    let (name, runs) = state
+    runs_page(&req, &state, &me, Some(path.into_inner()), &query).await
+}
+
+async fn runs_page(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::web::extract::SignedIn,
+    profile_id: Option<i64>,
+    query: &RunsQuery,
+) -> Result<HttpResponse, AppError> {
+    let status = STATUSES
+        .iter()
+        .find(|s| **s == query.status)
+        .map(|s| (*s).to_owned());
+    let filter = sync_runs::RunFilter {
+        profile_id,
+        status: status.clone(),
+        before: query.before.as_deref().and_then(|b| b.parse().ok()),
+    };
+    let (profile, listed) = state
         .db
         .run(move |c| {
-            let name = directory_profiles::name(c, id)?;
-            let runs = sync_runs::for_profile(c, id, 100)?;
-            Ok::<_, AppError>((name, runs))
+            let profile = match filter.profile_id {
+                Some(id) => Some((
+                    id,
+                    directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?,
+                )),
+                None => None,
+            };
+            Ok::<_, AppError>((profile, sync_runs::list(c, &filter, RUNS_PAGE + 1)?))
         })
         .await?;
-    let name = name.ok_or(AppError::NotFound)?;
-    let partial = HistoryPartial {
-        title: format!("History of {name}"),
-        profile_id: id,
-        profile_name: name,
-        rows: runs
-            .into_iter()
-            .map(|run| HistoryRow {
-                started: format_time(run.started_at),
-                duration: run
-                    .finished_at
-                    .map(|f| format!("{} s", (f - run.started_at).max(0)))
-                    .unwrap_or_else(|| "…".into()),
-                run,
-            })
-            .collect(),
+    let base = match profile_id {
+        Some(id) => format!("/admin/profiles/{id}/runs"),
+        None => "/admin/runs".into(),
+    };
+    let status = status.unwrap_or_default();
+    let next_link = (listed.len() as i64 > RUNS_PAGE)
+        .then(|| listed.get(RUNS_PAGE as usize - 1).map(|r| r.run.id))
+        .flatten()
+        .map(|last| format!("{base}?status={status}&before={last}"));
+    let rows = listed
+        .into_iter()
+        .take(RUNS_PAGE as usize)
+        .map(|row| RunRow {
+            started: format_time(row.run.started_at),
+            duration: row
+                .run
+                .finished_at
+                .map(|f| format!("{} s", (f - row.run.started_at).max(0)))
+                .unwrap_or_else(|| "…".into()),
+            error: row
+                .error
+                .as_deref()
+                .and_then(|e| e.lines().next())
+                .unwrap_or_default()
+                .to_owned(),
+            profile_id: row.profile_id,
+            profile_name: row.profile_name,
+            run: row.run,
+        })
+        .collect();
+    let title = match &profile {
+        Some((_, name)) => format!("History of {name}"),
+        None => "Synchronisation runs".into(),
+    };
+    let partial = RunsPartial {
+        title,
+        profile,
+        base,
+        status,
+        statuses: &STATUSES,
+        rows,
+        next_link,
+    };
+    render(req, StatusCode::OK, partial, || {
+        Chrome::new(req, state, Some(me), "runs")
+    })
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/run_status_partial.html")]
+pub struct RunStatusPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub profile_id: i64,
+    pub run: Option<SyncRun>,
+    pub elapsed: String,
+    pub finished: String,
+}
+page!(
+    RunStatusPage,
+    "pages/admin/run_status.html",
+    RunStatusPartial
+);
+
+impl RunStatusPartial {
+    pub fn running(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| r.status == "running")
+    }
+}
+
+/// GET `/admin/profiles/{id}/run-status`: the profile's current or last run, refreshing
+/// itself every second while it runs (the profile page loads it).
+pub async fn profile_run_status(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let profile_id = path.into_inner();
+    let (name, run) = state
+        .db
+        .run(move |c| {
+            let name = directory_profiles::name(c, profile_id)?.ok_or(AppError::NotFound)?;
+            Ok::<_, AppError>((name, sync_runs::latest_of_profile(c, profile_id)?))
+        })
+        .await?;
+    let partial = RunStatusPartial {
+        title: format!("Runs of {name}"),
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        profile_id,
+        elapsed: run
+            .as_ref()
+            .map(|r| format!("{} s", (crate::db::now() - r.started_at).max(0)))
+            .unwrap_or_default(),
+        finished: run
+            .as_ref()
+            .map(|r| format_optional(r.finished_at))
+            .unwrap_or_default(),
+        run,
     };
     render(&req, StatusCode::OK, partial, || {
         Chrome::new(&req, &state, Some(&me), "profiles")

@@ -1,0 +1,174 @@
+//! Schedules: when a profile synchronises on its own. The next run time is stored, so any
+//! instance's scheduler finds what is due with one indexed query, and claims it with a
+//! compare-and-set on that time (two schedulers never both start the same occurrence).
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{directory_profiles, schedules};
+use crate::schedules::When;
+use crate::with_backend;
+
+#[derive(Queryable, Selectable, Clone, Debug)]
+#[diesel(table_name = schedules)]
+pub struct Schedule {
+    pub id: i64,
+    pub profile_id: i64,
+    pub kind: String,
+    pub interval_minutes: Option<i32>,
+    pub time_of_day: Option<String>,
+    pub weekdays: String,
+    pub time_zone: String,
+    pub enabled: bool,
+    pub next_run_at: Option<i64>,
+    pub last_run_at: Option<i64>,
+    pub last_run_id: Option<i64>,
+}
+
+impl Schedule {
+    pub fn when(&self) -> Option<When> {
+        When::from_stored(
+            &self.kind,
+            self.interval_minutes,
+            self.time_of_day.as_deref(),
+            &self.weekdays,
+            &self.time_zone,
+        )
+    }
+}
+
+/// A schedule as the list shows it, with its profile's name.
+#[derive(Queryable, Clone, Debug)]
+pub struct ScheduleListRow {
+    pub schedule: Schedule,
+    pub profile_name: String,
+}
+
+/// What the form sets; `next_run_at` is computed by the caller from its clock.
+pub struct ScheduleChanges<'a> {
+    pub profile_id: i64,
+    pub when: &'a When,
+    pub enabled: bool,
+    pub next_run_at: Option<i64>,
+}
+
+pub fn create(conn: &mut DbConnection, changes: &ScheduleChanges) -> QueryResult<i64> {
+    let stored = changes.when.to_stored();
+    let now = crate::db::now();
+    with_backend!(conn, |c| diesel::insert_into(schedules::table)
+        .values((
+            schedules::profile_id.eq(changes.profile_id),
+            schedules::kind.eq(stored.kind),
+            schedules::interval_minutes.eq(stored.interval_minutes),
+            schedules::time_of_day.eq(&stored.time_of_day),
+            schedules::weekdays.eq(&stored.weekdays),
+            schedules::time_zone.eq(&stored.time_zone),
+            schedules::enabled.eq(changes.enabled),
+            schedules::next_run_at.eq(changes.next_run_at),
+            schedules::created_at.eq(now),
+            schedules::updated_at.eq(now),
+        ))
+        .returning(schedules::id)
+        .get_result(c))
+}
+
+/// Returns false if the schedule does not exist.
+pub fn update(conn: &mut DbConnection, id: i64, changes: &ScheduleChanges) -> QueryResult<bool> {
+    let stored = changes.when.to_stored();
+    let n = diesel::update(schedules::table.find(id))
+        .set((
+            schedules::profile_id.eq(changes.profile_id),
+            schedules::kind.eq(stored.kind),
+            schedules::interval_minutes.eq(stored.interval_minutes),
+            schedules::time_of_day.eq(&stored.time_of_day),
+            schedules::weekdays.eq(&stored.weekdays),
+            schedules::time_zone.eq(&stored.time_zone),
+            schedules::enabled.eq(changes.enabled),
+            schedules::next_run_at.eq(changes.next_run_at),
+            schedules::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn set_enabled(
+    conn: &mut DbConnection,
+    id: i64,
+    enabled: bool,
+    next_run_at: Option<i64>,
+) -> QueryResult<bool> {
+    let n = diesel::update(schedules::table.find(id))
+        .set((
+            schedules::enabled.eq(enabled),
+            schedules::next_run_at.eq(next_run_at),
+            schedules::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(schedules::table.find(id)).execute(conn)? == 1)
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Schedule>> {
+    schedules::table
+        .find(id)
+        .select(Schedule::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every schedule, by profile name, or those of one profile.
+pub fn list(conn: &mut DbConnection, profile_id: Option<i64>) -> QueryResult<Vec<ScheduleListRow>> {
+    let mut query = schedules::table
+        .inner_join(directory_profiles::table)
+        .order((directory_profiles::name, schedules::id))
+        .select((Schedule::as_select(), directory_profiles::name))
+        .into_boxed();
+    if let Some(profile_id) = profile_id {
+        query = query.filter(schedules::profile_id.eq(profile_id));
+    }
+    query.load(conn)
+}
+
+/// Enabled schedules whose next run is at or before `now`.
+pub fn due(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<Schedule>> {
+    schedules::table
+        .filter(schedules::enabled.eq(true))
+        .filter(schedules::next_run_at.le(now))
+        .order(schedules::next_run_at)
+        .select(Schedule::as_select())
+        .load(conn)
+}
+
+/// Takes the occurrence due at `due_at` for this scheduler: moves the schedule to its next
+/// run, unless another scheduler already did (then false). The database serialises the two
+/// updates, so exactly one of them matches.
+pub fn claim(
+    conn: &mut DbConnection,
+    id: i64,
+    due_at: i64,
+    next_run_at: i64,
+    now: i64,
+) -> QueryResult<bool> {
+    let n = diesel::update(
+        schedules::table
+            .find(id)
+            .filter(schedules::enabled.eq(true))
+            .filter(schedules::next_run_at.eq(due_at)),
+    )
+    .set((
+        schedules::next_run_at.eq(next_run_at),
+        schedules::last_run_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn record_run(conn: &mut DbConnection, id: i64, run_id: i64) -> QueryResult<()> {
+    diesel::update(schedules::table.find(id))
+        .set(schedules::last_run_id.eq(run_id))
+        .execute(conn)
+        .map(drop)
+}

@@ -1,0 +1,511 @@
+//! `/admin/schedules`: when profiles synchronise on their own — the list (all, or one
+//! profile's), create (also from a profile's "Create schedule"), edit, enable / disable and
+//! delete. The runs themselves are started by the scheduler (`crate::jobs::scheduler`).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::schedules::{self, ScheduleChanges};
+use crate::db::models::{directory_profiles, sync_runs};
+use crate::error::AppError;
+use crate::page;
+use crate::profiles::fields;
+use crate::schedules::{ScheduleInput, WEEKDAYS, When};
+use crate::startup::AppState;
+use crate::web::extract::Admin;
+use crate::web::forms::FieldErrors;
+use crate::web::render::{Chrome, redirect, render};
+use crate::web::time::{format_in_zone, format_time};
+
+pub struct ScheduleRow {
+    pub id: i64,
+    pub profile_id: i64,
+    pub profile_name: String,
+    pub when: String,
+    pub enabled: bool,
+    pub next_run: String,
+    pub last_run: String,
+    pub last_run_id: Option<i64>,
+    pub last_status: String,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/schedules_partial.html")]
+pub struct SchedulesPartial {
+    pub title: String,
+    pub csrf_token: String,
+    /// The profile the list is limited to: (id, name).
+    pub profile: Option<(i64, String)>,
+    pub rows: Vec<ScheduleRow>,
+}
+page!(
+    SchedulesPage,
+    "pages/admin/schedules.html",
+    SchedulesPartial
+);
+
+#[derive(Deserialize)]
+pub struct ProfileQuery {
+    profile: Option<String>,
+}
+
+impl ProfileQuery {
+    fn profile_id(&self) -> Option<i64> {
+        self.profile.as_deref().and_then(|p| p.trim().parse().ok())
+    }
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    query: Query<ProfileQuery>,
+) -> Result<HttpResponse, AppError> {
+    let only = query.profile_id();
+    let (profile, listed, statuses) = state
+        .db
+        .run(move |c| {
+            let profile = match only {
+                Some(id) => Some((
+                    id,
+                    directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?,
+                )),
+                None => None,
+            };
+            let listed = schedules::list(c, only)?;
+            let run_ids: Vec<i64> = listed
+                .iter()
+                .filter_map(|r| r.schedule.last_run_id)
+                .collect();
+            let statuses = sync_runs::statuses(c, &run_ids)?;
+            Ok::<_, AppError>((profile, listed, statuses))
+        })
+        .await?;
+    let rows = listed
+        .into_iter()
+        .map(|row| {
+            let s = row.schedule;
+            let when = s.when();
+            let zone = when.as_ref().map(|w| w.time_zone).unwrap_or(chrono_tz::UTC);
+            let last_status = s
+                .last_run_id
+                .and_then(|id| statuses.iter().find(|(r, _)| *r == id))
+                .map(|(_, status)| status.clone())
+                .unwrap_or_default();
+            ScheduleRow {
+                id: s.id,
+                profile_id: s.profile_id,
+                profile_name: row.profile_name,
+                when: when
+                    .map(|w| w.describe())
+                    .unwrap_or_else(|| "unreadable".into()),
+                enabled: s.enabled,
+                next_run: match (s.enabled, s.next_run_at) {
+                    (true, Some(at)) => format_in_zone(at, zone),
+                    _ => "—".into(),
+                },
+                last_run: s
+                    .last_run_at
+                    .map(format_time)
+                    .unwrap_or_else(|| "never".into()),
+                last_run_id: s.last_run_id,
+                last_status,
+            }
+        })
+        .collect();
+    let title = match &profile {
+        Some((_, name)) => format!("Schedules of {name}"),
+        None => "Schedules".into(),
+    };
+    let partial = SchedulesPartial {
+        title,
+        csrf_token: crate::auth::csrf::token(&req, &state),
+        profile,
+        rows,
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "schedules")
+    })
+}
+
+pub struct DayChoice {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/schedule_form_partial.html")]
+pub struct ScheduleFormPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub editing: Option<i64>,
+    pub input: ScheduleInput,
+    pub errors: FieldErrors,
+    /// Profiles that can synchronise: (id, name).
+    pub profiles: Vec<(i64, String)>,
+    pub days: Vec<DayChoice>,
+    pub time_zones: Vec<&'static str>,
+    /// When the saved schedule runs next, if it is enabled.
+    pub next_run: Option<String>,
+}
+page!(
+    ScheduleFormPage,
+    "pages/admin/schedule_form.html",
+    ScheduleFormPartial
+);
+
+impl ScheduleFormPartial {
+    pub fn action(&self) -> String {
+        match self.editing {
+            Some(id) => format!("/admin/schedules/{id}"),
+            None => "/admin/schedules".into(),
+        }
+    }
+    pub fn is_profile(&self, id: &i64) -> bool {
+        self.input.profile == id.to_string()
+    }
+}
+
+/// What the form shows besides the page around it.
+struct FormView {
+    editing: Option<i64>,
+    input: ScheduleInput,
+    errors: FieldErrors,
+    next_run: Option<String>,
+}
+
+impl FormView {
+    fn new(editing: Option<i64>, input: ScheduleInput) -> FormView {
+        FormView {
+            editing,
+            input,
+            errors: FieldErrors::default(),
+            next_run: None,
+        }
+    }
+    fn with_errors(editing: Option<i64>, input: ScheduleInput, errors: FieldErrors) -> FormView {
+        FormView {
+            errors,
+            ..FormView::new(editing, input)
+        }
+    }
+}
+
+async fn form(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::web::extract::SignedIn,
+    status: StatusCode,
+    view: FormView,
+) -> Result<HttpResponse, AppError> {
+    let FormView {
+        editing,
+        input,
+        errors,
+        next_run,
+    } = view;
+    let profiles = state.db.run(syncable_profiles).await?;
+    let days = WEEKDAYS
+        .iter()
+        .map(|(_, key, label)| DayChoice {
+            key,
+            label,
+            checked: input.days.iter().any(|d| d == key),
+        })
+        .collect();
+    let partial = ScheduleFormPartial {
+        title: match editing {
+            Some(id) => format!("Schedule {id}"),
+            None => "New schedule".into(),
+        },
+        csrf_token: crate::auth::csrf::token(req, state),
+        editing,
+        input,
+        errors,
+        profiles,
+        days,
+        time_zones: chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect(),
+        next_run,
+    };
+    render(req, status, partial, || {
+        Chrome::new(req, state, Some(me), "schedules")
+    })
+}
+
+/// Only profiles with a connector can synchronise (the others sign in by OIDC only so far).
+fn syncable_profiles(c: &mut crate::db::DbConnection) -> Result<Vec<(i64, String)>, AppError> {
+    Ok(directory_profiles::list(c, "", false)?
+        .into_iter()
+        .filter(|p| p.kind().is_some_and(fields::has_connector))
+        .map(|p| (p.id, p.name))
+        .collect())
+}
+
+/// GET `/admin/schedules/new?profile=ID`.
+pub async fn new_form(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    query: Query<ProfileQuery>,
+) -> Result<HttpResponse, AppError> {
+    let input = ScheduleInput::defaults(query.profile_id());
+    form(
+        &req,
+        &state,
+        &me,
+        StatusCode::OK,
+        FormView::new(None, input),
+    )
+    .await
+}
+
+/// The form's schedule, if every field is valid and the profile can synchronise.
+async fn checked(
+    state: &AppState,
+    input: &ScheduleInput,
+) -> Result<Result<(i64, When), FieldErrors>, AppError> {
+    let (profile, when) = match input.check() {
+        Ok(ok) => ok,
+        Err(errors) => return Ok(Err(errors)),
+    };
+    let profiles = state.db.run(syncable_profiles).await?;
+    if profiles.iter().any(|(id, _)| *id == profile) {
+        return Ok(Ok((profile, when)));
+    }
+    let mut errors = FieldErrors::default();
+    errors.add(
+        "profile",
+        "Choose an Active Directory or LDAP profile: only those synchronise.",
+    );
+    Ok(Err(errors))
+}
+
+fn next_run_of(when: &When, enabled: bool) -> Option<i64> {
+    enabled.then(|| when.next_after(chrono::Utc::now(), None).timestamp())
+}
+
+/// POST `/admin/schedules`.
+pub async fn create(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    body: Bytes,
+) -> Result<HttpResponse, AppError> {
+    let input = ScheduleInput::parse(&body);
+    let (profile_id, when) = match checked(&state, &input).await? {
+        Ok(ok) => ok,
+        Err(errors) => {
+            let view = FormView::with_errors(None, input, errors);
+            return form(&req, &state, &me, StatusCode::UNPROCESSABLE_ENTITY, view).await;
+        }
+    };
+    let (enabled, described) = (input.enabled, when.describe());
+    let id = state
+        .db
+        .run(move |c| {
+            schedules::create(
+                c,
+                &ScheduleChanges {
+                    profile_id,
+                    when: &when,
+                    enabled,
+                    next_run_at: next_run_of(&when, enabled),
+                },
+            )
+            .map_err(AppError::from)
+        })
+        .await?;
+    audit(
+        &req,
+        &state,
+        &me,
+        "schedule_created",
+        id,
+        profile_id,
+        &described,
+    )
+    .await?;
+    Ok(redirect(
+        &req,
+        &format!("/admin/schedules?profile={profile_id}"),
+    ))
+}
+
+/// GET `/admin/schedules/{id}`.
+pub async fn edit_form(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let schedule = state
+        .db
+        .run(move |c| schedules::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let when = schedule
+        .when()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("schedule {id} cannot be read")))?;
+    let next_run = schedule
+        .next_run_at
+        .filter(|_| schedule.enabled)
+        .map(|at| format_in_zone(at, when.time_zone));
+    let input = ScheduleInput::of(schedule.profile_id, &when, schedule.enabled);
+    let view = FormView {
+        next_run,
+        ..FormView::new(Some(id), input)
+    };
+    form(&req, &state, &me, StatusCode::OK, view).await
+}
+
+/// POST `/admin/schedules/{id}`: the next run is worked out again from the new settings.
+pub async fn update(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+    body: Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let input = ScheduleInput::parse(&body);
+    let (profile_id, when) = match checked(&state, &input).await? {
+        Ok(ok) => ok,
+        Err(errors) => {
+            let view = FormView::with_errors(Some(id), input, errors);
+            return form(&req, &state, &me, StatusCode::UNPROCESSABLE_ENTITY, view).await;
+        }
+    };
+    let (enabled, described) = (input.enabled, when.describe());
+    let found = state
+        .db
+        .run(move |c| {
+            schedules::update(
+                c,
+                id,
+                &ScheduleChanges {
+                    profile_id,
+                    when: &when,
+                    enabled,
+                    next_run_at: next_run_of(&when, enabled),
+                },
+            )
+            .map_err(AppError::from)
+        })
+        .await?;
+    if !found {
+        return Err(AppError::NotFound);
+    }
+    audit(
+        &req,
+        &state,
+        &me,
+        "schedule_updated",
+        id,
+        profile_id,
+        &described,
+    )
+    .await?;
+    Ok(redirect(
+        &req,
+        &format!("/admin/schedules?profile={profile_id}"),
+    ))
+}
+
+/// POST `/admin/schedules/{id}/enabled` with `enabled=1` or `enabled=0`.
+pub async fn set_enabled(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+    body: Bytes,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let enabled = url::form_urlencoded::parse(&body).any(|(k, v)| k == "enabled" && v == "1");
+    let schedule = state
+        .db
+        .run(move |c| schedules::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let next = schedule.when().and_then(|w| next_run_of(&w, enabled));
+    state
+        .db
+        .run(move |c| schedules::set_enabled(c, id, enabled, next).map_err(AppError::from))
+        .await?;
+    let action = if enabled {
+        "schedule_enabled"
+    } else {
+        "schedule_disabled"
+    };
+    audit(&req, &state, &me, action, id, schedule.profile_id, "").await?;
+    Ok(redirect(&req, &back_to_list(&req)))
+}
+
+/// POST `/admin/schedules/{id}/delete`.
+pub async fn delete(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let schedule = state
+        .db
+        .run(move |c| schedules::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    state
+        .db
+        .run(move |c| schedules::delete(c, id).map_err(AppError::from))
+        .await?;
+    let described = schedule.when().map(|w| w.describe()).unwrap_or_default();
+    audit(
+        &req,
+        &state,
+        &me,
+        "schedule_deleted",
+        id,
+        schedule.profile_id,
+        &described,
+    )
+    .await?;
+    Ok(redirect(&req, &back_to_list(&req)))
+}
+
+/// The list the admin came from (all schedules, or one profile's).
+fn back_to_list(req: &HttpRequest) -> String {
+    req.headers()
+        .get("referer")
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .filter(|u| u.path() == "/admin/schedules")
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "profile")
+                .and_then(|(_, v)| v.parse::<i64>().ok())
+        })
+        .map(|p| format!("/admin/schedules?profile={p}"))
+        .unwrap_or_else(|| "/admin/schedules".into())
+}
+
+async fn audit(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::web::extract::SignedIn,
+    action: &'static str,
+    id: i64,
+    profile_id: i64,
+    detail: &str,
+) -> Result<(), AppError> {
+    let profile = state
+        .db
+        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
+        .await?
+        .unwrap_or_default();
+    let target = format!("schedule {id} of {profile}");
+    crate::web::audit_by(req, state, me, action, &target, detail).await
+}
