@@ -382,3 +382,138 @@ async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium(
     b.screenshot("15-my-account").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_schedules_a_profile_and_watches_a_large_sync_progress_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.sign_in_as_admin().await;
+    let slapd = crate::support::servers::private("slapd");
+    crate::sync::add_bulk_users(&slapd, 3000).await;
+    // A slow directory: every packet it sends waits 40 ms, so the read takes seconds.
+    let slow = crate::sync::CuttingProxy::slow(
+        &crate::directory::host_port(slapd.fact("LDAP_URL")),
+        std::time::Duration::from_millis(40),
+    )
+    .await;
+    let mut fields = crate::profile_pages::slapd_profile_of(&slapd, "Big LDAP");
+    crate::profile_pages::set(&mut fields, "ignore_tls_errors", "on");
+    crate::profile_pages::set(&mut fields, "server", &slow.address);
+    let id = crate::profile_pages::create(&app, &fields).await;
+
+    let b = browser::open().await;
+    b.client.goto(&app.url("/login")).await.expect("goto");
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Dashboard").await;
+
+    // "Create schedule" on the profiles list opens the form for that profile; choosing
+    // "Weekly" shows the days and hides the interval.
+    b.client
+        .goto(&app.url("/admin/profiles"))
+        .await
+        .expect("goto");
+    b.client
+        .find(Locator::LinkText("Create schedule"))
+        .await
+        .expect("Create schedule")
+        .click()
+        .await
+        .expect("click");
+    b.wait_for_text("h1", "New schedule").await;
+    assert!(
+        !b.client
+            .find(Locator::Css("#every"))
+            .await
+            .expect("every")
+            .is_displayed()
+            .await
+            .expect("displayed"),
+        "daily hides the interval"
+    );
+    b.client
+        .find(Locator::Css("#kind"))
+        .await
+        .expect("kind")
+        .select_by_value("weekly")
+        .await
+        .expect("weekly");
+    let days = b
+        .client
+        .find(Locator::Css("input[name=day][value=thu]"))
+        .await
+        .expect("Thursday");
+    assert!(
+        days.is_displayed().await.expect("displayed"),
+        "weekly shows the days"
+    );
+    days.click().await.expect("tick Thursday");
+    b.fill("#time_zone", "Europe/Berlin").await;
+    b.screenshot("16-new-schedule").await;
+    b.click(".schedule-form button[type=submit]").await;
+    let list = b.wait_for_text("#schedules", "Weekly on").await;
+    assert!(
+        list.contains("Weekly on Mon, Thu at 02:00 (Europe/Berlin)") && list.contains("Big LDAP"),
+        "{list}"
+    );
+    b.screenshot("17-schedules").await;
+
+    // Synchronise now from the profile page: the numbers rise while it reads.
+    b.client
+        .goto(&app.url(&format!("/admin/profiles/{id}")))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "Edit Big LDAP").await;
+    b.wait_for_text("#profile-run", "No runs yet").await;
+    b.click(".sync-actions button:not(.secondary)").await;
+    let mut seen: Vec<u64> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = match b.client.find(Locator::Css("#run .run-status")).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if status.contains("Synchronisation finished") {
+            break;
+        }
+        if let Some(users) = status
+            .split(" users and")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+            && seen.last() != Some(&users)
+        {
+            if seen.len() == 1 {
+                b.screenshot("18-sync-progress").await;
+            }
+            seen.push(users);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never finished; seen {seen:?}, last status {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let rising: Vec<u64> = seen.iter().copied().filter(|n| *n > 0).collect();
+    assert!(
+        rising.len() >= 2 && rising.windows(2).all(|w| w[0] < w[1]),
+        "the users read rose while the page watched: {seen:?}"
+    );
+    let page = b.wait_for_text("#run", "3003 created").await;
+    assert!(page.contains("Users in the directory"), "{page}");
+    b.screenshot("19-sync-finished").await;
+
+    // The run is in the history of all runs, and the profile page shows it as the last run.
+    b.client.goto(&app.url("/admin/runs")).await.expect("goto");
+    let runs = b.wait_for_text("#runs", "Big LDAP").await;
+    assert!(
+        runs.contains("succeeded") && runs.contains("admin"),
+        "{runs}"
+    );
+    b.client
+        .goto(&app.url(&format!("/admin/profiles/{id}")))
+        .await
+        .expect("goto");
+    b.wait_for_text("#profile-run", "Last run").await;
+    b.close().await;
+}
