@@ -117,6 +117,37 @@ impl DbConnection {
         }
     }
 
+    /// A transaction that reads, then writes, and must not fail because another writer got
+    /// in between. SQLite's default BEGIN takes the write lock only at the first write, and
+    /// a reader whose snapshot went stale meanwhile fails at once ("database is locked",
+    /// no busy wait); BEGIN IMMEDIATE takes it at the start, so writers queue instead.
+    /// `f` must not open a transaction of its own.
+    pub fn write_transaction<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<diesel::result::Error>,
+    {
+        if self.backend() == Backend::Postgres {
+            return self.transaction(f);
+        }
+        self.batch_execute("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = self.batch_execute("COMMIT") {
+                    let _ = self.batch_execute("ROLLBACK");
+                    return Err(e.into());
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
     pub fn run_migrations(&mut self) -> anyhow::Result<usize> {
         let applied = match self {
             DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),

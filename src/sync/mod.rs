@@ -10,7 +10,6 @@ pub mod plan;
 
 use std::sync::Arc;
 
-use diesel::Connection;
 use rustls::ClientConfig;
 
 use crate::crypto::MasterKey;
@@ -106,7 +105,9 @@ pub async fn start(
     ctx.db
         .run(move |c| {
             // One transaction: a scheduler's reaper never sees the run without its lease.
-            c.transaction(|c| start_in(c, profile_id, trigger, &started_by, dry_run, lease_seconds))
+            c.write_transaction(|c| {
+                start_in(c, profile_id, trigger, &started_by, dry_run, lease_seconds)
+            })
         })
         .await
 }
