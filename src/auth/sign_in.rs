@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::throttle::{self, Verdict};
+use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::db::models::users::{self, AuthMethod, User};
 use crate::db::models::{directory_profiles, user_privileges};
 use crate::db::now;
@@ -43,7 +44,7 @@ pub async fn sign_in(
     let (name, ip) = (login.to_lowercase(), client_ip.to_owned());
     let verdict = state
         .db
-        .run(move |c| throttle::reserve(c, &policy, &name, &ip, now()).map_err(AppError::from))
+        .write(move |c| throttle::reserve(c, &policy, &name, &ip, now()).map_err(AppError::from))
         .await?;
     if let Verdict::Locked {
         retry_after_seconds,
@@ -105,23 +106,33 @@ pub async fn sign_in(
         .await?;
         return Ok(SignInOutcome::Refused);
     }
-    let (name, ip) = (login.to_lowercase(), client_ip.to_owned());
+    // One write transaction for all the bookkeeping: SQLite takes one writer at a time,
+    // and sign-ins in a burst queue for it.
+    let (name, ip, who) = (
+        login.to_lowercase(),
+        client_ip.to_owned(),
+        user.login_name(),
+    );
     state
         .db
-        .run(move |c| -> Result<(), AppError> {
+        .write(move |c| -> Result<(), AppError> {
             throttle::succeeded(c, &name, &ip)?;
             users::record_sign_in(c, id)?;
+            audit_events::record(
+                c,
+                &NewAuditEvent {
+                    occurred_at: now(),
+                    actor_user_id: Some(id),
+                    actor_name: &who,
+                    action: "sign_in",
+                    target: &who,
+                    detail: "",
+                    client_ip: &ip,
+                },
+            )?;
             Ok(())
         })
         .await?;
-    audit(
-        state,
-        Some(user.id),
-        &user.login_name(),
-        "sign_in",
-        client_ip,
-    )
-    .await?;
     Ok(SignInOutcome::Success(Box::new(user)))
 }
 

@@ -6,6 +6,7 @@
 pub mod models;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -190,6 +191,10 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// SQLite takes one writer at a time and makes the others poll its file lock, sleeping
+    /// 1–100 ms between tries while holding a pooled connection; this instance's writers
+    /// queue here instead (see `write`). Other processes still meet the file lock.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +224,11 @@ impl Db {
                 url: url.to_owned(),
             })
             .map_err(|e| anyhow::anyhow!("cannot connect to database {masked}: {e}"))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            writer: Arc::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -244,6 +253,21 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` in one write transaction (`DbConnection::write_transaction`), after this
+    /// instance's other SQLite writers: for the short writes of busy paths such as sign-in.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        let _turn = match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().await),
+            Backend::Postgres => None,
+        };
+        self.run(move |c| c.write_transaction(f)).await
     }
 }
 

@@ -88,10 +88,10 @@ pub async fn submit(
             } else {
                 Stage::Full
             };
-            let (token, privileges) = state
+            let token = state
                 .db
-                .run(move |c| -> Result<_, AppError> {
-                    let token = sessions::start(
+                .write(move |c| -> Result<_, AppError> {
+                    Ok(sessions::start(
                         c,
                         &policy,
                         &NewSessionRequest {
@@ -101,9 +101,12 @@ pub async fn submit(
                             user_agent: &agent,
                             previous_token: previous.as_deref(),
                         },
-                    )?;
-                    Ok((token, user_privileges::for_user(c, user_id)?))
+                    )?)
                 })
+                .await?;
+            let privileges = state
+                .db
+                .run(move |c| user_privileges::for_user(c, user_id).map_err(AppError::from))
                 .await?;
             let home = home_path(privileges.contains(&Privilege::Admin));
             let to = match (stage, safe_next(Some(&form.next))) {

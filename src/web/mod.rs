@@ -170,7 +170,7 @@ pub async fn audit(
     );
     state
         .db
-        .run(move |c| {
+        .write(move |c| {
             audit_events::record(
                 c,
                 &NewAuditEvent {
