@@ -481,3 +481,44 @@ crate::db_test! {
         assert_eq!(synced_users(&app, profile).await.len(), 3003);
     }
 }
+
+crate::db_test! {
+    async fn serve_without_the_scheduler_leaves_due_schedules_to_others(app) {
+        use secrecy::ExposeSecret;
+        use std::io::BufRead;
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Main", |_| {}).await;
+        due_schedule(&app, profile).await;
+        let mut web = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["serve", "--no-scheduler"])
+            .current_dir(app.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROSTER_LOG", "warn")
+            .env("ROSTER_LISTEN", "127.0.0.1:0")
+            .env("DATABASE_URL", &app.database_url)
+            .env("ROSTER_MASTER_KEY", app.master_key.to_base64().expose_secret())
+            .env("ROSTER_SCHEDULER_INTERVAL_SECONDS", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start roster serve");
+        let first = std::io::BufReader::new(web.stdout.take().expect("stdout")).lines().next().expect("a line").expect("read");
+        assert!(first.starts_with("Roster is running at http://127.0.0.1:"), "{first}");
+        // Three scheduler intervals: nothing starts while only this instance runs.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        assert!(runs_of(&app, profile).await.is_empty(), "the web-only instance ran the schedule");
+        // A worker picks it up.
+        let mut w = worker(&app, "worker.log");
+        eventually(30, "the worker's run", async || {
+            let runs = runs_of(&app, profile).await;
+            (runs.len() == 1 && runs[0].1 == "succeeded").then_some(())
+        })
+        .await;
+        for p in [&mut web, &mut w] {
+            p.kill().expect("stop");
+            p.wait().expect("wait");
+        }
+    }
+}
