@@ -52,42 +52,54 @@ pub struct ScheduleChanges<'a> {
     pub next_run_at: Option<i64>,
 }
 
+/// The columns the form sets, for both insert and update.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = schedules, treat_none_as_null = true)]
+struct ScheduleRow<'a> {
+    profile_id: i64,
+    kind: &'a str,
+    interval_minutes: Option<i32>,
+    time_of_day: Option<&'a str>,
+    weekdays: &'a str,
+    time_zone: &'a str,
+    enabled: bool,
+    next_run_at: Option<i64>,
+    updated_at: i64,
+}
+
+impl ScheduleChanges<'_> {
+    fn with_row<T>(&self, f: impl FnOnce(&ScheduleRow) -> T) -> T {
+        let stored = self.when.to_stored();
+        f(&ScheduleRow {
+            profile_id: self.profile_id,
+            kind: stored.kind,
+            interval_minutes: stored.interval_minutes,
+            time_of_day: stored.time_of_day.as_deref(),
+            weekdays: &stored.weekdays,
+            time_zone: &stored.time_zone,
+            enabled: self.enabled,
+            next_run_at: self.next_run_at,
+            updated_at: crate::db::now(),
+        })
+    }
+}
+
 pub fn create(conn: &mut DbConnection, changes: &ScheduleChanges) -> QueryResult<i64> {
-    let stored = changes.when.to_stored();
-    let now = crate::db::now();
-    with_backend!(conn, |c| diesel::insert_into(schedules::table)
-        .values((
-            schedules::profile_id.eq(changes.profile_id),
-            schedules::kind.eq(stored.kind),
-            schedules::interval_minutes.eq(stored.interval_minutes),
-            schedules::time_of_day.eq(&stored.time_of_day),
-            schedules::weekdays.eq(&stored.weekdays),
-            schedules::time_zone.eq(&stored.time_zone),
-            schedules::enabled.eq(changes.enabled),
-            schedules::next_run_at.eq(changes.next_run_at),
-            schedules::created_at.eq(now),
-            schedules::updated_at.eq(now),
-        ))
-        .returning(schedules::id)
-        .get_result(c))
+    changes.with_row(|row| {
+        with_backend!(conn, |c| diesel::insert_into(schedules::table)
+            .values((row, schedules::created_at.eq(row.updated_at)))
+            .returning(schedules::id)
+            .get_result(c))
+    })
 }
 
 /// Returns false if the schedule does not exist.
 pub fn update(conn: &mut DbConnection, id: i64, changes: &ScheduleChanges) -> QueryResult<bool> {
-    let stored = changes.when.to_stored();
-    let n = diesel::update(schedules::table.find(id))
-        .set((
-            schedules::profile_id.eq(changes.profile_id),
-            schedules::kind.eq(stored.kind),
-            schedules::interval_minutes.eq(stored.interval_minutes),
-            schedules::time_of_day.eq(&stored.time_of_day),
-            schedules::weekdays.eq(&stored.weekdays),
-            schedules::time_zone.eq(&stored.time_zone),
-            schedules::enabled.eq(changes.enabled),
-            schedules::next_run_at.eq(changes.next_run_at),
-            schedules::updated_at.eq(crate::db::now()),
-        ))
-        .execute(conn)?;
+    let n = changes.with_row(|row| {
+        diesel::update(schedules::table.find(id))
+            .set(row)
+            .execute(conn)
+    })?;
     Ok(n == 1)
 }
 

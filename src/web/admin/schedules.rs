@@ -343,11 +343,7 @@ pub async fn edit_form(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let schedule = state
-        .db
-        .run(move |c| schedules::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let schedule = find(&state, id).await?;
     let when = schedule
         .when()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("schedule {id} cannot be read")))?;
@@ -426,11 +422,7 @@ pub async fn set_enabled(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let enabled = url::form_urlencoded::parse(&body).any(|(k, v)| k == "enabled" && v == "1");
-    let schedule = state
-        .db
-        .run(move |c| schedules::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let schedule = find(&state, id).await?;
     let next = schedule.when().and_then(|w| next_run_of(&w, enabled));
     state
         .db
@@ -453,11 +445,7 @@ pub async fn delete(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let schedule = state
-        .db
-        .run(move |c| schedules::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let schedule = find(&state, id).await?;
     state
         .db
         .run(move |c| schedules::delete(c, id).map_err(AppError::from))
@@ -474,6 +462,14 @@ pub async fn delete(
     )
     .await?;
     Ok(redirect(&req, &back_to_list(&req)))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<schedules::Schedule, AppError> {
+    state
+        .db
+        .run(move |c| schedules::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// The list the admin came from (all schedules, or one profile's).
