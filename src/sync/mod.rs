@@ -480,7 +480,7 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
     let result = async {
         let (profile, settings) = load_profile(ctx, profile_id).await?;
         let fresh = fresh_plan(ctx, &profile, &settings, &Progress::default()).await?;
-        if fresh.digest != held.digest {
+        if fresh.compute_digest() != held.digest {
             return Err("the directory changed since this run was planned; nothing was applied. Start a new run.".to_owned());
         }
         set_phase(ctx, run_id, "applying").await;
