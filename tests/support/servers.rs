@@ -67,7 +67,18 @@ pub fn private(name: &'static str) -> ExternalServer {
 
 impl Drop for ExternalServer {
     fn drop(&mut self) {
-        // The script's pdeathsig/watchdog takes its server down with it.
+        // SIGTERM runs the script's trap, which stops its server before the script exits
+        // (SIGKILL left PostgreSQL clusters behind: runuser passes no signal on); SIGKILL
+        // only if it hangs.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self._child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self._child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
         let _ = self._child.kill();
         let _ = self._child.wait();
     }
