@@ -264,6 +264,35 @@ async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()
             Ok::<_, anyhow::Error>(())
         })
         .await?;
+    // The same sign-ins without HTTP, to tell the web layer's share from the sign-in's own.
+    let state = std::sync::Arc::new(state);
+    let deadline = Instant::now() + Duration::from_secs(LOCAL_SECONDS / 2);
+    let started = Instant::now();
+    let mut direct = Vec::new();
+    for name in names.iter().take(CLIENTS) {
+        let (state, name) = (state.clone(), name.clone());
+        direct.push(tokio::spawn(async move {
+            let password = SecretString::from(LOCAL_PASSWORD);
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let outcome = sign_in(&state, &name, &password, "127.0.0.1").await?;
+                anyhow::ensure!(matches!(outcome, SignInOutcome::Success(_)), "{name}");
+                done += 1;
+            }
+            Ok::<_, anyhow::Error>(done)
+        }));
+    }
+    let mut total = 0;
+    for task in direct {
+        total += task.await??;
+    }
+    println!(
+        "local sign-ins without HTTP, {CLIENTS} tasks: {:.1}/s",
+        total as f64 / started.elapsed().as_secs_f64()
+    );
+    let state = std::sync::Arc::try_unwrap(state)
+        .map_err(|_| anyhow::anyhow!("the sign-in tasks still hold the state"))?;
+
     let app = Application::build(state)?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
