@@ -34,3 +34,17 @@ macro_rules! db_test {
         }
     };
 }
+
+/// Waits, if need be, until the current 30-second TOTP step has at least `seconds` left, so
+/// a code computed now is still within the server's ±1 step when it arrives (a test that
+/// sends the previous step's code would otherwise fail when a step boundary falls between).
+pub async fn clear_of_totp_step_boundary(seconds: u64) {
+    let into_step = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64 % 30_000)
+        .unwrap_or(0);
+    let left = 30_000 - into_step;
+    if left < seconds * 1000 {
+        tokio::time::sleep(std::time::Duration::from_millis(left + 200)).await;
+    }
+}
