@@ -137,26 +137,11 @@ async fn refusals(state: &AppState) -> anyhow::Result<()> {
         .hasher
         .hash(&SecretString::from(LOCAL_PASSWORD))
         .await?;
+    let names = vec!["timing-local".to_owned(), "timing-disabled".to_owned()];
+    let ids = create_local_users(state, names, hash).await?;
     state
         .db
-        .run(move |c| {
-            for name in ["timing-local", "timing-disabled"] {
-                let id = users::create_local(
-                    c,
-                    &NewLocalUser {
-                        username: name,
-                        full_name: "",
-                        emails: &[],
-                        password_hash: &hash,
-                        privileges: &[roster::db::models::user_privileges::Privilege::LogOn],
-                    },
-                )?;
-                if name == "timing-disabled" {
-                    users::set_disabled(c, id, true)?;
-                }
-            }
-            Ok::<_, anyhow::Error>(())
-        })
+        .run(move |c| users::set_disabled(c, ids[1], true).map_err(anyhow::Error::from))
         .await?;
     let wrong = SecretString::from("not the password at all");
     let cases = [
@@ -269,25 +254,7 @@ async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()
         .hash(&SecretString::from(LOCAL_PASSWORD))
         .await?;
     let names: Vec<String> = (0..BURST).map(|i| format!("local{i:03}")).collect();
-    let rows = names.clone();
-    state
-        .db
-        .run(move |c| {
-            for name in &rows {
-                users::create_local(
-                    c,
-                    &NewLocalUser {
-                        username: name,
-                        full_name: "",
-                        emails: &[],
-                        password_hash: &hash,
-                        privileges: &[roster::db::models::user_privileges::Privilege::LogOn],
-                    },
-                )?;
-            }
-            Ok::<_, anyhow::Error>(())
-        })
-        .await?;
+    create_local_users(&state, names.clone(), hash).await?;
     // The same sign-ins without HTTP, to tell the web layer's share from the sign-in's own.
     let state = std::sync::Arc::new(state);
     let deadline = Instant::now() + Duration::from_secs(LOCAL_SECONDS / 2);
@@ -389,6 +356,33 @@ async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()
         verdict(server_errors == 0)
     );
     Ok(())
+}
+
+/// Local users with the log on privilege and this password hash; returns their ids.
+async fn create_local_users(
+    state: &AppState,
+    names: Vec<String>,
+    hash: String,
+) -> anyhow::Result<Vec<i64>> {
+    state
+        .db
+        .run(move |c| {
+            let mut ids = Vec::new();
+            for name in &names {
+                ids.push(users::create_local(
+                    c,
+                    &NewLocalUser {
+                        username: name,
+                        full_name: "",
+                        emails: &[],
+                        password_hash: &hash,
+                        privileges: &[roster::db::models::user_privileges::Privilege::LogOn],
+                    },
+                )?);
+            }
+            Ok::<_, anyhow::Error>(ids)
+        })
+        .await
 }
 
 /// A sign-in form as a browser holds it: the pre-session cookie and its CSRF token.

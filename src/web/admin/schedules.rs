@@ -284,6 +284,16 @@ async fn checked(
     Ok(Err(errors))
 }
 
+/// What the form saves; an enabled schedule's next run counts from now.
+fn changes(profile_id: i64, when: &When, enabled: bool) -> ScheduleChanges<'_> {
+    ScheduleChanges {
+        profile_id,
+        when,
+        enabled,
+        next_run_at: next_run_of(when, enabled),
+    }
+}
+
 fn next_run_of(when: &When, enabled: bool) -> Option<i64> {
     enabled.then(|| when.next_after(chrono::Utc::now(), None).timestamp())
 }
@@ -307,16 +317,7 @@ pub async fn create(
     let id = state
         .db
         .run(move |c| {
-            schedules::create(
-                c,
-                &ScheduleChanges {
-                    profile_id,
-                    when: &when,
-                    enabled,
-                    next_run_at: next_run_of(&when, enabled),
-                },
-            )
-            .map_err(AppError::from)
+            schedules::create(c, &changes(profile_id, &when, enabled)).map_err(AppError::from)
         })
         .await?;
     audit(
@@ -380,17 +381,7 @@ pub async fn update(
     let found = state
         .db
         .run(move |c| {
-            schedules::update(
-                c,
-                id,
-                &ScheduleChanges {
-                    profile_id,
-                    when: &when,
-                    enabled,
-                    next_run_at: next_run_of(&when, enabled),
-                },
-            )
-            .map_err(AppError::from)
+            schedules::update(c, id, &changes(profile_id, &when, enabled)).map_err(AppError::from)
         })
         .await?;
     if !found {
