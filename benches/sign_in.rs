@@ -2,11 +2,11 @@
 //! - LDAP: 500 sign-ins of synchronised slapd users through Roster's sign-in (throttle, user
 //!   lookup, pooled service search, the user's own bind, MFA off) against 500 raw StartTLS
 //!   binds of the same users to the same slapd from the same process; median overhead target
-//!   ≤ 3 ms. SECURITY.md also asks for a dummy argon2id verification on every path without a
-//!   real hash, run alongside the directory; its time is printed too, since a sign-in cannot
-//!   be faster than the longer of the two.
+//!   ≤ 3 ms. (A bind that succeeds within the refusal delay runs no dummy argon2; see
+//!   `auth::sign_in::REFUSAL_DELAY`.)
 //! - Local: sign-ins per second over HTTP with 32 concurrent clients against the argon2 cost
-//!   of this machine: target ≥ 80 % of cores ÷ one hash time.
+//!   of this machine: target ≥ 80 % of cores ÷ one hash time, in rounds each with its own
+//!   baseline; each round also prints what as many hashes at once reach with nothing else.
 //! - 200 concurrent sign-ins over HTTP: no 5xx, and the peak RSS they add.
 //! - Refusals take the same time: wrong password, unknown user, disabled user (local), and
 //!   a directory user's wrong password; medians and their spread are printed.
@@ -21,6 +21,7 @@ mod servers;
 use std::time::{Duration, Instant};
 
 use ldap3::{LdapConnAsync, LdapConnSettings};
+use roster::auth::password::PasswordHasherPool;
 use roster::auth::sign_in::{SignInOutcome, sign_in};
 use roster::config::Settings;
 use roster::db::models::users::{self, NewLocalUser};
@@ -30,7 +31,9 @@ use secrecy::SecretString;
 
 const LDAP_SIGN_INS: usize = 500;
 const CLIENTS: usize = 32;
-const LOCAL_SECONDS: u64 = 8;
+const LOCAL_SECONDS: u64 = 4;
+const ROUNDS: usize = 5;
+const ROUND: Duration = Duration::from_secs(2);
 const BURST: usize = 200;
 const LOCAL_PASSWORD: &str = "a local benchmark password";
 
@@ -68,16 +71,13 @@ async fn run() -> anyhow::Result<()> {
         roster::sync::run(&state.sync_context(), profile, Trigger::Cli, "bench", false).await?;
     anyhow::ensure!(synced.status == "succeeded", "sync: {:?}", synced.error);
 
-    let (roster_p50, raw_p50) = ldap(&state, &slapd).await?;
-    let hash_ms = one_hash_ms(&state).await?;
-    ldap_against_floor(roster_p50, raw_p50, hash_ms);
+    ldap(&state, &slapd).await?;
     refusals(&state).await?;
-    local(state, cores, hash_ms).await
+    local(state, cores).await
 }
 
 /// Roster's LDAP sign-in against a raw bind of the same users.
-/// Returns the medians of Roster's sign-in and of the raw bind.
-async fn ldap(state: &AppState, slapd: &servers::ExternalServer) -> anyhow::Result<(f64, f64)> {
+async fn ldap(state: &AppState, slapd: &servers::ExternalServer) -> anyhow::Result<()> {
     let password = SecretString::from(slapd.fact("USER_PASSWORD").to_owned());
     let base = slapd.fact("BASE_DN").to_owned();
     let tls = roster::tls::client_config(Some(std::path::Path::new(slapd.fact("CA_CERT"))))?;
@@ -117,18 +117,7 @@ async fn ldap(state: &AppState, slapd: &servers::ExternalServer) -> anyhow::Resu
         "LDAP median overhead over the raw bind {overhead:.2} ms (target ≤ 3 ms: {})",
         verdict(overhead <= 3.0)
     );
-    Ok((ros50, raw50))
-}
-
-/// SECURITY.md asks for a dummy argon2id verification beside every directory bind (so a
-/// directory user's refusal takes as long as an unknown user's): a sign-in cannot be faster
-/// than the longer of the two, and that is the floor its own overhead is measured from.
-fn ldap_against_floor(roster_p50: f64, raw_p50: f64, hash_ms: f64) {
-    let floor = raw_p50.max(hash_ms);
-    println!(
-        "LDAP median overhead over max(raw bind, one argon2id) = {floor:.2} ms: {:.2} ms",
-        roster_p50 - floor
-    );
+    Ok(())
 }
 
 /// The time of each kind of refusal, interleaved so all see the same machine.
@@ -208,27 +197,58 @@ async fn raw_bind(
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
-/// One argon2id verification, alone, as a sign-in pays it.
-async fn one_hash_ms(state: &AppState) -> anyhow::Result<f64> {
+/// `clients` signing in over HTTP for `time`, one session each; returns how many succeeded.
+async fn http_sign_ins(
+    client: &reqwest::Client,
+    base: &str,
+    clients: &[String],
+    time: Duration,
+) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + time;
+    let mut workers = Vec::new();
+    for name in clients {
+        let (client, base, name) = (client.clone(), base.to_owned(), name.clone());
+        workers.push(tokio::spawn(async move {
+            let form = LoginForm::fetch(&client, &base).await?;
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                let status = form.sign_in(&client, &base, &name).await?;
+                anyhow::ensure!(status == 303, "{name}: status {status}");
+                done += 1;
+            }
+            Ok::<_, anyhow::Error>(done)
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    Ok(total)
+}
+
+/// The median of 20 argon2id verifications one after another, as a sign-in pays them.
+async fn one_hash_ms(hasher: &PasswordHasherPool) -> anyhow::Result<f64> {
     let password = SecretString::from(LOCAL_PASSWORD);
-    let hash = state.hasher.hash(&password).await?;
+    let hash = hasher.hash(&password).await?;
     let mut times = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        state.hasher.verify(&password, Some(hash.clone())).await?;
+        hasher.verify(&password, Some(hash.clone())).await?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
-    let ms = percentile(&mut times, 0.5);
-    println!("one argon2id verification: {ms:.2} ms (the dummy one runs beside every LDAP bind)");
-    // As many at once as there are cores: each working set is 19 MiB, and the shared L3
-    // may hold one but not several, so they can run slower each than one alone.
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    Ok(percentile(&mut times, 0.5))
+}
+
+/// Verifications per second with as many at once as there are cores and nothing else: each
+/// working set is 19 MiB, and the shared L3 may hold one but not several, so each can run
+/// slower than one alone. Local sign-ins cannot beat this on this machine.
+async fn parallel_hashes(hasher: &PasswordHasherPool, cores: usize) -> anyhow::Result<f64> {
+    let password = SecretString::from(LOCAL_PASSWORD);
+    let hash = hasher.hash(&password).await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..cores {
-        let (hasher, password, hash) = (state.hasher.clone(), password.clone(), hash.clone());
+        let (hasher, password, hash) = (hasher.clone(), password.clone(), hash.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..20 {
                 hasher.verify(&password, Some(hash.clone())).await?;
@@ -239,16 +259,11 @@ async fn one_hash_ms(state: &AppState) -> anyhow::Result<f64> {
     for task in tasks {
         task.await??;
     }
-    println!(
-        "{cores} argon2id verifications at a time: {:.1}/s (vs {:.1}/s if each took as long as one alone)",
-        (cores * 20) as f64 / started.elapsed().as_secs_f64(),
-        cores as f64 * 1000.0 / ms
-    );
-    Ok(ms)
+    Ok((cores * 20) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Local sign-ins over HTTP: throughput with 32 clients, then a burst of 200 at once.
-async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()> {
+async fn local(state: AppState, cores: usize) -> anyhow::Result<()> {
     let hash = state
         .hasher
         .hash(&SecretString::from(LOCAL_PASSWORD))
@@ -284,6 +299,7 @@ async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()
     let state = std::sync::Arc::try_unwrap(state)
         .map_err(|_| anyhow::anyhow!("the sign-in tasks still hold the state"))?;
 
+    let hasher = state.hasher.clone();
     let app = Application::build(state)?;
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -292,38 +308,32 @@ async fn local(state: AppState, cores: usize, hash_ms: f64) -> anyhow::Result<()
         .pool_max_idle_per_host(BURST)
         .build()?;
 
-    let deadline = Instant::now() + Duration::from_secs(LOCAL_SECONDS);
-    let started = Instant::now();
-    let cpu_before = common::cpu_seconds();
-    let mut workers = Vec::new();
-    for name in names.iter().take(CLIENTS) {
-        let (client, base, name) = (client.clone(), base.clone(), name.clone());
-        workers.push(tokio::spawn(async move {
-            let form = LoginForm::fetch(&client, &base).await?;
-            let mut done = 0u64;
-            while Instant::now() < deadline {
-                let status = form.sign_in(&client, &base, &name).await?;
-                anyhow::ensure!(status == 303, "{name}: status {status}");
-                done += 1;
-            }
-            Ok::<_, anyhow::Error>(done)
-        }));
+    // This shared machine's speed drifts by a sixth over seconds, so the throughput is
+    // measured in short rounds, each against one hash timed just before and just after it
+    // (the faster kept, which only raises the bar), and the median round decides.
+    let mut ratios = Vec::new();
+    for round in 1..=ROUNDS {
+        let before = one_hash_ms(&hasher).await?;
+        let cpu_before = common::cpu_seconds();
+        let started = Instant::now();
+        let total = http_sign_ins(&client, &base, &names[..CLIENTS], ROUND).await?;
+        let wall = started.elapsed().as_secs_f64();
+        let busy = (common::cpu_seconds() - cpu_before) / wall;
+        let hash_ms = before.min(one_hash_ms(&hasher).await?);
+        let alone = parallel_hashes(&hasher, cores).await?;
+        let (rate, ideal) = (total as f64 / wall, cores as f64 * 1000.0 / hash_ms);
+        println!(
+            "  round {round}: {rate:.1}/s, {busy:.2} of {cores} cores busy; one hash {hash_ms:.2} ms, cores ÷ hash = {ideal:.1}/s: {:.0} %; {cores} hashes at once and nothing else: {alone:.1}/s = {:.0} %",
+            100.0 * rate / ideal,
+            100.0 * alone / ideal
+        );
+        ratios.push(rate / ideal);
     }
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await??;
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let rate = total as f64 / wall;
+    let ratio = percentile(&mut ratios, 0.5);
     println!(
-        "  (this process, server and clients, kept {:.2} of {cores} cores busy)",
-        (common::cpu_seconds() - cpu_before) / wall
-    );
-    let ceiling = cores as f64 * 1000.0 / hash_ms;
-    println!(
-        "local sign-ins, {CLIENTS} clients: {rate:.1}/s; cores ÷ hash time = {ceiling:.1}/s; {:.0} % (target ≥ 80 %: {})",
-        100.0 * rate / ceiling,
-        verdict(rate >= 0.8 * ceiling)
+        "local sign-ins, {CLIENTS} clients: median round {:.0} % of cores ÷ one hash time (target ≥ 80 %: {})",
+        100.0 * ratio,
+        verdict(ratio >= 0.8)
     );
 
     common::reset_peak_rss();

@@ -1,8 +1,12 @@
 //! Signing in: a local password (argon2) or the user's directory (LDAP/AD bind). Unknown
 //! user, wrong password and disabled user give the same answer after the same work.
 
-use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
+use tokio::task::JoinHandle;
+
+use crate::auth::password::{PasswordError, PasswordHasherPool};
 use crate::auth::throttle::{self, Verdict};
 use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::db::models::users::{self, AuthMethod, User};
@@ -26,7 +30,8 @@ pub enum SignInOutcome {
 
 /// Signs in a local user (argon2) or a directory user (a bind at the directory; the
 /// password is never stored). Every path that has no local hash still runs a dummy argon2
-/// verification, so unknown, wrong and disabled take the same time.
+/// verification, and every refusal waits the same delay besides, so unknown, wrong and
+/// disabled take the same time.
 pub async fn sign_in(
     state: &AppState,
     login: &str,
@@ -63,6 +68,7 @@ pub async fn sign_in(
         .await?;
     if found.len() > 1 {
         let _ = state.hasher.verify(password, None).await?;
+        tokio::time::sleep(REFUSAL_DELAY).await;
         audit_detail(
             state,
             &login,
@@ -75,6 +81,7 @@ pub async fn sign_in(
     }
     let Some(user) = found.pop() else {
         let _ = state.hasher.verify(password, None).await?;
+        tokio::time::sleep(REFUSAL_DELAY).await;
         audit_detail(state, &login, "sign_in_failed", "unknown user", client_ip).await?;
         return Ok(SignInOutcome::Refused);
     };
@@ -86,7 +93,7 @@ pub async fn sign_in(
         })
         .await?;
 
-    let checked = confirm_password(state, &user, password).await?;
+    let (checked, padding) = check_password(state, &user, password).await?;
     let refusal = match checked {
         Err(why) => Some(why),
         Ok(()) if user.disabled => Some("user is disabled".into()),
@@ -94,6 +101,7 @@ pub async fn sign_in(
         Ok(()) => None,
     };
     if let Some(why) = refusal {
+        padding.wait().await?;
         crate::web::audit(
             state,
             None,
@@ -106,6 +114,8 @@ pub async fn sign_in(
         .await?;
         return Ok(SignInOutcome::Refused);
     }
+    // Success does not wait for the dummy work (see `Padding`).
+    drop(padding);
     // One write transaction for all the bookkeeping: SQLite takes one writer at a time,
     // and sign-ins in a burst queue for it.
     let (name, ip, who) = (
@@ -136,14 +146,69 @@ pub async fn sign_in(
     Ok(SignInOutcome::Success(Box::new(user)))
 }
 
-/// Checks a user's own password, the way sign-in does: argon2 for local users, a bind at
-/// the directory for directory users (after the same dummy argon2 work). `Err` says why not,
-/// for the audit log only.
+/// Checks a user's own password, the way sign-in does, and waits for all of its work. `Err`
+/// says why not, for the audit log only.
 pub async fn confirm_password(
     state: &AppState,
     user: &User,
     password: &SecretString,
 ) -> Result<Result<(), String>, AppError> {
+    let (checked, padding) = check_password(state, user, password).await?;
+    padding.wait().await?;
+    Ok(checked)
+}
+
+/// What every refusal waits for on top of its argon2 work. A directory check starts its dummy
+/// verification only after this long, so a sign-in whose bind succeeds sooner (3 ms on this
+/// machine's slapd, tens of ms across a WAN) costs no argon2 at all; the other paths wait this
+/// long after their verification, so every refusal takes this plus one argon2 verification.
+const REFUSAL_DELAY: Duration = Duration::from_millis(20);
+
+/// The rest of a refusal's work: the delay, and for a directory user the dummy argon2
+/// verification. A refusal waits for it; a sign-in that succeeds does not (its answer
+/// differs anyway), and dropping it cancels whatever has not begun.
+struct Padding(Option<JoinHandle<Result<(), PasswordError>>>);
+
+impl Padding {
+    /// The delay alone, for a path whose argon2 work is done.
+    fn delay() -> Padding {
+        Padding(Some(tokio::spawn(async {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            Ok(())
+        })))
+    }
+
+    /// The delay, then the dummy verification, begun beside a directory check.
+    fn delay_then_dummy(hasher: PasswordHasherPool, password: SecretString) -> Padding {
+        Padding(Some(tokio::spawn(async move {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            hasher.verify(&password, None).await.map(|_| ())
+        })))
+    }
+
+    async fn wait(mut self) -> Result<(), AppError> {
+        if let Some(work) = self.0.take() {
+            work.await.map_err(|_| PasswordError::Interrupted)??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Padding {
+    fn drop(&mut self) {
+        if let Some(work) = self.0.take() {
+            work.abort();
+        }
+    }
+}
+
+/// Argon2 for local users, a bind at the directory for directory users; returns the verdict
+/// and the refusal's remaining work, unfinished.
+async fn check_password(
+    state: &AppState,
+    user: &User,
+    password: &SecretString,
+) -> Result<(Result<(), String>, Padding), AppError> {
     let blank = crate::auth::password::is_blank(password.expose_secret());
     Ok(match user.auth_method() {
         AuthMethod::Local => {
@@ -151,29 +216,25 @@ pub async fn confirm_password(
                 .hasher
                 .verify(password, user.password_hash.clone())
                 .await?;
-            if matches && !blank {
+            let checked = if matches && !blank {
                 Ok(())
             } else {
                 Err("wrong password".into())
-            }
+            };
+            (checked, Padding::delay())
         }
         AuthMethod::Directory => {
-            // At least the work of a local check, whatever the directory answers — done
-            // while the directory is asked, so a sign-in takes the longer of the two, not
-            // their sum.
-            let dummy = state.hasher.verify(password, None);
-            let check = async {
-                if blank {
-                    Ok(Err("empty password (refused before any bind)".into()))
-                } else if user.directory_disabled {
-                    Ok(Err("disabled in the directory".into()))
-                } else {
-                    check_at_directory(state, user, password).await
-                }
+            // Started before the directory is asked, so a refusal takes the longer of the
+            // two, not their sum.
+            let padding = Padding::delay_then_dummy(state.hasher.clone(), password.clone());
+            let checked = if blank {
+                Err("empty password (refused before any bind)".into())
+            } else if user.directory_disabled {
+                Err("disabled in the directory".into())
+            } else {
+                check_at_directory(state, user, password).await?
             };
-            let (dummy, checked) = tokio::join!(dummy, check);
-            dummy?;
-            checked?
+            (checked, padding)
         }
     })
 }
