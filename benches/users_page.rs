@@ -169,9 +169,9 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
     // New users enter SQLite's search index from code (see users::index_search).
     roster::db::models::users::index_search(conn, 0)?;
     conn.batch_execute(
-        "INSERT INTO user_emails (user_id, address, position) \
-         SELECT id, substr(search_text, length(username_key) + length(full_name) + 3), 0 FROM users WHERE username LIKE 'user%'; \
-         INSERT INTO user_privileges (user_id, privilege) SELECT id, 'log_on' FROM users WHERE username LIKE 'user%'; \
+        "UPDATE users SET privileges = 'log_on', \
+         emails = '[\"' || substr(search_text, length(username_key) + length(full_name) + 3) || '\"]' \
+         WHERE username LIKE 'user%'; \
          COMMIT",
     )?;
     if matches!(conn, DbConnection::Pg(_)) {

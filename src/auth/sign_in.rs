@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 use crate::auth::password::{PasswordError, PasswordHasherPool};
 use crate::auth::throttle::{self, Verdict};
 use crate::db::models::audit_events::{self, NewAuditEvent};
+use crate::db::models::directory_profiles;
+use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, AuthMethod, User};
-use crate::db::models::{directory_profiles, user_privileges};
 use crate::db::now;
 use crate::directory::{Directory, PasswordCheck};
 use crate::error::AppError;
@@ -86,12 +87,7 @@ pub async fn sign_in(
         return Ok(SignInOutcome::Refused);
     };
     let id = user.id;
-    let may_log_on = state
-        .db
-        .run(move |c| -> Result<bool, AppError> {
-            Ok(user_privileges::for_user(c, id)?.contains(&user_privileges::Privilege::LogOn))
-        })
-        .await?;
+    let may_log_on = user.privileges().contains(&Privilege::LogOn);
 
     let (checked, padding) = check_password(state, &user, password).await?;
     let refusal = match checked {

@@ -73,22 +73,8 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_sign_in_at -> Nullable<BigInt>,
-    }
-}
-
-diesel::table! {
-    user_emails (id) {
-        id -> BigInt,
-        user_id -> BigInt,
-        address -> Text,
-        position -> Integer,
-    }
-}
-
-diesel::table! {
-    user_privileges (user_id, privilege) {
-        user_id -> BigInt,
-        privilege -> Text,
+        emails -> Text,
+        privileges -> Text,
     }
 }
 
@@ -219,8 +205,6 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(user_emails -> users (user_id));
-diesel::joinable!(user_privileges -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_memberships -> users (user_id));
 diesel::joinable!(group_memberships -> directory_groups (group_id));
@@ -235,8 +219,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     directory_profiles,
     dependent_configurations,
     users,
-    user_emails,
-    user_privileges,
     directory_groups,
     group_memberships,
     schedules,

@@ -233,11 +233,7 @@ pub fn check(
             domain,
             use_local_part,
             mfa_by_default: posted.checked("mfa_by_default"),
-            default_privileges: privileges
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
+            default_privileges: Privilege::join(&privileges),
             delete_threshold_count: threshold_count.unwrap_or(DEFAULT_THRESHOLD_COUNT),
             delete_threshold_percent: threshold_percent.unwrap_or(DEFAULT_THRESHOLD_PERCENT),
         },
@@ -654,11 +650,7 @@ pub fn values_of(
                 "delete_threshold_percent",
                 p.delete_threshold_percent.to_string(),
             );
-            values.privileges = p
-                .default_privileges
-                .split(',')
-                .filter_map(Privilege::parse)
-                .collect();
+            values.privileges = Privilege::split(&p.default_privileges);
         }
         None => {
             values.set("mfa_by_default", "on");

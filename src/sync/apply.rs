@@ -10,9 +10,8 @@ use diesel::prelude::*;
 use super::plan::{Action, Plan};
 use crate::db::DbConnection;
 use crate::db::models::directory_groups;
-use crate::db::models::user_emails;
-use crate::db::models::user_privileges::{self, Privilege};
-use crate::db::models::users::{self, NewDirectoryUser};
+use crate::db::models::user_privileges::Privilege;
+use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
 use crate::db::schema::sessions;
 
 pub struct ApplyOptions<'a> {
@@ -57,7 +56,6 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
             users::park_username(c, id)?;
         }
     }
-    let mut email_lists: Vec<(i64, &[String])> = Vec::new();
     let mut disabled_now: Vec<i64> = Vec::new();
     for user in of(Action::Update) {
         let Some(id) = user.id else { continue };
@@ -72,9 +70,6 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
                 disabled: user.disabled,
             },
         )?;
-        if user.fields.iter().any(|f| f == "e-mail addresses") {
-            email_lists.push((id, &user.emails));
-        }
         if user.disabled {
             disabled_now.push(id);
         }
@@ -90,29 +85,21 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         })
         .collect();
     step("deletes and updates");
-    users::insert_directory_users(c, profile, options.domain, options.mfa_by_default, &created)?;
+    let new_users = NewUsersOf {
+        profile_id: profile,
+        domain: options.domain,
+        mfa_required: options.mfa_by_default,
+        privileges: options.default_privileges,
+    };
+    users::insert_directory_users(c, &new_users, &created)?;
     step("users inserted");
-    // Only new users and new memberships need ids by external id (100,000 rows to load).
-    let user_ids = if created.is_empty() && plan.memberships_added.is_empty() {
+    // Only memberships need ids by external id (100,000 rows to load).
+    let user_ids = if plan.memberships_added.is_empty() && plan.memberships_removed.is_empty() {
         HashMap::new()
     } else {
         users::ids_by_external_id(c, profile)?
     };
-    let new_ids: Vec<i64> = of(Action::Create)
-        .filter_map(|u| user_ids.get(&u.external_id).copied())
-        .collect();
-    for user in of(Action::Create) {
-        if let Some(id) = user_ids.get(&user.external_id)
-            && !user.emails.is_empty()
-        {
-            email_lists.push((*id, &user.emails));
-        }
-    }
     step("ids");
-    user_emails::replace_many(c, &email_lists)?;
-    step("emails");
-    user_privileges::grant_many(c, &new_ids, options.default_privileges)?;
-    step("privileges");
     // A user disabled in the directory is signed out at once.
     for chunk in disabled_now.chunks(500) {
         diesel::delete(sessions::table.filter(sessions::user_id.eq_any(chunk))).execute(c)?;

@@ -389,11 +389,7 @@ async fn apply_plan(
     profile: &DirectoryProfile,
     plan: Arc<Plan>,
 ) -> Result<(), String> {
-    let privileges: Vec<Privilege> = profile
-        .default_privileges
-        .split(',')
-        .filter_map(Privilege::parse)
-        .collect();
+    let privileges = Privilege::split(&profile.default_privileges);
     let (profile_id, domain, mfa) = (profile.id, profile.domain.clone(), profile.mfa_by_default);
     ctx.db
         .run(move |c| {

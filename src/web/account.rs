@@ -8,10 +8,10 @@ use askama::Template;
 use secrecy::SecretString;
 
 use crate::auth::sign_in::confirm_password;
+use crate::db::models::directory_groups;
 use crate::db::models::sessions as session_rows;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, AuthMethod};
-use crate::db::models::{directory_groups, user_emails};
 use crate::db::now;
 use crate::error::AppError;
 use crate::page;
@@ -87,7 +87,7 @@ async fn page(
         .db
         .run(move |c| -> Result<_, AppError> {
             Ok((
-                user_emails::for_user(c, id)?,
+                users::emails_for(c, id)?,
                 directory_groups::names_for_user(c, id)?,
                 session_rows::live_for_user(c, id, now(), idle)?,
             ))

@@ -12,7 +12,7 @@ use crate::auth::sessions;
 use crate::crypto::token_hash;
 use crate::db::models::sessions::Stage;
 use crate::db::models::users::User;
-use crate::db::models::{sessions as session_rows, user_privileges, user_privileges::Privilege};
+use crate::db::models::{sessions as session_rows, user_privileges::Privilege};
 use crate::db::now;
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -74,7 +74,7 @@ pub async fn current(req: &HttpRequest) -> Result<Option<SignedIn>, AppError> {
             if at - session.last_seen_at >= 60 {
                 session_rows::touch(c, session.id, at)?;
             }
-            let privileges = user_privileges::for_user(c, user.id)?;
+            let privileges = user.privileges();
             Ok(Some(SignedIn {
                 session_id: session.id,
                 user,

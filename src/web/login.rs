@@ -12,7 +12,7 @@ use crate::auth::sign_in::{SignInOutcome, sign_in};
 use crate::crypto::token_hash;
 use crate::db::models::sessions as session_rows;
 use crate::db::models::sessions::Stage;
-use crate::db::models::user_privileges::{self, Privilege};
+use crate::db::models::user_privileges::Privilege;
 use crate::error::AppError;
 use crate::page;
 use crate::startup::AppState;
@@ -104,11 +104,7 @@ pub async fn submit(
                     )?)
                 })
                 .await?;
-            let privileges = state
-                .db
-                .run(move |c| user_privileges::for_user(c, user_id).map_err(AppError::from))
-                .await?;
-            let home = home_path(privileges.contains(&Privilege::Admin));
+            let home = home_path(user.privileges().contains(&Privilege::Admin));
             let to = match (stage, safe_next(Some(&form.next))) {
                 (Stage::MfaPending, Some(next)) => format!(
                     "/mfa?next={}",

@@ -246,9 +246,9 @@ crate::db_test! {
         // A user without the log on privilege cannot sign in at all.
         app.conn(|c| {
             use diesel::prelude::*;
-            use roster::db::schema::{user_privileges, users};
+            use roster::db::schema::users;
             let id: i64 = users::table.filter(users::username.eq("erin")).select(users::id).first(c).expect("erin");
-            diesel::delete(user_privileges::table.filter(user_privileges::user_id.eq(id))).execute(c).expect("revoke");
+            roster::db::models::user_privileges::replace(c, id, &[]).expect("revoke");
         })
         .await;
         assert_eq!(app.new_client().sign_in("erin", "erin's long password").await.status().as_u16(), 401);

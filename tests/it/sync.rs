@@ -155,7 +155,7 @@ pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
             .expect("users");
         rows.into_iter()
             .map(|(id, username, full_name, disabled, mfa_required)| Row {
-                emails: roster::db::models::user_emails::for_user(c, id).expect("emails"),
+                emails: roster::db::models::users::emails_for(c, id).expect("emails"),
                 id,
                 username,
                 full_name,
@@ -253,6 +253,12 @@ crate::db_test! {
         // Converged: a second run changes nothing.
         let plan = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
         assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(), "{plan:?}");
+
+        // A member leaving a group, and nothing else, is a change too.
+        dir.modify("cn=staff,ou=groups", vec![Mod::Delete("member", set_of(&[&format!("uid=carol,ou=people,{}", dir.base)]))]).await;
+        let plan = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
+        assert_eq!((plan.users.len(), plan.memberships_removed.len()), (0, 1), "{plan:?}");
+        assert_eq!(memberships(&app, profile).await, pairs(&[("staff", "robert")]));
     }
 }
 

@@ -14,6 +14,5 @@ pub mod setup_tokens;
 pub mod sign_in_throttle;
 pub mod sync_leases;
 pub mod sync_runs;
-pub mod user_emails;
 pub mod user_privileges;
 pub mod users;

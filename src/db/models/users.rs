@@ -4,7 +4,8 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
-use crate::db::schema::{directory_profiles, user_emails, users};
+use crate::db::models::user_privileges::Privilege;
+use crate::db::schema::{directory_profiles, users};
 use crate::db::{Backend, DbConnection, models};
 use crate::with_backend;
 
@@ -49,9 +50,14 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_sign_in_at: Option<i64>,
+    privileges: String,
 }
 
 impl User {
+    pub fn privileges(&self) -> Vec<Privilege> {
+        Privilege::split(&self.privileges)
+    }
+
     pub fn auth_method(&self) -> AuthMethod {
         AuthMethod::parse(&self.auth_method)
     }
@@ -78,6 +84,8 @@ struct NewUserRow<'a> {
     password_hash: Option<&'a str>,
     mfa_required: bool,
     search_text: &'a str,
+    emails: String,
+    privileges: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -88,12 +96,32 @@ pub struct NewLocalUser<'a> {
     pub full_name: &'a str,
     pub emails: &'a [String],
     pub password_hash: &'a str,
-    pub privileges: &'a [models::user_privileges::Privilege],
+    pub privileges: &'a [Privilege],
 }
 
 /// The lower-cased key users are looked up and ordered by.
 pub fn username_key(username: &str) -> String {
     username.trim().to_lowercase()
+}
+
+/// The `users.emails` column: the addresses as a JSON array, in the directory's order (one
+/// column rather than a table of rows: see `user_privileges` for why).
+pub fn emails_column(addresses: &[String]) -> String {
+    serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads the `users.emails` column; anything unreadable is no addresses.
+pub fn parse_emails(column: &str) -> Vec<String> {
+    serde_json::from_str(column).unwrap_or_default()
+}
+
+pub fn emails_for(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<String>> {
+    let column: Option<String> = users::table
+        .find(id)
+        .select(users::emails)
+        .first(conn)
+        .optional()?;
+    Ok(column.as_deref().map(parse_emails).unwrap_or_default())
 }
 
 /// What the users-list search matches: user name, full name and e-mail addresses.
@@ -121,6 +149,8 @@ pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<
         password_hash: Some(new.password_hash),
         mfa_required: false,
         search_text: &search,
+        emails: emails_column(new.emails),
+        privileges: Privilege::join(new.privileges),
         created_at: now,
         updated_at: now,
     };
@@ -130,8 +160,6 @@ pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<
             .returning(users::id)
             .get_result(c))?;
         index_search(conn, id - 1)?;
-        models::user_emails::replace(conn, id, new.emails)?;
-        models::user_privileges::replace(conn, id, new.privileges)?;
         Ok(id)
     })
 }
@@ -346,7 +374,7 @@ pub fn search(
                     <= 10 * count_cap));
     let total = counted.min(count_cap);
 
-    type Row = (i64, String, String, String, bool, Option<String>);
+    type Row = (i64, String, String, String, bool, String, Option<String>);
     let mut rows: Vec<Row> = with_backend!(conn, |c| {
         let mut q = users::table
             .left_join(directory_profiles::table)
@@ -378,6 +406,7 @@ pub fn search(
                 users::domain,
                 users::full_name,
                 users::disabled,
+                users::emails,
                 directory_profiles::name.nullable(),
             ))
             .load(c)?
@@ -385,16 +414,10 @@ pub fn search(
     let has_more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
 
-    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let emails: Vec<(i64, String)> = user_emails::table
-        .filter(user_emails::user_id.eq_any(&ids))
-        .filter(user_emails::position.eq(0))
-        .select((user_emails::user_id, user_emails::address))
-        .load(conn)?;
     let rows = rows
         .into_iter()
         .map(
-            |(id, username, domain, full_name, disabled, profile)| UserListRow {
+            |(id, username, domain, full_name, disabled, emails, profile)| UserListRow {
                 id,
                 login_name: if domain.is_empty() {
                     username
@@ -402,11 +425,7 @@ pub fn search(
                     format!("{username}@{domain}")
                 },
                 full_name,
-                email: emails
-                    .iter()
-                    .find(|(uid, _)| *uid == id)
-                    .map(|(_, a)| a.clone())
-                    .unwrap_or_default(),
+                email: parse_emails(&emails).into_iter().next().unwrap_or_default(),
                 source: profile.unwrap_or_else(|| "Roster".into()),
                 disabled,
             },
@@ -473,9 +492,9 @@ pub struct SyncedUser {
     pub emails: Vec<String>,
 }
 
-/// The users a profile synchronised, with their addresses (two queries, not one per user).
+/// The users a profile synchronised, with their addresses.
 pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<SyncedUser>> {
-    let rows: Vec<(i64, Option<String>, String, String, bool)> = users::table
+    let rows: Vec<(i64, Option<String>, String, String, bool, String)> = users::table
         .filter(users::profile_id.eq(profile_id))
         .filter(users::auth_method.eq(AuthMethod::Directory.as_str()))
         .order(users::id)
@@ -485,23 +504,14 @@ pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResul
             users::username,
             users::full_name,
             users::directory_disabled,
+            users::emails,
         ))
         .load(conn)?;
-    let addresses: Vec<(i64, String)> = user_emails::table
-        .inner_join(users::table)
-        .filter(users::profile_id.eq(profile_id))
-        .order((user_emails::user_id, user_emails::position))
-        .select((user_emails::user_id, user_emails::address))
-        .load(conn)?;
-    let mut by_user: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
-    for (id, address) in addresses {
-        by_user.entry(id).or_default().push(address);
-    }
     Ok(rows
         .into_iter()
         .map(
-            |(id, external_id, username, full_name, directory_disabled)| SyncedUser {
-                emails: by_user.remove(&id).unwrap_or_default(),
+            |(id, external_id, username, full_name, directory_disabled, emails)| SyncedUser {
+                emails: parse_emails(&emails),
                 id,
                 external_id: external_id.unwrap_or_default(),
                 username,
@@ -553,6 +563,8 @@ struct DirectoryUserRow<'a> {
     directory_disabled: bool,
     mfa_required: bool,
     search_text: String,
+    emails: String,
+    privileges: &'a str,
     created_at: i64,
     updated_at: i64,
 }
@@ -571,39 +583,49 @@ pub fn index_search(conn: &mut DbConnection, after_id: i64) -> QueryResult<()> {
     Ok(())
 }
 
+/// How a sync creates users: in its profile's domain, with its MFA-by-default and default
+/// privileges.
+pub struct NewUsersOf<'a> {
+    pub profile_id: i64,
+    pub domain: &'a str,
+    pub mfa_required: bool,
+    pub privileges: &'a [Privilege],
+}
+
 /// Inserts users in batches; returns nothing (ids are looked up by external id after).
 pub fn insert_directory_users(
     conn: &mut DbConnection,
-    profile_id: i64,
-    domain: &str,
-    mfa_required: bool,
+    of: &NewUsersOf,
     new: &[NewDirectoryUser],
 ) -> QueryResult<()> {
+    let privileges = Privilege::join(of.privileges);
     let now = crate::db::now();
     let before: i64 = users::table
         .select(diesel::dsl::max(users::id))
         .first::<Option<i64>>(conn)?
         .unwrap_or(0);
-    // 12 columns × 2,500 rows stays under SQLite's 32,766 bound parameters; PostgreSQL
+    // 14 columns × 2,000 rows stays under SQLite's 32,766 bound parameters; PostgreSQL
     // takes larger batches by COPY (a 100,000-user sync: 2.7 s of multi-row INSERTs).
     let batch = match conn {
-        DbConnection::Sqlite(_) => 2_500,
+        DbConnection::Sqlite(_) => 2_000,
         DbConnection::Pg(_) => 20_000,
     };
     for chunk in new.chunks(batch) {
         let rows: Vec<DirectoryUserRow> = chunk
             .iter()
             .map(|u| DirectoryUserRow {
-                profile_id: Some(profile_id),
+                profile_id: Some(of.profile_id),
                 external_id: Some(u.external_id),
                 username: u.username,
                 username_key: username_key(u.username),
-                domain,
+                domain: of.domain,
                 full_name: u.full_name,
                 auth_method: AuthMethod::Directory.as_str(),
                 directory_disabled: u.disabled,
-                mfa_required,
+                mfa_required: of.mfa_required,
                 search_text: search_text(u.username, u.full_name, u.emails),
+                emails: emails_column(u.emails),
+                privileges: &privileges,
                 created_at: now,
                 updated_at: now,
             })
@@ -658,6 +680,7 @@ pub fn update_directory_user(
             users::full_name.eq(user.full_name),
             users::directory_disabled.eq(user.disabled),
             users::search_text.eq(search_text(user.username, user.full_name, user.emails)),
+            users::emails.eq(emails_column(user.emails)),
             users::updated_at.eq(crate::db::now()),
         ))
         .execute(conn)?;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::users::{self, AuthMethod, NewLocalUser, UserListRow};
-use crate::db::models::{directory_groups, directory_profiles, user_emails};
+use crate::db::models::{directory_groups, directory_profiles};
 use crate::error::AppError;
 use crate::page;
 use crate::startup::AppState;
@@ -356,7 +356,7 @@ pub async fn render_detail(
                 title: user.login_name(),
                 login_name: user.login_name(),
                 full_name: user.full_name.clone(),
-                emails: user_emails::for_user(c, id)?,
+                emails: users::emails_for(c, id)?,
                 source,
                 auth_method: crate::web::account::describe_auth(&user),
                 status: status.into(),
