@@ -22,15 +22,7 @@ pub struct ApplyOptions<'a> {
 }
 
 pub fn apply(conn: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
-    conn.transaction(|c| {
-        if let DbConnection::Pg(pg) = c {
-            // The trigram index of the users' search text is the slowest part of inserting
-            // many users: a large pending list lets PostgreSQL merge them in bulk (at commit's
-            // next cleanup or autovacuum) instead of one posting tree update per row.
-            diesel::sql_query("SET LOCAL gin_pending_list_limit = '64MB'").execute(pg)?;
-        }
-        apply_in(c, options, plan)
-    })
+    conn.transaction(|c| apply_in(c, options, plan))
 }
 
 fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {

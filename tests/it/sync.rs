@@ -168,6 +168,16 @@ pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
 }
 
 /// group name → member user names
+async fn count(app: &TestApp) -> i64 {
+    app.conn(|c| {
+        group_memberships::table
+            .count()
+            .get_result::<i64>(c)
+            .expect("count")
+    })
+    .await
+}
+
 async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
     app.conn(move |c| {
         let mut rows: Vec<(String, String)> = group_memberships::table
@@ -259,6 +269,47 @@ crate::db_test! {
         let plan = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
         assert_eq!((plan.users.len(), plan.memberships_removed.len()), (0, 1), "{plan:?}");
         assert_eq!(memberships(&app, profile).await, pairs(&[("staff", "robert")]));
+    }
+}
+
+crate::db_test! {
+    async fn memberships_need_their_user_and_group_and_go_with_either(app) {
+        use roster::db::models::{directory_groups as groups, users as user_rows};
+        app.sign_in_as_admin().await;
+        let profile = ldap_profile(&app, servers::slapd(), "Rows", |_| {}).await;
+        let (users_of, groups_of) = app.conn(move |c| {
+            let new = |name: &'static str| user_rows::NewDirectoryUser { external_id: name, username: name, full_name: name, emails: &[], disabled: false };
+            let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
+            user_rows::insert_directory_users(c, &of, &[new("ann"), new("ben")]).expect("users");
+            groups::insert_groups(c, profile, &[("g1", "one", ""), ("g2", "two", "")]).expect("groups");
+            (user_rows::ids_by_external_id(c, profile).expect("ids"), groups::ids_by_external_id(c, profile).expect("ids"))
+        }).await;
+        let (ann, ben, g1, g2) = (users_of["ann"], users_of["ben"], groups_of["g1"], groups_of["g2"]);
+        app.conn(move |c| groups::add_memberships(c, &[(g1, ann), (g1, ben), (g2, ann), (g2, ben)]).expect("memberships")).await;
+        assert_eq!(count(&app).await, 4);
+
+        // Neither a missing user nor a missing group can be pointed at, and nothing is kept.
+        for (group, user) in [(g1, ben + 1000), (g2 + 1000, ann)] {
+            let refused = app.conn(move |c| groups::add_memberships(c, &[(group, user)])).await;
+            assert!(refused.is_err(), "membership ({group}, {user}) was accepted");
+        }
+        let moved = app.conn(move |c| {
+            diesel::update(group_memberships::table.filter(group_memberships::user_id.eq(ann)))
+                .set(group_memberships::user_id.eq(ann + 1000))
+                .execute(c)
+        }).await;
+        assert!(moved.is_err(), "a membership was moved to a missing user");
+        assert_eq!(count(&app).await, 4);
+
+        // Deleting a user, a group, or the profile takes their memberships along.
+        app.conn(move |c| diesel::delete(users::table.find(ann)).execute(c).expect("delete user")).await;
+        assert_eq!(count(&app).await, 2);
+        app.conn(move |c| diesel::delete(directory_groups::table.find(g1)).execute(c).expect("delete group")).await;
+        assert_eq!(count(&app).await, 1);
+        app.conn(move |c| {
+            diesel::delete(roster::db::schema::directory_profiles::table.find(profile)).execute(c).expect("delete profile")
+        }).await;
+        assert_eq!(count(&app).await, 0);
     }
 }
 

@@ -1,0 +1,12 @@
+DROP TRIGGER groups_deleted_memberships ON directory_groups;
+DROP FUNCTION groups_deleted_memberships();
+DROP TRIGGER users_deleted_memberships ON users;
+DROP FUNCTION users_deleted_memberships();
+DROP TRIGGER group_memberships_updated ON group_memberships;
+DROP TRIGGER group_memberships_inserted ON group_memberships;
+DROP FUNCTION group_memberships_check();
+ALTER TABLE group_memberships ADD CONSTRAINT group_memberships_group_id_fkey
+    FOREIGN KEY (group_id) REFERENCES directory_groups(id) ON DELETE CASCADE;
+ALTER TABLE group_memberships ADD CONSTRAINT group_memberships_user_id_fkey
+    FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE;
+ALTER INDEX users_search RESET (gin_pending_list_limit);
