@@ -56,7 +56,12 @@ pub async fn create_profile(
 }
 
 /// Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
+/// Makes the next `peak_rss_mb` the peak from now on. Memory an earlier run freed is handed
+/// back first: glibc keeps freed memory in its arenas, and a second sync in the same process
+/// would otherwise peak on top of what the first one left.
 pub fn reset_peak_rss() {
+    // SAFETY: malloc_trim only returns free memory to the system; it takes no pointers.
+    unsafe { libc::malloc_trim(0) };
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
