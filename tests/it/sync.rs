@@ -273,7 +273,7 @@ crate::db_test! {
 }
 
 crate::db_test! {
-    async fn memberships_need_their_user_and_group_and_go_with_either(app) {
+    async fn memberships_and_users_need_what_they_point_at_and_go_with_it(app) {
         use roster::db::models::{directory_groups as groups, users as user_rows};
         app.sign_in_as_admin().await;
         let profile = ldap_profile(&app, servers::slapd(), "Rows", |_| {}).await;
@@ -301,6 +301,16 @@ crate::db_test! {
         assert!(moved.is_err(), "a membership was moved to a missing user");
         assert_eq!(count(&app).await, 4);
 
+        // Nor can a user point at a missing profile, when created or moved.
+        let orphan = app.conn(move |c| {
+            let of = user_rows::NewUsersOf { profile_id: profile + 1000, domain: "", mfa_required: false, privileges: &[] };
+            let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false };
+            user_rows::insert_directory_users(c, &of, &[new])
+        }).await;
+        assert!(orphan.is_err(), "a user of a missing profile was accepted");
+        let moved = app.conn(move |c| diesel::update(users::table.find(ben)).set(users::profile_id.eq(profile + 1000)).execute(c)).await;
+        assert!(moved.is_err(), "a user was moved to a missing profile");
+
         // Deleting a user, a group, or the profile takes their memberships along.
         app.conn(move |c| diesel::delete(users::table.find(ann)).execute(c).expect("delete user")).await;
         assert_eq!(count(&app).await, 2);
@@ -310,6 +320,8 @@ crate::db_test! {
             diesel::delete(roster::db::schema::directory_profiles::table.find(profile)).execute(c).expect("delete profile")
         }).await;
         assert_eq!(count(&app).await, 0);
+        let left = app.conn(move |c| users::table.filter(users::profile_id.eq(profile)).count().get_result::<i64>(c).expect("count")).await;
+        assert_eq!(left, 0, "the profile's users went with it");
     }
 }
 

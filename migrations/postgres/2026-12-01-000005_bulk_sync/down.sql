@@ -1,3 +1,11 @@
+DROP TRIGGER profiles_deleted_users ON directory_profiles;
+DROP FUNCTION profiles_deleted_users();
+DROP TRIGGER users_profile_changed ON users;
+DROP FUNCTION users_profile_changed();
+DROP TRIGGER users_inserted ON users;
+DROP FUNCTION users_profile_check();
+ALTER TABLE users ADD CONSTRAINT users_profile_id_fkey
+    FOREIGN KEY (profile_id) REFERENCES directory_profiles(id) ON DELETE CASCADE;
 DROP TRIGGER groups_deleted_memberships ON directory_groups;
 DROP FUNCTION groups_deleted_memberships();
 DROP TRIGGER users_deleted_memberships ON users;
