@@ -239,9 +239,9 @@ async fn one_hash_ms(hasher: &PasswordHasherPool) -> anyhow::Result<f64> {
     Ok(percentile(&mut times, 0.5))
 }
 
-/// Verifications per second with as many at once as there are cores and nothing else: each
-/// working set is 19 MiB, and the shared L3 may hold one but not several, so each can run
-/// slower than one alone. Local sign-ins cannot beat this on this machine.
+/// Verifications per second with as many at once as there are cores and nothing else (each
+/// working set is 19 MiB, and several share the L3, so each runs a little slower than one
+/// alone): what local sign-ins could reach if nothing else needed the cores.
 async fn parallel_hashes(hasher: &PasswordHasherPool, cores: usize) -> anyhow::Result<f64> {
     let password = SecretString::from(LOCAL_PASSWORD);
     let hash = hasher.hash(&password).await?;
