@@ -155,12 +155,10 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
                 first.to_lowercase(),
                 last.to_lowercase()
             );
-            let search = roster::db::models::users::search_text(
-                &name,
-                &format!("{first} {last}"),
-                &[email.clone()],
-            );
-            let emails = roster::db::models::users::emails_column(&[email]);
+            let emails = [email];
+            let search =
+                roster::db::models::users::search_text(&name, &format!("{first} {last}"), &emails);
+            let emails = roster::db::models::users::emails_column(&emails);
             if i > chunk_start {
                 users.push(',');
             }
