@@ -83,11 +83,11 @@ async fn page(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let (id, idle) = (me.user.id, state.session_policy.idle_seconds);
-    let (emails, groups, sessions) = state
+    let emails = me.user.emails();
+    let (groups, sessions) = state
         .db
         .run(move |c| -> Result<_, AppError> {
             Ok((
-                users::emails_for(c, id)?,
                 directory_groups::names_for_user(c, id)?,
                 session_rows::live_for_user(c, id, now(), idle)?,
             ))

@@ -264,7 +264,10 @@ pub async fn submit(
         .cookie(sessions::cookie_name(state.session_policy.https))
         .map(|c| c.value().to_owned());
     let (policy, agent, ip2) = (state.session_policy, user_agent(&req), ip.clone());
-    let (token, is_admin) = state
+    let is_admin = user
+        .privileges()
+        .contains(&user_privileges::Privilege::Admin);
+    let token = state
         .db
         .run(move |c| -> Result<_, AppError> {
             throttle::succeeded(c, &throttle_key, &ip2)?;
@@ -283,9 +286,7 @@ pub async fn submit(
                     previous_token: previous.as_deref(),
                 },
             )?;
-            let admin =
-                user_privileges::for_user(c, id)?.contains(&user_privileges::Privilege::Admin);
-            Ok((token, admin))
+            Ok(token)
         })
         .await?;
     let action = if enrolling {

@@ -155,7 +155,10 @@ pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
             .expect("users");
         rows.into_iter()
             .map(|(id, username, full_name, disabled, mfa_required)| Row {
-                emails: roster::db::models::users::emails_for(c, id).expect("emails"),
+                emails: roster::db::models::users::find(c, id)
+                    .expect("user")
+                    .expect("user")
+                    .emails(),
                 id,
                 username,
                 full_name,
@@ -168,6 +171,13 @@ pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
 }
 
 /// group name → member user names
+fn privileges_of(c: &mut roster::db::DbConnection, id: i64) -> Vec<user_privileges::Privilege> {
+    roster::db::models::users::find(c, id)
+        .expect("user")
+        .expect("user")
+        .privileges()
+}
+
 async fn count(app: &TestApp) -> i64 {
     app.conn(|c| {
         group_memberships::table
@@ -224,7 +234,7 @@ crate::db_test! {
         let bob = rows.iter().find(|r| r.username == "bob").expect("bob");
         assert_eq!((bob.full_name.as_str(), bob.emails.clone(), bob.mfa_required), ("Bob Baker", vec!["bob@example.test".to_owned(), "bob.baker@example.test".to_owned()], true));
         let bob_id = bob.id;
-        let privileges = app.conn(move |c| user_privileges::for_user(c, bob_id).expect("privileges")).await;
+        let privileges = app.conn(move |c| privileges_of(c, bob_id)).await;
         assert_eq!(privileges, [user_privileges::Privilege::LogOn, user_privileges::Privilege::ReadOwnArchive]);
         assert_eq!(memberships(&app, profile).await, pairs(&[("admins", "alice"), ("staff", "alice"), ("staff", "bob")]));
 
@@ -252,7 +262,7 @@ crate::db_test! {
         assert_eq!(names(&rows), ["carol", "dora", "robert"]);
         let robert = rows.iter().find(|r| r.username == "robert").expect("robert");
         assert_eq!(robert.id, bob_id, "a rename keeps the user");
-        let kept = app.conn(move |c| user_privileges::for_user(c, bob_id).expect("privileges")).await;
+        let kept = app.conn(move |c| privileges_of(c, bob_id)).await;
         assert_eq!(kept, [user_privileges::Privilege::ArchiveEmail], "privileges survive the rename");
         let carol = rows.iter().find(|r| r.username == "carol").expect("carol");
         assert_eq!(carol.emails.len(), 2);

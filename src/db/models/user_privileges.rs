@@ -77,15 +77,6 @@ pub fn replace(conn: &mut DbConnection, user_id: i64, privileges: &[Privilege]) 
     Ok(())
 }
 
-pub fn for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<Privilege>> {
-    let column: Option<String> = users::table
-        .find(user_id)
-        .select(users::privileges)
-        .first(conn)
-        .optional()?;
-    Ok(column.as_deref().map(Privilege::split).unwrap_or_default())
-}
-
 pub fn any_admin(conn: &mut DbConnection) -> QueryResult<bool> {
     // LIKE narrows the rows (no other name contains "admin"); `split` decides.
     let candidates: Vec<String> = users::table

@@ -50,10 +50,15 @@ pub struct User {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_sign_in_at: Option<i64>,
+    emails: String,
     privileges: String,
 }
 
 impl User {
+    pub fn emails(&self) -> Vec<String> {
+        parse_emails(&self.emails)
+    }
+
     pub fn privileges(&self) -> Vec<Privilege> {
         Privilege::split(&self.privileges)
     }
@@ -113,15 +118,6 @@ pub fn emails_column(addresses: &[String]) -> String {
 /// Reads the `users.emails` column; anything unreadable is no addresses.
 pub fn parse_emails(column: &str) -> Vec<String> {
     serde_json::from_str(column).unwrap_or_default()
-}
-
-pub fn emails_for(conn: &mut DbConnection, id: i64) -> QueryResult<Vec<String>> {
-    let column: Option<String> = users::table
-        .find(id)
-        .select(users::emails)
-        .first(conn)
-        .optional()?;
-    Ok(column.as_deref().map(parse_emails).unwrap_or_default())
 }
 
 /// What the users-list search matches: user name, full name and e-mail addresses.

@@ -228,11 +228,7 @@ pub async fn create(
             })
             .await?;
         let ip = client_ip(&req, &state);
-        let detail = privileges
-            .iter()
-            .map(|p| p.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
+        let detail = Privilege::join(&privileges);
         crate::web::audit(
             &state,
             Some(me.user.id),
@@ -352,18 +348,15 @@ pub async fn render_detail(
                 is_local: user.auth_method() == AuthMethod::Local,
                 directory_profiles,
                 auth_error,
-                privilege_choices: privilege_choices(&user_privileges::for_user(c, id)?),
+                privilege_choices: privilege_choices(&user.privileges()),
                 title: user.login_name(),
                 login_name: user.login_name(),
                 full_name: user.full_name.clone(),
-                emails: users::emails_for(c, id)?,
+                emails: user.emails(),
                 source,
                 auth_method: crate::web::account::describe_auth(&user),
                 status: status.into(),
-                privileges: user_privileges::for_user(c, id)?
-                    .iter()
-                    .map(|p| p.label())
-                    .collect(),
+                privileges: user.privileges().iter().map(|p| p.label()).collect(),
                 groups: directory_groups::names_for_user(c, id)?,
                 mfa,
                 created: format_time(user.created_at),
@@ -472,11 +465,7 @@ pub async fn set_privileges(
     if id == me.user.id && !chosen.contains(&Privilege::Admin) {
         chosen.push(Privilege::Admin);
     }
-    let detail = chosen
-        .iter()
-        .map(|p| p.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let detail = Privilege::join(&chosen);
     let target = state
         .db
         .run(move |c| -> Result<Option<String>, AppError> {
