@@ -412,14 +412,7 @@ impl LoginForm {
             .filter_map(|v| v.split(';').next())
             .collect::<Vec<_>>()
             .join("; ");
-        let page = res.text().await?;
-        let marker = "name=\"csrf_token\" value=\"";
-        let start = page.find(marker).map(|i| i + marker.len()).unwrap_or(0);
-        let token = page[start..]
-            .split('"')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let token = common::csrf_token_in(&res.text().await?);
         Ok(LoginForm { cookie, token })
     }
 

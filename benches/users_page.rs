@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench users_page` (release build). Target: p99 ≤ 20 ms on SQLite.
 
+mod common;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -190,13 +191,7 @@ async fn signed_in_client(base: &str) -> anyhow::Result<reqwest::Client> {
         .await?
         .text()
         .await?;
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = page.find(marker).map(|i| i + marker.len()).unwrap_or(0);
-    let token = page[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let token = common::csrf_token_in(&page);
     let res = client
         .post(format!("{base}/login"))
         .form(&[

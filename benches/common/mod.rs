@@ -1,4 +1,5 @@
-//! What the benchmarks share: a profile of the test slapd, and the peak resident set size.
+//! What the benchmarks share: a profile of the test slapd, the peak resident set size, the
+//! CSRF token of a page.
 
 #![allow(dead_code)]
 
@@ -56,13 +57,19 @@ pub async fn create_profile(
 }
 
 /// Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
-/// Makes the next `peak_rss_mb` the peak from now on. Memory an earlier run freed is handed
-/// back first: glibc keeps freed memory in its arenas, and a second sync in the same process
-/// would otherwise peak on top of what the first one left.
 pub fn reset_peak_rss() {
-    // SAFETY: malloc_trim only returns free memory to the system; it takes no pointers.
-    unsafe { libc::malloc_trim(0) };
     let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The `csrf_token` of the first form on a page (empty if there is none).
+pub fn csrf_token_in(page: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).map(|i| i + marker.len()).unwrap_or(0);
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 pub fn peak_rss_mb() -> f64 {
