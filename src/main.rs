@@ -47,8 +47,12 @@ enum Command {
     /// Synchronise a directory profile (by name or id) now; `--dry-run` only shows the plan.
     Sync {
         profile: String,
+        /// Compute and print the plan without changing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Also print each user, group and membership change.
+        #[arg(long)]
+        plan: bool,
     },
     /// Manage the master key that encrypts stored secrets.
     Secrets {
@@ -109,7 +113,11 @@ fn main() -> ExitCode {
             Command::Secrets {
                 command: SecretsCommand::Rotate { new_key_file },
             } => rotate_secrets(settings, &new_key_file).await,
-            Command::Sync { profile, dry_run } => sync(settings, &profile, dry_run).await,
+            Command::Sync {
+                profile,
+                dry_run,
+                plan,
+            } => sync(settings, &profile, dry_run, plan).await,
         }
     });
     match result {
@@ -124,9 +132,14 @@ fn main() -> ExitCode {
 fn init_tracing(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Log lines go to standard error (standard output is the commands' own answer), with
+    // colour only on a terminal.
+    let stderr = std::io::stderr();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&stderr))
+        .with_writer(std::io::stderr)
         .try_init();
 }
 
@@ -208,8 +221,13 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Exits non-zero unless the run succeeded: a failed run, and a held one (nothing applied).
-async fn sync(settings: Settings, profile: &str, dry_run: bool) -> anyhow::Result<()> {
-    use roster::sync::plan::Action;
+/// A dry run that an applied run would hold has succeeded: it only says so.
+async fn sync(
+    settings: Settings,
+    profile: &str,
+    dry_run: bool,
+    show_plan: bool,
+) -> anyhow::Result<()> {
     let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     let wanted = profile.to_owned();
     let found = state
@@ -235,26 +253,44 @@ async fn sync(settings: Settings, profile: &str, dry_run: bool) -> anyhow::Resul
         outcome.run_id, found.name, outcome.status
     );
     if let Some(plan) = &outcome.plan {
-        println!(
-            "users: {} to create, {} to update, {} to delete, {} unchanged; groups: {} to create, {} to update, {} to delete; memberships: {} to add, {} to remove",
-            plan.count(Action::Create),
-            plan.count(Action::Update),
-            plan.count(Action::Delete),
-            plan.users_unchanged,
-            plan.group_count(Action::Create),
-            plan.group_count(Action::Update),
-            plan.group_count(Action::Delete),
-            plan.memberships_added.len(),
-            plan.memberships_removed.len(),
-        );
+        // Only a run that applied did what it says; the others say what it would do.
+        let applied = outcome.status == "succeeded" && !dry_run;
+        println!("{}", cli_summary(plan, applied));
+        if show_plan {
+            let profile_id = found.id;
+            let known = state
+                .db
+                .run(move |c| {
+                    use roster::db::models::{directory_groups, users};
+                    let mut names: std::collections::HashMap<String, String> =
+                        users::synced_by_profile(c, profile_id)?
+                            .into_iter()
+                            .map(|u| (u.external_id, u.username))
+                            .collect();
+                    names.extend(
+                        directory_groups::synced_by_profile(c, profile_id)?
+                            .into_iter()
+                            .map(|g| (g.external_id, g.name)),
+                    );
+                    Ok::<_, anyhow::Error>(names)
+                })
+                .await?;
+            print!("{}", cli_changes(plan, known));
+        }
         for warning in &plan.warnings {
             println!("warning: {warning}");
         }
         if let Some(reason) = &plan.held {
-            anyhow::bail!(
-                "held for approval, nothing was applied: {reason}. Approve or discard it in the admin console (run {}).",
-                outcome.run_id
-            );
+            if dry_run {
+                println!(
+                    "note: a run that applies would be held for approval: {reason}"
+                );
+            } else {
+                anyhow::bail!(
+                    "held for approval, nothing was applied: {reason}. Approve or discard it in the admin console (run {}).",
+                    outcome.run_id
+                );
+            }
         }
     }
     if outcome.status == "cancelled" {
@@ -264,6 +300,80 @@ async fn sync(settings: Settings, profile: &str, dry_run: bool) -> anyhow::Resul
         Some(error) => anyhow::bail!("the synchronisation failed, nothing was changed: {error}"),
         None => Ok(()),
     }
+}
+
+/// One line of counts, in the past tense once applied.
+fn cli_summary(plan: &roster::sync::plan::Plan, applied: bool) -> String {
+    use roster::sync::plan::Action;
+    let [create, update, delete, add, remove] = if applied {
+        ["created", "updated", "deleted", "added", "removed"]
+    } else {
+        ["to create", "to update", "to delete", "to add", "to remove"]
+    };
+    format!(
+        "users: {} {create}, {} {update}, {} {delete}, {} unchanged; groups: {} {create}, {} {update}, {} {delete}; memberships: {} {add}, {} {remove}",
+        plan.count(Action::Create),
+        plan.count(Action::Update),
+        plan.count(Action::Delete),
+        plan.users_unchanged,
+        plan.group_count(Action::Create),
+        plan.group_count(Action::Update),
+        plan.group_count(Action::Delete),
+        plan.memberships_added.len(),
+        plan.memberships_removed.len(),
+    )
+}
+
+/// `--plan`: a line per change.
+/// `known`: external id → name of what the profile already holds (memberships name them).
+fn cli_changes(
+    plan: &roster::sync::plan::Plan,
+    mut known: std::collections::HashMap<String, String>,
+) -> String {
+    use roster::sync::plan::Action;
+    let verb = |a: Action| match a {
+        Action::Create => "create",
+        Action::Update => "update",
+        Action::Delete => "delete",
+    };
+    let mut out = String::new();
+    for u in &plan.users {
+        let renamed = u
+            .previous_username
+            .as_deref()
+            .map(|p| format!(" (was {p})"))
+            .unwrap_or_default();
+        let fields = if u.fields.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", u.fields.join(", "))
+        };
+        out.push_str(&format!(
+            "user {} {}{renamed}{fields}\n",
+            verb(u.action),
+            u.username
+        ));
+    }
+    for g in &plan.groups {
+        out.push_str(&format!("group {} {}\n", verb(g.action), g.name));
+    }
+    known.extend(
+        plan.users
+            .iter()
+            .map(|u| (u.external_id.clone(), u.username.clone()))
+            .chain(
+                plan.groups
+                    .iter()
+                    .map(|g| (g.external_id.clone(), g.name.clone())),
+            ),
+    );
+    let name = |id: &str| known.get(id).map(String::as_str).unwrap_or(id).to_owned();
+    for (sign, list) in [("+", &plan.memberships_added), ("-", &plan.memberships_removed)] {
+        for (group, user) in list.iter() {
+            out.push_str(&format!("membership {sign} {} in {}\n", name(user), name(group)));
+        }
+    }
+    out
 }
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {

@@ -138,5 +138,7 @@ fn security_headers(https: bool) -> DefaultHeaders {
 
 /// Request log lines without query strings (a setup token must not reach the log).
 fn request_log() -> middleware::Logger {
-    middleware::Logger::new("%{r}a \"%m %U\" %s %b %Dms")
+    // actix has no method token (`%m` printed a literal `m`): a custom one.
+    middleware::Logger::new("%{r}a \"%{method}xi %U\" %s %b %Dms")
+        .custom_request_replace("method", |req| req.method().to_string())
 }

@@ -95,6 +95,8 @@ pub struct Snapshot {
     pub groups: Vec<SourceGroup>,
     /// Entries left out for a reason the admin should see (e.g. no user name).
     pub warnings: Vec<String>,
+    /// How the chosen groups narrowed the users ("N of M users are in the chosen groups").
+    pub scope: Option<String>,
 }
 
 /// What went wrong, in the directory's own words where it gave any.
@@ -118,6 +120,8 @@ pub enum DirectoryError {
     Timeout { server: String, timeout: Duration },
     #[error("the directory answered with an error: {detail}")]
     Protocol { detail: String },
+    #[error("the directory's answer is incomplete: {detail}")]
+    Incomplete { detail: String },
     #[error("the settings are not usable: {0}")]
     Settings(String),
 }

@@ -123,6 +123,15 @@ const USE_LOCAL_PART: FieldSpec = field(
     "alice@example.com becomes alice.",
 );
 
+const NESTED_GROUPS: FieldSpec = field(
+    "nested_groups",
+    "Include members of nested groups",
+    Input::Checkbox,
+    false,
+    Check::Any,
+    "A group inside a group passes its members on: they count as members of both (cycles are safe).",
+);
+
 const AD: &[FieldSpec] = &[
     SERVER,
     DOMAIN,
@@ -140,6 +149,7 @@ const AD: &[FieldSpec] = &[
     BASE_DN,
     TIMEOUT,
     USE_LOCAL_PART,
+    NESTED_GROUPS,
 ];
 
 const LDAP: &[FieldSpec] = &[
@@ -232,6 +242,7 @@ const LDAP: &[FieldSpec] = &[
         Check::MemberFilter,
         "Leave empty when members are DNs; for names (memberUid) e.g. (&(objectClass=inetOrgPerson)(uid=%s)).",
     ),
+    NESTED_GROUPS,
 ];
 
 const ENTRA: &[FieldSpec] = &[

@@ -47,6 +47,8 @@ pub struct LdapProfile {
     pub group_members_search_filter: String,
     /// Generic LDAP: the attribute that stays the same across renames and moves.
     pub id_attribute: String,
+    /// Members of nested groups count as members (expanded in memory, cycles safe).
+    pub nested_groups: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -259,6 +261,7 @@ impl KindSettings {
         settings.group_members_search_filter = s.group_members_search_filter.clone();
         settings.groups_to_sync = groups_to_sync;
         settings.id_attribute = s.id_attribute.clone();
+        settings.nested_groups = s.nested_groups;
         Some(LdapDirectory::new(settings, tls))
     }
 }
@@ -276,6 +279,7 @@ fn ldap_defaults(flavour: Flavour) -> LdapProfile {
         group_name_attribute: base.group_name_attribute,
         group_description_attribute: base.group_description_attribute,
         group_members_attribute: base.group_members_attribute,
+        nested_groups: base.nested_groups,
         id_attribute: match flavour {
             Flavour::GenericLdap => "entryUUID".into(),
             Flavour::ActiveDirectory => String::new(),

@@ -476,6 +476,8 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
         release(ctx).await;
         return Err(SyncError::Busy);
     }
+    // The stored plan lists at most `STORED_CHANGES` of each kind: a run that applies
+    // records the fresh, complete plan; one that fails keeps what the held run recorded.
     let result = async {
         let (profile, settings) = load_profile(ctx, profile_id).await?;
         let fresh = fresh_plan(ctx, &profile, &settings, &Progress::default()).await?;
@@ -483,15 +485,15 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
             return Err("the directory changed since this run was planned; nothing was applied. Start a new run.".to_owned());
         }
         set_phase(ctx, run_id, "applying").await;
-        apply_plan(ctx, &profile, Arc::new(fresh)).await
+        let fresh = Arc::new(fresh);
+        apply_plan(ctx, &profile, fresh.clone()).await?;
+        Ok(Arc::try_unwrap(fresh).unwrap_or_else(|shared| (*shared).clone()))
     }
     .await;
-    let (status, error) = match &result {
-        Ok(()) => ("succeeded", None),
-        Err(e) => ("failed", Some(e.clone())),
+    let (status, error, counts, plan_json, plan) = match result {
+        Ok(fresh) => ("succeeded", None, counts(&fresh), fresh.to_record(), fresh),
+        Err(e) => ("failed", Some(e), Counts::of(&run), run.plan.clone(), held),
     };
-    let plan_json = held.to_record();
-    let counts = counts(&held);
     let recorded_error = error.clone();
     ctx.db
         .run(move |c| {
@@ -510,7 +512,7 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
     Ok(Outcome {
         run_id,
         status: status.into(),
-        plan: Some(held),
+        plan: Some(plan),
         error,
     })
 }

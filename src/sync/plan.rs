@@ -64,6 +64,9 @@ pub struct Plan {
     pub memberships_removed: Vec<(String, String)>,
     /// Entries left out, with the reason.
     pub warnings: Vec<String>,
+    /// How the chosen groups narrowed the users, when groups are chosen.
+    #[serde(default)]
+    pub scope: Option<String>,
     /// Why the run is held for an admin instead of applied.
     pub held: Option<String>,
     pub source_users: usize,
@@ -102,6 +105,7 @@ struct StoredPlan<'a> {
     memberships_added: &'a [(String, String)],
     memberships_removed: &'a [(String, String)],
     warnings: &'a [String],
+    scope: &'a Option<String>,
     held: &'a Option<String>,
     source_users: usize,
     existing_users: usize,
@@ -141,6 +145,7 @@ impl Plan {
             memberships_added: &self.memberships_added[..cut(self.memberships_added.len())],
             memberships_removed: &self.memberships_removed[..cut(self.memberships_removed.len())],
             warnings: &self.warnings,
+            scope: &self.scope,
             held: &self.held,
             source_users: self.source_users,
             existing_users: self.existing_users,
@@ -180,6 +185,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
     let clock = std::time::Instant::now();
     let mut plan = Plan {
         warnings: snapshot.warnings.clone(),
+        scope: snapshot.scope.clone(),
         source_users: snapshot.users.len(),
         existing_users: existing.users.len(),
         ..Plan::default()
@@ -455,7 +461,8 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
 }
 
 /// Microsoft Entra Connect's "prevent accidental deletes": an empty source, or more
-/// deletions than the profile allows, holds the run for an admin.
+/// deletions of users, groups or memberships than the profile allows, holds the run for an
+/// admin.
 fn guard(
     options: &PlanOptions,
     snapshot: &Snapshot,
@@ -468,17 +475,31 @@ fn guard(
             existing.users.len()
         ));
     }
-    let deletes = plan.count(Action::Delete) as i64;
-    let existing_count = existing.users.len() as i64;
+    [
+        ("users", plan.count(Action::Delete), existing.users.len()),
+        ("groups", plan.group_count(Action::Delete), existing.groups.len()),
+        (
+            "group memberships",
+            plan.memberships_removed.len(),
+            existing.memberships.len(),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(what, deletes, of)| over_threshold(options, what, deletes, of))
+}
+
+/// Why `deletes` of `of` existing `what` are more than the profile's threshold, if they are.
+fn over_threshold(options: &PlanOptions, what: &str, deletes: usize, of: usize) -> Option<String> {
+    let (deletes, of) = (deletes as i64, of as i64);
     if deletes > options.threshold_count {
         return Some(format!(
-            "{deletes} users would be deleted, more than the profile's threshold of {}",
+            "{deletes} {what} would be deleted, more than the profile's threshold of {}",
             options.threshold_count
         ));
     }
-    if existing_count > 0 && deletes * 100 > options.threshold_percent * existing_count {
+    if of > 0 && deletes * 100 > options.threshold_percent * of {
         return Some(format!(
-            "{deletes} of {existing_count} users would be deleted, more than the profile's threshold of {} %",
+            "{deletes} of {of} {what} would be deleted, more than the profile's threshold of {} %",
             options.threshold_percent
         ));
     }

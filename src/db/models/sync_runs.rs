@@ -134,6 +134,23 @@ pub struct Counts {
     pub memberships_removed: i32,
 }
 
+impl Counts {
+    /// The counts a run row holds.
+    pub fn of(run: &SyncRun) -> Counts {
+        Counts {
+            users_created: run.users_created,
+            users_updated: run.users_updated,
+            users_deleted: run.users_deleted,
+            users_unchanged: run.users_unchanged,
+            groups_created: run.groups_created,
+            groups_updated: run.groups_updated,
+            groups_deleted: run.groups_deleted,
+            memberships_added: run.memberships_added,
+            memberships_removed: run.memberships_removed,
+        }
+    }
+}
+
 pub fn finish(
     conn: &mut DbConnection,
     id: i64,

@@ -66,6 +66,10 @@ impl User {
     pub fn auth_method(&self) -> AuthMethod {
         AuthMethod::parse(&self.auth_method)
     }
+
+    pub fn standing(&self) -> Standing {
+        Standing::of(self.disabled, self.directory_disabled)
+    }
     /// `name` or `name@domain`, how the user is shown and signs in.
     pub fn login_name(&self) -> String {
         if self.domain.is_empty() {
@@ -73,6 +77,37 @@ impl User {
         } else {
             format!("{}@{}", self.username, self.domain)
         }
+    }
+}
+
+/// Whether a user may sign in, and if not who said so: the one notion every page, list and
+/// filter shows (an admin's "disable" in Roster, or the account disabled at the directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Enabled,
+    DisabledInRoster,
+    DisabledInDirectory,
+}
+
+impl Standing {
+    pub fn of(disabled: bool, directory_disabled: bool) -> Standing {
+        match (disabled, directory_disabled) {
+            (true, _) => Standing::DisabledInRoster,
+            (false, true) => Standing::DisabledInDirectory,
+            (false, false) => Standing::Enabled,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Enabled => "Enabled",
+            Standing::DisabledInRoster => "Disabled in Roster",
+            Standing::DisabledInDirectory => "Disabled in the directory",
+        }
+    }
+
+    pub fn is_enabled(self) -> bool {
+        self == Standing::Enabled
     }
 }
 
@@ -319,7 +354,7 @@ pub struct UserListRow {
     pub full_name: String,
     pub email: String,
     pub source: String,
-    pub disabled: bool,
+    pub standing: Standing,
 }
 
 pub struct UserPage {
@@ -370,7 +405,7 @@ pub fn search(
                     <= 10 * count_cap));
     let total = counted.min(count_cap);
 
-    type Row = (i64, String, String, String, bool, String, Option<String>);
+    type Row = (i64, String, String, String, bool, bool, String, Option<String>);
     let mut rows: Vec<Row> = with_backend!(conn, |c| {
         let mut q = users::table
             .left_join(directory_profiles::table)
@@ -402,6 +437,7 @@ pub fn search(
                 users::domain,
                 users::full_name,
                 users::disabled,
+                users::directory_disabled,
                 users::emails,
                 directory_profiles::name.nullable(),
             ))
@@ -413,7 +449,7 @@ pub fn search(
     let rows = rows
         .into_iter()
         .map(
-            |(id, username, domain, full_name, disabled, emails, profile)| UserListRow {
+            |(id, username, domain, full_name, disabled, directory_disabled, emails, profile)| UserListRow {
                 id,
                 login_name: if domain.is_empty() {
                     username
@@ -423,7 +459,7 @@ pub fn search(
                 full_name,
                 email: parse_emails(&emails).into_iter().next().unwrap_or_default(),
                 source: profile.unwrap_or_else(|| "Roster".into()),
-                disabled,
+                standing: Standing::of(disabled, directory_disabled),
             },
         )
         .collect();

@@ -318,11 +318,6 @@ pub async fn render_detail(
                 Some(p) => directory_profiles::name(c, p)?.unwrap_or_default(),
                 None => "Created in Roster".into(),
             };
-            let status = match (user.disabled, user.directory_disabled) {
-                (true, _) => "Disabled in Roster",
-                (false, true) => "Disabled in the directory",
-                _ => "Enabled",
-            };
             let mfa = match (user.mfa_required, user.mfa_enrolled_at) {
                 (_, Some(at)) => format!("Enrolled {}", format_time(at)),
                 (true, None) => "Required, not enrolled yet".into(),
@@ -355,7 +350,7 @@ pub async fn render_detail(
                 emails: user.emails(),
                 source,
                 auth_method: crate::web::account::describe_auth(&user),
-                status: status.into(),
+                status: user.standing().label().into(),
                 privileges: user.privileges().iter().map(|p| p.label()).collect(),
                 groups: directory_groups::names_for_user(c, id)?,
                 mfa,
