@@ -154,7 +154,11 @@ async fn serve(settings: Settings, scheduler: bool) -> anyhow::Result<()> {
     );
     let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
     let first_admin = accounts::ensure_first_admin(&state).await?;
-    roster::jobs::session_cleanup::spawn(state.db.clone(), state.session_policy.idle_seconds);
+    roster::jobs::session_cleanup::spawn(
+        state.db.clone(),
+        state.session_policy.idle_seconds,
+        state.throttle_policy.window_seconds,
+    );
     if scheduler {
         spawn_scheduler(&state);
     }
@@ -202,7 +206,11 @@ fn spawn_scheduler(state: &AppState) {
 /// The scheduler alone, until SIGINT or SIGTERM.
 async fn worker(settings: Settings) -> anyhow::Result<()> {
     let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
-    roster::jobs::session_cleanup::spawn(state.db.clone(), state.session_policy.idle_seconds);
+    roster::jobs::session_cleanup::spawn(
+        state.db.clone(),
+        state.session_policy.idle_seconds,
+        state.throttle_policy.window_seconds,
+    );
     let every = Duration::from_secs(u64::from(state.settings.scheduler_interval_seconds));
     println!(
         "Roster worker: running scheduled synchronisations (checking every {} s).",
@@ -282,9 +290,7 @@ async fn sync(
         }
         if let Some(reason) = &plan.held {
             if dry_run {
-                println!(
-                    "note: a run that applies would be held for approval: {reason}"
-                );
+                println!("note: a run that applies would be held for approval: {reason}");
             } else {
                 anyhow::bail!(
                     "held for approval, nothing was applied: {reason}. Approve or discard it in the admin console (run {}).",
@@ -368,9 +374,16 @@ fn cli_changes(
             ),
     );
     let name = |id: &str| known.get(id).map(String::as_str).unwrap_or(id).to_owned();
-    for (sign, list) in [("+", &plan.memberships_added), ("-", &plan.memberships_removed)] {
+    for (sign, list) in [
+        ("+", &plan.memberships_added),
+        ("-", &plan.memberships_removed),
+    ] {
         for (group, user) in list.iter() {
-            out.push_str(&format!("membership {sign} {} in {}\n", name(user), name(group)));
+            out.push_str(&format!(
+                "membership {sign} {} in {}\n",
+                name(user),
+                name(group)
+            ));
         }
     }
     out

@@ -1,6 +1,7 @@
 //! Authentication: password hashing, sessions, CSRF tokens and sign-in throttling.
 
 pub mod csrf;
+pub mod login_name;
 pub mod password;
 pub mod sessions;
 pub mod sign_in;

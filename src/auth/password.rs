@@ -126,7 +126,7 @@ fn run(job: Job, blocks: &mut Vec<Block>) {
                 return;
             }
             let hashed = Argon2::default()
-                .hash_password(password.expose_secret().as_bytes())
+                .hash_password(nfc(password.expose_secret()).as_bytes())
                 .map(|h| h.to_string())
                 .map_err(|e| PasswordError::Hash(e.to_string()));
             let _ = reply.send(hashed);
@@ -141,10 +141,20 @@ fn run(job: Job, blocks: &mut Vec<Block>) {
             }
             let real = hash.is_some();
             let hash = hash.as_deref().unwrap_or(DUMMY_HASH.as_str());
-            let ok = verify_with(password.expose_secret().as_bytes(), hash, blocks);
+            let typed = password.expose_secret();
+            let normalised = nfc(typed);
+            // NIST 800-63B: the same password typed as NFC or NFD is the same password. A
+            // hash made before passwords were normalised may hold the other form.
+            let ok = verify_with(normalised.as_bytes(), hash, blocks)
+                || (real && normalised != typed && verify_with(typed.as_bytes(), hash, blocks));
             let _ = reply.send(ok && real);
         }
     }
+}
+
+/// Unicode NFC: what a local password is hashed and checked as.
+fn nfc(password: &str) -> String {
+    unicode_normalization::UnicodeNormalization::nfc(password).collect()
 }
 
 /// Verifies `password` against a PHC-format argon2 `hash`, working in `blocks` (resized to

@@ -6,8 +6,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
+use crate::auth::login_name;
 use crate::auth::password::{PasswordError, PasswordHasherPool};
-use crate::auth::throttle::{self, Verdict};
+use crate::auth::throttle::{self, Subject, Verdict};
 use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::db::models::directory_profiles;
 use crate::db::models::user_privileges::Privilege;
@@ -35,22 +36,65 @@ pub enum SignInOutcome {
 /// disabled take the same time.
 pub async fn sign_in(
     state: &AppState,
-    login: &str,
+    typed: &str,
     password: &SecretString,
     client_ip: &str,
 ) -> Result<SignInOutcome, AppError> {
-    // Control characters (NUL above all: PostgreSQL text cannot hold it) never belong to a
-    // name; replaced, the name goes the unknown-user way like any other.
-    let login: String = login
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect();
     let policy = state.throttle_policy;
-    let (name, ip) = (login.to_lowercase(), client_ip.to_owned());
+    // One canonical form for the lookup and the counter; a name no account can have (too
+    // long, control characters, spaces around `@`) is refused before any lookup, counted
+    // against the address only.
+    let login = match login_name::canonical(typed) {
+        Ok(login) => login,
+        Err(why) => {
+            let ip = client_ip.to_owned();
+            let verdict = state
+                .db
+                .write(move |c| {
+                    throttle::reserve_address(c, &policy, &ip, now()).map_err(AppError::from)
+                })
+                .await?;
+            let shown = login_name::for_audit(typed);
+            if let Verdict::Locked {
+                retry_after_seconds,
+            } = verdict
+            {
+                audit(state, None, &shown, "sign_in_throttled", client_ip).await?;
+                return Ok(SignInOutcome::Throttled {
+                    retry_after_seconds,
+                });
+            }
+            let _ = state.hasher.verify(password, None).await?;
+            tokio::time::sleep(REFUSAL_DELAY).await;
+            let why = why.to_string();
+            crate::web::audit(
+                state,
+                None,
+                &shown,
+                "sign_in_failed",
+                &shown,
+                &why,
+                client_ip,
+            )
+            .await?;
+            return Ok(SignInOutcome::Refused);
+        }
+    };
+
+    let name = login.clone();
+    let mut found = state
+        .db
+        .run(move |c| users::find_for_login(c, &name).map_err(AppError::from))
+        .await?;
+    // Failures count against the account the name resolves to, however it was spelt.
+    let subject = match found.as_slice() {
+        [user] => Subject::User(user.id),
+        _ => Subject::Name(login.clone()),
+    };
+    let (account, ip) = (subject.clone(), client_ip.to_owned());
     let verdict = state
         .db
-        .write(move |c| throttle::reserve(c, &policy, &name, &ip, now()).map_err(AppError::from))
+        .write(move |c| throttle::reserve(c, &policy, &account, &ip, now()).map_err(AppError::from))
         .await?;
     if let Verdict::Locked {
         retry_after_seconds,
@@ -61,24 +105,29 @@ pub async fn sign_in(
             retry_after_seconds,
         });
     }
-
-    let name = login.clone();
-    let mut found = state
-        .db
-        .run(move |c| users::find_for_login(c, &name).map_err(AppError::from))
-        .await?;
     if found.len() > 1 {
-        let _ = state.hasher.verify(password, None).await?;
-        tokio::time::sleep(REFUSAL_DELAY).await;
-        audit_detail(
-            state,
-            &login,
-            "sign_in_failed",
-            "name means more than one user",
-            client_ip,
-        )
-        .await?;
-        return Ok(SignInOutcome::Ambiguous);
+        // Only a password that is right for one of them says the name is ambiguous: a
+        // wrong one gets the plain refusal, so the message reveals nothing.
+        let mut right = false;
+        let mut padding = None;
+        for user in &found {
+            let (checked, pad) = check_password(state, user, password).await?;
+            right |= checked.is_ok();
+            padding = Some(pad);
+        }
+        if let Some(pad) = padding {
+            pad.wait().await?;
+        }
+        let (outcome, detail) = if right {
+            (SignInOutcome::Ambiguous, "name means more than one user")
+        } else {
+            (
+                SignInOutcome::Refused,
+                "name means more than one user; wrong password",
+            )
+        };
+        audit_detail(state, &login, "sign_in_failed", detail, client_ip).await?;
+        return Ok(outcome);
     }
     let Some(user) = found.pop() else {
         let _ = state.hasher.verify(password, None).await?;
@@ -114,15 +163,11 @@ pub async fn sign_in(
     drop(padding);
     // One write transaction for all the bookkeeping: SQLite takes one writer at a time,
     // and sign-ins in a burst queue for it.
-    let (name, ip, who) = (
-        login.to_lowercase(),
-        client_ip.to_owned(),
-        user.login_name(),
-    );
+    let (ip, who) = (client_ip.to_owned(), user.login_name());
     state
         .db
         .write(move |c| -> Result<(), AppError> {
-            throttle::succeeded(c, &name, &ip)?;
+            throttle::succeeded(c, &subject, &ip)?;
             users::record_sign_in(c, id)?;
             audit_events::record(
                 c,
@@ -142,16 +187,56 @@ pub async fn sign_in(
     Ok(SignInOutcome::Success(Box::new(user)))
 }
 
-/// Checks a user's own password, the way sign-in does, and waits for all of its work. `Err`
-/// says why not, for the audit log only.
+/// A re-entered password (My account, setting up two-step sign-in again).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    Confirmed,
+    /// Wrong; the reason is for the audit log only.
+    Refused(String),
+    /// Too many failures for this account or address, like sign-in.
+    Throttled {
+        retry_after_seconds: i64,
+    },
+}
+
+/// Checks a user's own password, the way sign-in does and throttled like it: failures count
+/// against the same account counter, and every refusal waits for all of its work.
 pub async fn confirm_password(
     state: &AppState,
     user: &User,
     password: &SecretString,
-) -> Result<Result<(), String>, AppError> {
+    client_ip: &str,
+) -> Result<Confirmation, AppError> {
+    let (policy, subject, ip) = (
+        state.throttle_policy,
+        Subject::User(user.id),
+        client_ip.to_owned(),
+    );
+    let account = subject.clone();
+    let verdict = state
+        .db
+        .write(move |c| throttle::reserve(c, &policy, &account, &ip, now()).map_err(AppError::from))
+        .await?;
+    if let Verdict::Locked {
+        retry_after_seconds,
+    } = verdict
+    {
+        return Ok(Confirmation::Throttled {
+            retry_after_seconds,
+        });
+    }
     let (checked, padding) = check_password(state, user, password).await?;
-    padding.wait().await?;
-    Ok(checked)
+    if let Err(why) = checked {
+        padding.wait().await?;
+        return Ok(Confirmation::Refused(why));
+    }
+    drop(padding);
+    let ip = client_ip.to_owned();
+    state
+        .db
+        .write(move |c| throttle::succeeded(c, &subject, &ip).map_err(AppError::from))
+        .await?;
+    Ok(Confirmation::Confirmed)
 }
 
 /// What every refusal waits for on top of its argon2 work. A directory check starts its dummy

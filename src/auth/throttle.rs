@@ -19,8 +19,26 @@ pub enum Verdict {
     },
 }
 
-fn account_key(name: &str) -> String {
-    format!("account:{}", name.trim().to_lowercase())
+/// Whose failures a counter holds. Each kind has its own key space, so no typed name can
+/// share a counter with a user's MFA codes or with another kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A resolved user: every spelling of the account, and re-entered passwords.
+    User(i64),
+    /// A canonical typed name that resolves to no single user.
+    Name(String),
+    /// A user's one-time codes.
+    Mfa(i64),
+}
+
+impl Subject {
+    fn key(&self) -> String {
+        match self {
+            Subject::User(id) => format!("user:{id}"),
+            Subject::Name(name) => format!("name:{name}"),
+            Subject::Mfa(id) => format!("mfa:{id}"),
+        }
+    }
 }
 
 fn address_key(address: &str) -> String {
@@ -31,12 +49,12 @@ fn address_key(address: &str) -> String {
 pub fn reserve(
     conn: &mut DbConnection,
     policy: &ThrottlePolicy,
-    account: &str,
+    account: &Subject,
     address: &str,
     now: i64,
 ) -> diesel::QueryResult<Verdict> {
     let window = policy.window_seconds;
-    let by_account = counters::count_attempt(conn, &account_key(account), now, window)?;
+    let by_account = counters::count_attempt(conn, &account.key(), now, window)?;
     let by_address = counters::count_attempt(conn, &address_key(address), now, window)?;
     let over_account = i64::from(by_account) > i64::from(policy.account_failures);
     let over_address = i64::from(by_address) > i64::from(policy.address_failures);
@@ -44,7 +62,7 @@ pub fn reserve(
         return Ok(Verdict::Allowed);
     }
     let key = if over_account {
-        account_key(account)
+        account.key()
     } else {
         address_key(address)
     };
@@ -54,9 +72,31 @@ pub fn reserve(
     })
 }
 
+/// Counts an attempt against the client address alone (a name that no account can have).
+pub fn reserve_address(
+    conn: &mut DbConnection,
+    policy: &ThrottlePolicy,
+    address: &str,
+    now: i64,
+) -> diesel::QueryResult<Verdict> {
+    let window = policy.window_seconds;
+    let by_address = counters::count_attempt(conn, &address_key(address), now, window)?;
+    if i64::from(by_address) <= i64::from(policy.address_failures) {
+        return Ok(Verdict::Allowed);
+    }
+    let started = counters::window_started_at(conn, &address_key(address))?.unwrap_or(now);
+    Ok(Verdict::Locked {
+        retry_after_seconds: (started + window - now).max(1),
+    })
+}
+
 /// A successful sign-in: the account's failures are forgotten and this attempt is not
 /// held against the address.
-pub fn succeeded(conn: &mut DbConnection, account: &str, address: &str) -> diesel::QueryResult<()> {
-    counters::clear(conn, &account_key(account))?;
+pub fn succeeded(
+    conn: &mut DbConnection,
+    account: &Subject,
+    address: &str,
+) -> diesel::QueryResult<()> {
+    counters::clear(conn, &account.key())?;
     counters::uncount_attempt(conn, &address_key(address))
 }

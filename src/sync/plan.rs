@@ -477,7 +477,11 @@ fn guard(
     }
     [
         ("users", plan.count(Action::Delete), existing.users.len()),
-        ("groups", plan.group_count(Action::Delete), existing.groups.len()),
+        (
+            "groups",
+            plan.group_count(Action::Delete),
+            existing.groups.len(),
+        ),
         (
             "group memberships",
             plan.memberships_removed.len(),

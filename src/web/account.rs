@@ -7,7 +7,7 @@ use askama::Template;
 
 use secrecy::SecretString;
 
-use crate::auth::sign_in::confirm_password;
+use crate::auth::sign_in::{Confirmation, confirm_password};
 use crate::db::models::directory_groups;
 use crate::db::models::sessions as session_rows;
 use crate::db::models::user_privileges::Privilege;
@@ -190,21 +190,16 @@ pub async fn change_password(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let current = SecretString::from(form.current.clone());
-    let current_ok = confirm_password(&state, &me.user, &current).await?.is_ok();
-    if !current_ok {
-        errors.add("current", "Current password is not correct.");
+    let ip = client_ip(&req, &state);
+    let confirmed = confirm_password(&state, &me.user, &current, &ip).await?;
+    let mut status = StatusCode::UNPROCESSABLE_ENTITY;
+    if let Some((message, refused)) = refusal(&confirmed, "Current password is not correct.") {
+        errors.add("current", message);
+        status = refused;
     }
     forms::check_new_password(&mut errors, &form.password, &form.password_confirm);
     if !errors.is_empty() {
-        return page(
-            &req,
-            &state,
-            &me,
-            errors,
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        return page(&req, &state, &me, errors, None, status).await;
     }
     let hash = state
         .hasher
@@ -263,19 +258,12 @@ pub async fn reenrol(
     form: actix_web::web::Form<ReenrolForm>,
 ) -> Result<HttpResponse, AppError> {
     let password = SecretString::from(form.into_inner().current);
-    let ok = confirm_password(&state, &me.user, &password).await?.is_ok();
-    if !ok {
+    let ip = client_ip(&req, &state);
+    let confirmed = confirm_password(&state, &me.user, &password, &ip).await?;
+    if let Some((message, status)) = refusal(&confirmed, "Password is not correct.") {
         let mut errors = FieldErrors::default();
-        errors.add("mfa_current", "Password is not correct.");
-        return page(
-            &req,
-            &state,
-            &me,
-            errors,
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+        errors.add("mfa_current", message);
+        return page(&req, &state, &me, errors, None, status).await;
     }
     let (id, session) = (me.user.id, me.session_id);
     state
@@ -296,4 +284,21 @@ pub async fn reenrol(
     )
     .await?;
     Ok(redirect(&req, "/mfa?next=%2Faccount"))
+}
+
+/// What a form says when a re-entered password is not accepted, and with which status.
+fn refusal(confirmed: &Confirmation, wrong: &str) -> Option<(String, StatusCode)> {
+    match confirmed {
+        Confirmation::Confirmed => None,
+        Confirmation::Refused(_) => Some((wrong.to_owned(), StatusCode::UNPROCESSABLE_ENTITY)),
+        Confirmation::Throttled {
+            retry_after_seconds,
+        } => Some((
+            format!(
+                "Too many failed attempts. Try again in {} minutes.",
+                (retry_after_seconds + 59) / 60
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        )),
+    }
 }

@@ -83,7 +83,7 @@ pub async fn submit(
             let agent = user_agent(&req);
             let user_id = user.id;
             // MFA users get a half-signed-in session that only opens /mfa.
-            let stage = if user.mfa_required {
+            let stage = if user.needs_mfa() {
                 Stage::MfaPending
             } else {
                 Stage::Full
@@ -139,7 +139,12 @@ pub async fn submit(
     let partial = LoginPartial {
         title: "Sign in".into(),
         csrf_token: crate::auth::csrf::token(&req, &state),
-        username: form.username,
+        // Echoed back, but never more than a name can be.
+        username: form
+            .username
+            .chars()
+            .take(crate::auth::login_name::MAX_LOGIN_CHARS)
+            .collect(),
         next: safe_next(Some(&form.next)).unwrap_or_default(),
         error: Some(error),
     };

@@ -188,7 +188,7 @@ pub async fn submit(
     let ip = client_ip(&req, &state);
     // Codes are throttled per user across sessions (a password that works must not buy
     // endless guesses), counted before the check like passwords.
-    let throttle_key = format!("mfa {}", user.id);
+    let throttle_key = throttle::Subject::Mfa(user.id);
     let (policy, key, address) = (state.throttle_policy, throttle_key.clone(), ip.clone());
     let verdict = state
         .db

@@ -18,5 +18,7 @@ mod schedules;
 mod secrets;
 mod security;
 mod sign_in;
+mod sign_in_trust;
 mod sync;
+mod sync_integrity;
 mod users;

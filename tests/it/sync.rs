@@ -26,7 +26,7 @@ pub fn context(app: &TestApp) -> SyncContext {
 
 /// An admin connection to a directory, for changing it under Roster's feet.
 pub struct Admin {
-    ldap: ldap3::Ldap,
+    pub ldap: ldap3::Ldap,
     pub base: String,
 }
 
@@ -105,7 +105,7 @@ impl Admin {
     }
 }
 
-fn set_of(values: &[&str]) -> HashSet<&'static str> {
+pub fn set_of(values: &[&str]) -> HashSet<&'static str> {
     values
         .iter()
         .map(|v| &*Box::leak(v.to_string().into_boxed_str()))
@@ -188,7 +188,7 @@ async fn count(app: &TestApp) -> i64 {
     .await
 }
 
-async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
+pub async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
     app.conn(move |c| {
         let mut rows: Vec<(String, String)> = group_memberships::table
             .inner_join(directory_groups::table)
@@ -203,11 +203,11 @@ async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
     .await
 }
 
-fn names(rows: &[Row]) -> Vec<&str> {
+pub fn names(rows: &[Row]) -> Vec<&str> {
     rows.iter().map(|r| r.username.as_str()).collect()
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(g, u)| (g.to_string(), u.to_string()))
         .collect()
@@ -674,7 +674,7 @@ crate::db_test! {
 }
 
 /// An OU of its own in the shared Samba DC, with an admin connection to fill it.
-async fn samba_ou(tag: &str) -> (Admin, String) {
+pub async fn samba_ou(tag: &str) -> (Admin, String) {
     let samba = servers::samba();
     let (conn, mut ldap) = LdapConnAsync::new(samba.fact("LDAP_URL"))
         .await
@@ -710,7 +710,7 @@ async fn samba_ou(tag: &str) -> (Admin, String) {
 }
 
 impl Admin {
-    async fn add_ad_user(&mut self, sam: &str, display: &str) {
+    pub async fn add_ad_user(&mut self, sam: &str, display: &str) {
         let upn = format!("{sam}@corp.example.test");
         let mail = format!("{sam}@example.test");
         let dn = format!("CN={sam},{}", self.base);

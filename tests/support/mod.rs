@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod ldap_proxy;
 pub mod servers;
 
 /// Runs a test body once on SQLite and once on PostgreSQL, as `<name>::sqlite` and

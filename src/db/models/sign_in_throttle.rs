@@ -75,3 +75,9 @@ pub fn window_started_at(conn: &mut DbConnection, key: &str) -> QueryResult<Opti
         .first(c)
         .optional())
 }
+
+/// Forgets every counter whose window ended before `cutoff`: typed names must not pile up.
+pub fn prune(conn: &mut DbConnection, cutoff: i64) -> QueryResult<usize> {
+    diesel::delete(sign_in_throttle::table.filter(sign_in_throttle::window_started_at.le(cutoff)))
+        .execute(conn)
+}

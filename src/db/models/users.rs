@@ -67,6 +67,12 @@ impl User {
         AuthMethod::parse(&self.auth_method)
     }
 
+    /// Asked for a one-time code at every sign-in: required by an admin or the profile, or
+    /// enrolled by the user's own choice.
+    pub fn needs_mfa(&self) -> bool {
+        self.mfa_required || self.mfa_enrolled_at.is_some()
+    }
+
     pub fn standing(&self) -> Standing {
         Standing::of(self.disabled, self.directory_disabled)
     }
@@ -405,7 +411,16 @@ pub fn search(
                     <= 10 * count_cap));
     let total = counted.min(count_cap);
 
-    type Row = (i64, String, String, String, bool, bool, String, Option<String>);
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        bool,
+        bool,
+        String,
+        Option<String>,
+    );
     let mut rows: Vec<Row> = with_backend!(conn, |c| {
         let mut q = users::table
             .left_join(directory_profiles::table)
@@ -449,17 +464,19 @@ pub fn search(
     let rows = rows
         .into_iter()
         .map(
-            |(id, username, domain, full_name, disabled, directory_disabled, emails, profile)| UserListRow {
-                id,
-                login_name: if domain.is_empty() {
-                    username
-                } else {
-                    format!("{username}@{domain}")
-                },
-                full_name,
-                email: parse_emails(&emails).into_iter().next().unwrap_or_default(),
-                source: profile.unwrap_or_else(|| "Roster".into()),
-                standing: Standing::of(disabled, directory_disabled),
+            |(id, username, domain, full_name, disabled, directory_disabled, emails, profile)| {
+                UserListRow {
+                    id,
+                    login_name: if domain.is_empty() {
+                        username
+                    } else {
+                        format!("{username}@{domain}")
+                    },
+                    full_name,
+                    email: parse_emails(&emails).into_iter().next().unwrap_or_default(),
+                    source: profile.unwrap_or_else(|| "Roster".into()),
+                    standing: Standing::of(disabled, directory_disabled),
+                }
             },
         )
         .collect();

@@ -263,7 +263,9 @@ impl LdapDirectory {
     ) -> Result<(), DirectoryError> {
         let base = self.settings.base_dn.trim();
         let mut cookie = Vec::new();
+        let mut own_contexts: Option<Vec<String>> = None;
         for page in 1u64.. {
+            let mut referrals = Vec::new();
             ldap.with_controls(PagedResults {
                 size: PAGE_SIZE,
                 cookie: std::mem::take(&mut cookie),
@@ -273,16 +275,37 @@ impl LdapDirectory {
                 .await?;
             while let Some(entry) = self.bounded(stream.next()).await? {
                 if entry.is_ref() {
-                    let to = ldap3::parse_refs(entry.0).join(", ");
-                    return Err(incomplete(format!(
-                        "the directory referred part of the search to another server ({to}); Roster does not follow referrals: narrow the base DN or search a global catalog"
-                    )));
+                    referrals.extend(ldap3::parse_refs(entry.0));
+                    continue;
                 }
                 if !entry.is_intermediate() {
                     each(SearchEntry::construct(entry));
                 }
             }
             let result = self.bounded(async { Ok(stream.finish().await) }).await?;
+            if !referrals.is_empty() {
+                // Active Directory refers a search from the domain root to its own other
+                // partitions (Configuration, DNS zones), which hold no users: those are no
+                // gap. A reference anywhere else is part of the directory Roster cannot see.
+                if own_contexts.is_none() {
+                    own_contexts = Some(self.naming_contexts(ldap).await?);
+                }
+                let own = own_contexts.as_deref().unwrap_or_default();
+                let elsewhere: Vec<&String> = referrals
+                    .iter()
+                    .filter(|url| !referral_dn(url).is_some_and(|dn| own.contains(&dn)))
+                    .collect();
+                if !elsewhere.is_empty() {
+                    let to = elsewhere
+                        .iter()
+                        .map(|u| u.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    return Err(incomplete(format!(
+                        "the directory referred part of the search to another server ({to}); Roster does not follow referrals: narrow the base DN or search a global catalog"
+                    )));
+                }
+            }
             match result.rc {
                 0 => {}
                 4 => {
@@ -329,7 +352,30 @@ impl LdapDirectory {
         Ok(())
     }
 
-    pub(super) async fn count(&self, ldap: &mut Ldap, filter: &str) -> Result<usize, DirectoryError> {
+    /// The naming contexts this server holds (its root DSE), normalised.
+    async fn naming_contexts(&self, ldap: &mut Ldap) -> Result<Vec<String>, DirectoryError> {
+        let ldap3::SearchResult(entries, _) = self
+            .bounded(ldap.search("", Scope::Base, "(objectClass=*)", vec!["namingContexts"]))
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !e.is_ref())
+            .flat_map(|e| {
+                SearchEntry::construct(e)
+                    .attrs
+                    .into_iter()
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("namingContexts"))
+                    .flat_map(|(_, v)| v)
+            })
+            .filter_map(|dn| super::dn::normalize(&dn).ok())
+            .collect())
+    }
+
+    pub(super) async fn count(
+        &self,
+        ldap: &mut Ldap,
+        filter: &str,
+    ) -> Result<usize, DirectoryError> {
         let mut n = 0;
         self.paged_search(ldap, filter, vec!["1.1".into()], |_| n += 1)
             .await?;
@@ -338,6 +384,17 @@ impl LdapDirectory {
 }
 
 /// Active Directory puts a sub-code in its bind errors: `… data 52e, v4563`.
+/// The DN an LDAP URL refers to (`ldap://host/DN?…`), normalised.
+fn referral_dn(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.split_once('/')?.1;
+    let dn = path.split('?').next()?;
+    let dn = percent_encoding::percent_decode_str(dn)
+        .decode_utf8()
+        .ok()?;
+    super::dn::normalize(&dn).ok()
+}
+
 /// A read that did not return everything: the run must fail rather than delete what it
 /// did not see.
 fn incomplete(detail: String) -> DirectoryError {

@@ -86,7 +86,11 @@ impl LdapDirectory {
     }
 
     /// An entry as a user, or why it is left out.
-    pub(super) fn source_user(&self, entry: &SearchEntry, id_attr: &str) -> Result<SourceUser, String> {
+    pub(super) fn source_user(
+        &self,
+        entry: &SearchEntry,
+        id_attr: &str,
+    ) -> Result<SourceUser, String> {
         let s = &self.settings;
         let flavour = s.flavour;
         let external_id = stable_id(flavour, id_attr, entry)
@@ -218,7 +222,10 @@ fn normalized_dn(entry_dn: &str) -> String {
 
 /// A stable id as an RFC 4515 filter value: text escaped; objectGUID as its 16 bytes, each
 /// `\\xx` (the text form is mixed-endian).
-pub(super) fn id_filter_value(flavour: Flavour, external_id: &str) -> Result<String, DirectoryError> {
+pub(super) fn id_filter_value(
+    flavour: Flavour,
+    external_id: &str,
+) -> Result<String, DirectoryError> {
     match flavour {
         Flavour::GenericLdap => Ok(ldap_escape(external_id).into_owned()),
         Flavour::ActiveDirectory => {

@@ -99,8 +99,11 @@ pub fn resolve(
         }
         let name = &read.group.name;
         if !unresolved.is_empty() {
-            let mut examples: Vec<String> =
-                unresolved.iter().take(EXAMPLES).map(|v| v.to_string()).collect();
+            let mut examples: Vec<String> = unresolved
+                .iter()
+                .take(EXAMPLES)
+                .map(|v| v.to_string())
+                .collect();
             if unresolved.len() > EXAMPLES {
                 examples.push(format!("and {} more", unresolved.len() - EXAMPLES));
             }
@@ -118,35 +121,13 @@ pub fn resolve(
         direct.push((members, subgroups));
     }
 
-    // Transitive members, each group expanded once; a cycle stops where it started.
-    let mut expanded: Vec<Option<Vec<usize>>> = vec![None; groups.len()];
-    for start in 0..groups.len() {
-        if expanded[start].is_some() {
-            continue;
-        }
-        let mut seen_groups = HashSet::from([start]);
-        let mut stack = vec![start];
-        let mut seen_users = HashSet::new();
-        let mut members = Vec::new();
-        while let Some(g) = stack.pop() {
-            for &u in &direct[g].0 {
-                if seen_users.insert(u) {
-                    members.push(u);
-                }
-            }
-            for &sub in &direct[g].1 {
-                if seen_groups.insert(sub) {
-                    stack.push(sub);
-                }
-            }
-        }
-        expanded[start] = Some(members);
-    }
+    let expanded: Vec<Vec<usize>> = (0..groups.len())
+        .map(|g| transitive_members(&direct, g))
+        .collect();
 
     let mut in_chosen: HashSet<usize> = HashSet::new();
     let mut out_groups = Vec::new();
     for (read, members) in groups.into_iter().zip(expanded) {
-        let members = members.unwrap_or_default();
         let picked = chosen.is_empty() || chosen.contains(&read.group.name.to_lowercase());
         if !picked {
             continue;
@@ -180,4 +161,25 @@ pub fn resolve(
         warnings,
         scope,
     }
+}
+
+/// A group's users, its subgroups' users included (each subgroup once: cycles end).
+fn transitive_members(direct: &[(Vec<usize>, Vec<usize>)], start: usize) -> Vec<usize> {
+    let mut seen_groups = HashSet::from([start]);
+    let mut stack = vec![start];
+    let mut seen_users = HashSet::new();
+    let mut members = Vec::new();
+    while let Some(g) = stack.pop() {
+        for &u in &direct[g].0 {
+            if seen_users.insert(u) {
+                members.push(u);
+            }
+        }
+        for &sub in &direct[g].1 {
+            if seen_groups.insert(sub) {
+                stack.push(sub);
+            }
+        }
+    }
+    members
 }

@@ -19,8 +19,8 @@ use rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
 pub use connection::{ServicePool, ad_sub_code};
-pub use entries::{format_guid, ranged_values};
 use entries::id_filter_value;
+pub use entries::{format_guid, ranged_values};
 
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,

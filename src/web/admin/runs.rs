@@ -81,6 +81,8 @@ pub struct RunPartial {
     pub held: Option<String>,
     pub warnings: Vec<String>,
     pub scope: Option<String>,
+    /// What a dry run's or an approved run's hold said.
+    pub hold_note: Option<String>,
     pub users: Vec<UserChange>,
     pub groups: Vec<GroupChange>,
     pub shown_limit: usize,
@@ -177,6 +179,19 @@ pub async fn show(
         profile_name,
         query: query.q.trim().to_owned(),
         held: plan.held.clone().filter(|_| run.status == "held"),
+        hold_note: plan.held.as_ref().and_then(|reason| {
+            if run.dry_run {
+                Some(format!(
+                    "A synchronisation that applies would be held for approval: {reason}."
+                ))
+            } else if run.status == "succeeded" {
+                Some(format!(
+                    "Applied after an administrator approved it; it was held because {reason}."
+                ))
+            } else {
+                None
+            }
+        }),
         warnings: plan.warnings.clone(),
         users_total: users.len(),
         groups_total: groups.len(),

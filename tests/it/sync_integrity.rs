@@ -1,0 +1,318 @@
+//! Synchronisation integrity against real directories with awkward data and injected faults
+//! (the trust issue): escaped DNs, nested groups, stalled and lying servers, the safety
+//! hold on groups and memberships, approvals of large runs, and who can sign in.
+
+use diesel::prelude::*;
+use ldap3::Mod;
+use roster::db::models::users as user_rows;
+use roster::sync::plan::Action;
+use roster::sync::{self, Trigger};
+
+use crate::profile_pages::set;
+use crate::support::ldap_proxy::{self, Fault};
+use crate::support::servers;
+use crate::sync::{
+    Admin, add_bulk_users, context, ldap_profile, memberships, names, pairs, samba_ou, set_of,
+    synced_users,
+};
+
+#[test]
+fn distinguished_names_compare_after_rfc4514_normalisation() {
+    use roster::directory::ldap::dn::normalize;
+    let canonical = normalize("cn=Smith\\2C John,ou=People,dc=example,dc=test").expect("dn");
+    for spelling in [
+        "cn=Smith\\, John,ou=People,dc=example,dc=test",
+        "CN=smith\\, john,OU=people,DC=Example,DC=Test",
+        "cn = Smith\\, John , ou=People, dc=example,dc=test",
+        "cn=\"Smith, John\",ou=People,dc=example,dc=test",
+        "2.5.4.3=Smith\\2c John,ou=People,dc=example,dc=test",
+        "cn=Smith\\,  John,ou=People;dc=example,dc=test",
+    ] {
+        assert_eq!(normalize(spelling).expect("dn"), canonical, "{spelling}");
+    }
+    let same = |a: &str, b: &str| normalize(a).expect("dn") == normalize(b).expect("dn");
+    assert!(
+        same("cn=a+uid=b,dc=x", "UID=b+CN=a,dc=x"),
+        "multi-valued RDN order"
+    );
+    assert!(
+        same("cn=J\\C3\\BCrgen,dc=x", "cn=Jürgen,dc=x"),
+        "hex-escaped UTF-8"
+    );
+    assert!(
+        same("cn=a ,dc=x", "cn=a,dc=x"),
+        "an unescaped trailing space is not part of the value"
+    );
+    assert!(!same("cn=a\\ ,dc=x", "cn=a,dc=x"), "an escaped one is");
+    assert!(!same("cn=Smith\\, John,dc=x", "cn=Smith John,dc=x"));
+    for broken in ["not a dn", "cn=a\\", "=a,dc=x"] {
+        assert!(normalize(broken).is_err(), "{broken}");
+    }
+}
+
+crate::db_test! {
+    async fn members_with_escaped_dns_are_kept_and_unknown_members_are_reported(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut dir = Admin::slapd(&slapd).await;
+        let base = dir.base.clone();
+        dir.add(&format!("cn=Smith\\, John,ou=people,{base}"), vec![("objectClass", vec!["inetOrgPerson"]), ("cn", vec!["Smith, John"]), ("sn", vec!["Smith"]), ("uid", vec!["jsmith"])]).await;
+        dir.add(&format!("cn=M\\C3\\BCller\\+Co,ou=people,{base}"), vec![("objectClass", vec!["inetOrgPerson"]), ("cn", vec!["Müller+Co"]), ("sn", vec!["Müller"]), ("uid", vec!["mueller"])]).await;
+        let members = [
+            format!("CN=Smith\\2C John,OU=People,{base}"),
+            format!("cn=Müller\\2BCo,ou=people,{}", base.to_uppercase()),
+            format!("uid=ghost,ou=people,{base}"),
+        ];
+        dir.add(&format!("cn=sales,ou=groups,{base}"), vec![("objectClass", vec!["groupOfNames"]), ("cn", vec!["sales"]), ("member", members.iter().map(String::as_str).collect())]).await;
+        let profile = ldap_profile(&app, &slapd, "Escapes", |f| set(f, "groups_to_sync", "sales")).await;
+        let ctx = context(&app);
+
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(names(&synced_users(&app, profile).await), ["jsmith", "mueller"]);
+        assert_eq!(memberships(&app, profile).await, pairs(&[("sales", "jsmith"), ("sales", "mueller")]));
+        let plan = run.plan.expect("plan");
+        assert!(plan.warnings.iter().any(|w| w.contains("group sales: 1 member value(s) match no user in scope") && w.contains("uid=ghost")), "{:?}", plan.warnings);
+        assert_eq!(plan.scope.as_deref(), Some("2 of 5 users are in the chosen groups; only they are synchronised"));
+        let page = app.get_html(&format!("/admin/runs/{}", run.run_id)).await;
+        assert!(page.contains("match no user in scope") && page.contains("2 of 5 users are in the chosen groups"), "{page}");
+
+        // Again: nothing to delete, nothing to change.
+        let again = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
+        assert_eq!((again.count(Action::Delete), again.users.len(), again.memberships_removed.len()), (0, 0, 0), "{again:?}");
+    }
+}
+
+crate::db_test! {
+    async fn nested_groups_count_when_asked_and_cycles_are_safe(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut dir = Admin::slapd(&slapd).await;
+        let base = dir.base.clone();
+        // outer ∋ alice, inner; inner ∋ carol, outer (a cycle).
+        dir.add(&format!("cn=outer,ou=groups,{base}"), vec![("objectClass", vec!["groupOfNames"]), ("cn", vec!["outer"]), ("member", vec![&format!("uid=alice,ou=people,{base}"), &format!("cn=admins,ou=groups,{base}")])]).await;
+        dir.modify("cn=admins,ou=groups", vec![Mod::Replace("member", set_of(&[&format!("uid=carol,ou=people,{base}"), &format!("cn=outer,ou=groups,{base}")]))]).await;
+        let flat = ldap_profile(&app, &slapd, "Flat", |f| set(f, "groups_to_sync", "outer")).await;
+        let ctx = context(&app);
+        let run = sync::run(&ctx, flat, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(names(&synced_users(&app, flat).await), ["alice"]);
+        let warnings = run.plan.expect("plan").warnings;
+        assert!(warnings.iter().any(|w| w.contains("group outer: 1 member(s) are groups") && w.contains("Include members of nested groups")), "{warnings:?}");
+
+        let nested = ldap_profile(&app, &slapd, "Nested", |f| {
+            set(f, "domain", "nested.example.test");
+            set(f, "groups_to_sync", "outer");
+            set(f, "nested_groups", "on");
+        }).await;
+        let run = sync::run(&ctx, nested, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(names(&synced_users(&app, nested).await), ["alice", "carol"]);
+        assert_eq!(memberships(&app, nested).await, pairs(&[("outer", "alice"), ("outer", "carol")]));
+        assert_eq!(run.plan.expect("plan").scope.as_deref(), Some("2 of 3 users are in the chosen groups; only they are synchronised"));
+        // All groups: the cycle gives both groups both members.
+        let all = ldap_profile(&app, &slapd, "All nested", |f| {
+            set(f, "domain", "all.example.test");
+            set(f, "nested_groups", "on");
+        }).await;
+        let run = sync::run(&ctx, all, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(memberships(&app, all).await, pairs(&[("admins", "alice"), ("admins", "carol"), ("outer", "alice"), ("outer", "carol"), ("staff", "alice"), ("staff", "bob")]));
+    }
+}
+
+crate::db_test! {
+    async fn active_directory_nested_groups_on_samba(app) {
+        app.sign_in_as_admin().await;
+        let (mut dir, ou) = samba_ou("nested").await;
+        let tag = ou[10..15].to_owned();
+        let name = |n: &str| format!("{n}{tag}");
+        for sam in [name("nia"), name("noe"), name("nox")] {
+            dir.add_ad_user(&sam, &sam).await;
+        }
+        let inner = format!("CN=inner{tag},{ou}");
+        dir.add(&inner, vec![("objectClass", vec!["group"]), ("sAMAccountName", vec![&*name("inner")]), ("member", vec![&*format!("CN={},{ou}", name("noe"))])]).await;
+        dir.add(&format!("CN=outer{tag},{ou}"), vec![("objectClass", vec!["group"]), ("sAMAccountName", vec![&*name("outer")]), ("member", vec![&*format!("CN={},{ou}", name("nia")), inner.as_str()])]).await;
+        let samba = servers::samba();
+        let mut f = crate::profile_pages::common_fields("Nested AD");
+        f.extend([
+            ("kind", "active_directory".to_owned()),
+            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
+            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
+            ("protocol", "starttls".to_owned()),
+            ("ignore_tls_errors", "on".to_owned()),
+            ("bind_dn", samba.fact("BIND_USER").to_owned()),
+            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
+            ("base_dn", ou.clone()),
+            ("timeout_seconds", "10".to_owned()),
+            ("nested_groups", "on".to_owned()),
+            ("groups_to_sync", name("outer")),
+        ]);
+        let profile = crate::profile_pages::create(&app, &f).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(names(&synced_users(&app, profile).await), [name("nia"), name("noe")]);
+        assert_eq!(memberships(&app, profile).await, pairs(&[(&name("outer"), &name("nia")), (&name("outer"), &name("noe"))]));
+        // A new Active Directory profile includes nested groups unless told otherwise.
+        let form = app.get_html("/admin/profiles/new/fields?kind=active_directory").await;
+        assert!(form.contains("id=\"nested_groups\" name=\"nested_groups\" checked"), "{form}");
+    }
+}
+
+crate::db_test! {
+    async fn stalled_or_lying_directories_fail_the_run_within_the_timeout(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        add_bulk_users(&slapd, 600).await; // two pages of 500
+        let upstream = crate::directory::host_port(slapd.fact("LDAP_URL"));
+        let profile = ldap_profile(&app, &slapd, "Faults", |_| {}).await;
+        let ctx = context(&app);
+        let first = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(first.status, "succeeded", "{:?}", first.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 603);
+        let form_page = format!("/admin/profiles/{profile}");
+        let mut f = crate::profile_pages::slapd_profile_of(&slapd, "Faults");
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "delete_users", "on");
+        set(&mut f, "delete_threshold_percent", "100");
+        set(&mut f, "protocol", "ldaps");
+        set(&mut f, "timeout_seconds", "2");
+        let point_at = |server: String| {
+            let (app, form_page, mut f) = (&app, form_page.clone(), f.clone());
+            async move {
+                set(&mut f, "server", &server);
+                let res = crate::profile_pages::post(app, &form_page, &form_page, &f, false).await;
+                assert_eq!(res.status().as_u16(), 303, "profile saved");
+            }
+        };
+
+        // A first page whose result lost its paging control: the read is not complete.
+        let proxy = ldap_proxy::start(&upstream, Fault::StripFirstPageControls).await;
+        point_at(proxy.server.clone()).await;
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("without the paged-results control")), "{:?}", run.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 603, "nothing deleted");
+
+        // slapd stopped (SIGSTOP) between two pages: the run fails within the timeout and
+        // frees its lease.
+        let pid: u32 = slapd.fact("PID").parse().expect("pid");
+        let proxy = ldap_proxy::start(&upstream, Fault::StopServerAfterFirstPage { pid }).await;
+        point_at(proxy.server.clone()).await;
+        let started = std::time::Instant::now();
+        let run = tokio::time::timeout(std::time::Duration::from_secs(30), sync::run(&ctx, profile, Trigger::Cli, "test", false))
+            .await
+            .expect("the run ends by itself")
+            .expect("run");
+        let took = started.elapsed();
+        let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+        assert_eq!(run.status, "failed");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains(&format!("no answer from {} within 2 s", proxy.server))), "{:?}", run.error);
+        assert!(took < std::time::Duration::from_secs(8), "failed after {took:?}");
+        assert_eq!(synced_users(&app, profile).await.len(), 603, "nothing changed");
+        let leases = app.conn(move |c| {
+            use roster::db::schema::sync_leases;
+            sync_leases::table.filter(sync_leases::profile_id.eq(profile)).count().get_result::<i64>(c).expect("leases")
+        }).await;
+        assert_eq!(leases, 0, "the lease is released");
+
+        // A referral in the middle of the users: Roster does not follow it, so the read is
+        // incomplete.
+        let mut dir = Admin::slapd(&slapd).await;
+        let referral = format!("ou=elsewhere,{}", dir.base);
+        let added = dir.ldap.with_controls(ldap3::controls::ManageDsaIt).add(&referral, vec![("objectClass", std::collections::HashSet::from(["referral", "extensibleObject"])), ("ou", std::collections::HashSet::from(["elsewhere"])), ("ref", std::collections::HashSet::from(["ldap://other.example.test/ou=elsewhere,dc=example,dc=test"]))]).await.expect("add");
+        assert_eq!(added.rc, 0, "{added:?}");
+        point_at(upstream.clone()).await;
+        set(&mut f, "protocol", "starttls");
+        let direct = {
+            let mut f = f.clone();
+            set(&mut f, "server", &upstream);
+            f
+        };
+        let res = crate::profile_pages::post(&app, &form_page, &form_page, &direct, false).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("referred part of the search") && e.contains("ldap://other.example.test")), "{:?}", run.error);
+        let deleted = dir.ldap.with_controls(ldap3::controls::ManageDsaIt).delete(&referral).await.expect("delete");
+        assert_eq!(deleted.rc, 0, "{deleted:?}");
+
+        // The directory answers again: the next run works.
+        let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+    }
+}
+
+crate::db_test! {
+    async fn deleting_many_groups_or_memberships_is_held(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Guarded", |f| set(f, "delete_threshold_count", "1")).await;
+        let ctx = context(&app);
+        sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        let mut dir = Admin::slapd(&slapd).await;
+        let base = dir.base.clone();
+        // Two memberships go: more than the threshold of 1.
+        dir.modify("cn=staff,ou=groups", vec![Mod::Replace("member", set_of(&[&format!("uid=carol,ou=people,{base}")]))]).await;
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held");
+        let reason = held.plan.and_then(|p| p.held).expect("reason");
+        assert!(reason.contains("2 group memberships would be deleted, more than the profile's threshold of 1"), "{reason}");
+        assert_eq!(memberships(&app, profile).await.len(), 3, "nothing applied");
+        sync::discard(&ctx, held.run_id).await.expect("discard");
+        // Both groups go.
+        dir.delete("cn=staff,ou=groups").await;
+        dir.delete("cn=admins,ou=groups").await;
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held");
+        let reason = held.plan.and_then(|p| p.held).expect("reason");
+        assert!(reason.contains("2 groups would be deleted, more than the profile's threshold of 1"), "{reason}");
+    }
+}
+
+crate::db_test! {
+    async fn approving_a_large_held_run_records_its_full_counts(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Large", |f| set(f, "delete_threshold_count", "10")).await;
+        let ctx = context(&app);
+        sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        // 2,500 users this profile synchronised earlier that the directory no longer has.
+        app.conn(move |c| {
+            let ids: Vec<String> = (0..2500).map(|i| format!("gone-{i:04}")).collect();
+            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false }).collect();
+            let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
+            user_rows::insert_directory_users(c, &of, &new).expect("users");
+        }).await;
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held");
+        let approved = sync::approve(&ctx, held.run_id).await.expect("approve");
+        assert_eq!(approved.status, "succeeded", "{:?}", approved.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 3);
+        let run_id = held.run_id;
+        let row = app.conn(move |c| roster::db::models::sync_runs::find(c, run_id).expect("run").expect("run")).await;
+        assert_eq!((row.users_deleted, row.users_unchanged), (2500, 3));
+        let page = app.get_html(&format!("/admin/runs/{run_id}")).await;
+        assert!(page.contains("2500 deleted"), "{page}");
+        assert!(page.contains("Applied after an administrator approved it; it was held because 2500 users would be deleted"), "{page}");
+    }
+}
+
+crate::db_test! {
+    async fn users_disabled_in_the_directory_are_shown_as_such_everywhere(app) {
+        app.sign_in_as_admin().await;
+        let profile = ldap_profile(&app, servers::slapd(), "Standing", |_| {}).await;
+        app.conn(move |c| {
+            let new = [
+                user_rows::NewDirectoryUser { external_id: "on", username: "still-here", full_name: "", emails: &[], disabled: false },
+                user_rows::NewDirectoryUser { external_id: "off", username: "switched-off", full_name: "", emails: &[], disabled: true },
+            ];
+            let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
+            user_rows::insert_directory_users(c, &of, &new).expect("users");
+        }).await;
+        let page = app.get_html("/admin/users?q=switched").await;
+        assert!(page.contains("Disabled in the directory") && !page.contains("<td>Enabled</td>"), "{page}");
+        let page = app.get_html("/admin/users?q=still-here").await;
+        assert!(page.contains("<td>Enabled</td>"), "{page}");
+    }
+}
