@@ -93,6 +93,9 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::FormConfig::default().limit(256 * 1024))
+                .app_data(web::PayloadConfig::new(
+                    crate::auth::csrf::MAX_UPLOAD_FORM_BODY,
+                ))
                 .wrap(middleware::from_fn(crate::auth::csrf::guard))
                 .wrap(middleware::from_fn(crate::web::render::error_pages))
                 .wrap(security_headers(https))

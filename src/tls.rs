@@ -46,3 +46,135 @@ pub fn client_config(extra_ca_file: Option<&Path>) -> anyhow::Result<Arc<ClientC
             .with_no_client_auth(),
     ))
 }
+
+/// Why an uploaded trusted certificate cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    #[error("holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NoCertificate,
+    #[error("is not a readable PEM certificate: {0}")]
+    Unreadable(String),
+}
+
+/// The SHA-256 fingerprints (`AB:CD:…`) of the certificates in `pem`, checked readable.
+pub fn fingerprints(pem: &str) -> Result<Vec<String>, TrustError> {
+    let certs = parse_certs(pem)?;
+    Ok(certs.iter().map(|c| fingerprint(c)).collect())
+}
+
+fn parse_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let mut certs = Vec::new();
+    for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let cert = cert.map_err(|e| TrustError::Unreadable(e.to_string()))?;
+        x509_parser::parse_x509_certificate(&cert)
+            .map_err(|e| TrustError::Unreadable(e.to_string()))?;
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err(TrustError::NoCertificate);
+    }
+    Ok(certs)
+}
+
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(cert.as_ref());
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The trust of one directory profile that names its own certificate: a server whose own
+/// certificate is one of `pem`'s is accepted by that pin (a self-signed certificate, CA:TRUE
+/// or without a subjectAltName, as `openssl req -x509` and Samba make them); any other must
+/// chain to one of them as a CA, with its name checked as usual.
+pub fn trusting(pem: &str) -> Result<Arc<ClientConfig>, TrustError> {
+    let certs = parse_certs(pem)?;
+    let mut roots = RootCertStore::empty();
+    for cert in &certs {
+        // A certificate webpki cannot use as an anchor is still a pin.
+        let _ = roots.add(cert.clone());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain = if roots.is_empty() {
+        None
+    } else {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .ok()
+    };
+    let verifier = Pinned {
+        pins: certs.iter().map(|c| c.as_ref().to_vec()).collect(),
+        chain,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TrustError::Unreadable(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct Pinned {
+    /// The trusted certificates, byte for byte.
+    pins: Vec<Vec<u8>>,
+    /// Chain verification to the trusted certificates as CAs.
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self
+            .pins
+            .iter()
+            .any(|pin| pin.as_slice() == end_entity.as_ref())
+        {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match &self.chain {
+            Some(chain) => {
+                chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

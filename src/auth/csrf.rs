@@ -27,6 +27,19 @@ pub const FIELD: &str = "csrf_token";
 /// Larger form bodies are not buffered for the token check; they must send the header.
 const MAX_FORM_BODY: usize = 256 * 1024;
 
+/// The profile forms carry certificates and key files: their bodies may be larger, so an
+/// oversize field gets its own field error (`profiles::form::MAX_FIELD_BYTES`) instead of a
+/// refused request. Also the limit of the `Bytes` those handlers read (`startup`).
+pub const MAX_UPLOAD_FORM_BODY: usize = 8 * 1024 * 1024;
+
+fn body_limit(path: &str) -> usize {
+    if path.starts_with("/admin/profiles") {
+        MAX_UPLOAD_FORM_BODY
+    } else {
+        MAX_FORM_BODY
+    }
+}
+
 #[derive(Clone)]
 pub struct CsrfKey([u8; 32]);
 
@@ -97,7 +110,17 @@ pub async fn guard(
         }
         let token = match header_token(&req) {
             Some(t) => Some(t),
-            None => form_token(&mut req).await,
+            None => match form_token(&mut req).await {
+                Ok(token) => token,
+                Err(limit) => {
+                    let res = AppError::TooLarge(format!(
+                        "This form is larger than {} MiB, more than Roster accepts. Nothing was saved.",
+                        limit / (1024 * 1024)
+                    ))
+                    .error_response();
+                    return Ok(req.into_response(res).map_into_right_body());
+                }
+            },
         };
         let valid = existing.is_some() && token.is_some_and(|t| state.csrf.verify(&binding, &t));
         if !valid {
@@ -163,22 +186,26 @@ fn header_token(req: &ServiceRequest) -> Option<String> {
 }
 
 /// Reads the `csrf_token` field of an urlencoded form and puts the body back for the handler.
-async fn form_token(req: &mut ServiceRequest) -> Option<String> {
+/// `Err(limit)`: the body is larger than this path takes.
+async fn form_token(req: &mut ServiceRequest) -> Result<Option<String>, usize> {
     let is_form = req
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     if !is_form {
-        return None;
+        return Ok(None);
     }
+    let limit = body_limit(req.path());
     let mut payload = req.take_payload();
     let mut body = Vec::new();
     use futures_util::StreamExt;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > MAX_FORM_BODY {
-            return None;
+        let Ok(chunk) = chunk else {
+            return Ok(None);
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(limit);
         }
         body.extend_from_slice(&chunk);
     }
@@ -186,5 +213,5 @@ async fn form_token(req: &mut ServiceRequest) -> Option<String> {
         .find(|(k, _)| k == FIELD)
         .map(|(_, v)| v.into_owned());
     req.set_payload(actix_web::dev::Payload::from(Bytes::from(body)));
-    token
+    Ok(token)
 }

@@ -116,6 +116,8 @@ pub enum DirectoryError {
     },
     #[error("the base DN `{base_dn}` does not exist: {detail}")]
     BaseDnNotFound { base_dn: String, detail: String },
+    #[error("the connection to the directory {server} was lost")]
+    ConnectionLost { server: String },
     #[error("no answer from {server} within {} s", .timeout.as_secs())]
     Timeout { server: String, timeout: Duration },
     #[error("the directory answered with an error: {detail}")]

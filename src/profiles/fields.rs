@@ -11,6 +11,8 @@ pub enum Input {
     Checkbox,
     /// A secret: never rendered back; blank on edit means unchanged.
     Secret,
+    /// PEM text (a certificate), pasted or read from a file.
+    Pem,
     Select(&'static [(&'static str, &'static str)]),
 }
 
@@ -97,6 +99,14 @@ const IGNORE_TLS: FieldSpec = field(
     Check::Any,
     "Only for testing: the connection is still encrypted but anyone could pose as the server.",
 );
+const TRUSTED_CERTIFICATE: FieldSpec = field(
+    "trusted_certificate_pem",
+    "Trusted certificate (PEM)",
+    Input::Pem,
+    false,
+    Check::Any,
+    "For a directory whose certificate no public CA signed: its CA certificate, or the server's own certificate (self-signed, e.g. Samba's or one made by openssl req -x509), which is then pinned. Empty: the system's CAs and tls_ca_file.",
+);
 const BIND_PASSWORD: FieldSpec = field(
     "bind_password",
     "Bind password",
@@ -137,6 +147,7 @@ const AD: &[FieldSpec] = &[
     DOMAIN,
     PROTOCOL,
     IGNORE_TLS,
+    TRUSTED_CERTIFICATE,
     field(
         "bind_dn",
         "Bind user",
@@ -157,6 +168,7 @@ const LDAP: &[FieldSpec] = &[
     DOMAIN,
     PROTOCOL,
     IGNORE_TLS,
+    TRUSTED_CERTIFICATE,
     field("bind_dn", "Bind DN", Input::Text, true, Check::Dn, ""),
     BIND_PASSWORD,
     BASE_DN,
@@ -318,6 +330,7 @@ const APP_INTEGRATION: &[FieldSpec] = &[
         "The Application Integration endpoint, e.g. https://users.example.com/api.",
     ),
     IGNORE_TLS,
+    TRUSTED_CERTIFICATE,
     field(
         "requires_auth",
         "Server requires authentication",
@@ -341,6 +354,7 @@ const ICEWARP: &[FieldSpec] = &[
         "Host name, optionally with :port; Roster talks HTTPS to it.",
     ),
     IGNORE_TLS,
+    TRUSTED_CERTIFICATE,
     field(
         "admin_user",
         "Admin user name",

@@ -21,7 +21,12 @@ use crate::web::forms::FieldErrors;
 pub struct Posted {
     values: HashMap<String, String>,
     pub privileges: Vec<Privilege>,
+    /// Fields posted with more than `MAX_FIELD_BYTES`: kept empty, reported by `check`.
+    oversize: Vec<String>,
 }
+
+/// No certificate, key or setting is this large; a bigger field is an error, not data.
+pub const MAX_FIELD_BYTES: usize = 256 * 1024;
 
 impl Posted {
     pub fn parse(body: &[u8]) -> Posted {
@@ -29,12 +34,18 @@ impl Posted {
         for (key, value) in url::form_urlencoded::parse(body) {
             match key.as_ref() {
                 "privilege" => posted.privileges.extend(Privilege::parse(&value)),
+                _ if value.len() > MAX_FIELD_BYTES => posted.oversize.push(key.into_owned()),
                 _ => {
                     posted.values.insert(key.into_owned(), value.into_owned());
                 }
             }
         }
         posted
+    }
+
+    /// Whether `name` was posted larger than `MAX_FIELD_BYTES` (and dropped).
+    pub fn is_oversize(&self, name: &str) -> bool {
+        self.oversize.iter().any(|n| n == name)
     }
 
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
@@ -90,6 +101,20 @@ pub fn check(
     existing: Option<&KindSettings>,
 ) -> Result<Checked, FieldErrors> {
     let mut errors = FieldErrors::default();
+    // First, so it is the field's one error (the dropped value would fail other checks).
+    let uploads: &[(&'static str, &str)] = &[
+        ("certificate_import", "Certificate"),
+        ("private_key_import", "Private key"),
+        ("service_account_key", "Service-account key"),
+        ("name", "Name"),
+        ("groups_to_sync", "Groups to synchronise"),
+    ];
+    let specs = fields::for_kind(kind).iter().map(|f| (f.name, f.label));
+    for (field, label) in uploads.iter().copied().chain(specs) {
+        if posted.is_oversize(field) {
+            errors.add(field, format!("{label} is larger than 256 KiB."));
+        }
+    }
 
     let name = posted.get("name").trim().to_owned();
     if name.is_empty() {
@@ -217,6 +242,21 @@ pub fn check(
         }
         KindSettings::Ldap(..) | KindSettings::IceWarp(_) => {}
     }
+    // A stored password is only sent to the endpoint it was stored for (SECURITY.md): with
+    // the server (or identity, or TLS option) changed, a blank field no longer means "keep".
+    if let Some(stored) = existing
+        && settings.endpoint() != stored.endpoint()
+    {
+        for slot in [SecretSlot::BindPassword, SecretSlot::Password] {
+            let typed = new_secrets.iter().any(|(s, _)| *s == slot);
+            if stored.secret(slot).is_some() && !typed && !drop_secrets.contains(&slot) {
+                errors.add(
+                    slot.field(),
+                    format!("The server changed: enter the {} again.", slot.describe()),
+                );
+            }
+        }
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -279,6 +319,15 @@ fn read_field(
             } else {
                 new_secrets.push((slot, SecretString::from(raw.to_owned())));
             }
+        }
+        Input::Pem => {
+            let value = raw.trim();
+            if !value.is_empty()
+                && let Err(e) = crate::tls::fingerprints(value)
+            {
+                errors.add(spec.name, format!("{label} {e}."));
+            }
+            object.insert(spec.name.into(), Value::from(value));
         }
         Input::Number => {
             let Check::Seconds(min, max) = spec.check else {

@@ -49,6 +49,9 @@ pub struct LdapProfile {
     pub id_attribute: String,
     /// Members of nested groups count as members (expanded in memory, cycles safe).
     pub nested_groups: bool,
+    /// A PEM certificate the admin trusts for this directory: a CA, or the server's own
+    /// certificate (then pinned by its fingerprint). Empty = Roster's usual trust.
+    pub trusted_certificate_pem: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -195,6 +198,36 @@ impl KindSettings {
         }
     }
 
+    /// Where this profile's password goes (server, port, protocol, TLS option, identity):
+    /// a stored password is only ever sent to the endpoint it was stored for. `None` for
+    /// kinds whose secrets never go to a host the admin types.
+    pub fn endpoint(&self) -> Option<String> {
+        let lower = |s: &str| s.trim().to_lowercase();
+        match self {
+            KindSettings::Ldap(_, s) => Some(format!(
+                "{}|{}|{}|{}|{}",
+                lower(&s.server),
+                s.protocol,
+                s.ignore_tls_errors,
+                lower(&s.bind_dn),
+                s.trusted_certificate_pem.trim()
+            )),
+            KindSettings::AppIntegration(s) => Some(format!(
+                "{}|{}|{}",
+                s.url.trim(),
+                s.ignore_tls_errors,
+                s.username.trim()
+            )),
+            KindSettings::IceWarp(s) => Some(format!(
+                "{}|{}|{}",
+                lower(&s.server),
+                s.ignore_tls_errors,
+                s.admin_user.trim()
+            )),
+            KindSettings::Entra(_) | KindSettings::Google(_) => None,
+        }
+    }
+
     pub fn set_secret(&mut self, slot: SecretSlot, id: Option<i64>) {
         match (self, slot) {
             (KindSettings::Ldap(_, s), SecretSlot::BindPassword) => s.bind_password_secret = id,
@@ -262,6 +295,7 @@ impl KindSettings {
         settings.groups_to_sync = groups_to_sync;
         settings.id_attribute = s.id_attribute.clone();
         settings.nested_groups = s.nested_groups;
+        settings.trusted_certificate_pem = s.trusted_certificate_pem.clone();
         Some(LdapDirectory::new(settings, tls))
     }
 }

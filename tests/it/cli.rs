@@ -291,3 +291,51 @@ fn secrets_rotate_writes_a_new_key_file_and_reseals_with_it() {
     assert_ne!(code, 0);
     assert!(err.contains("cannot create master key file"), "{err}");
 }
+
+/// The access log names each request's method and path, on standard error, without colour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_lines_name_the_method_and_go_to_stderr() {
+    roster::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = roster(dir.path())
+        .env("ROSTER_LOG", "info")
+        .env(
+            "ROSTER_ADMIN_PASSWORD",
+            "an admin password for the log test",
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start roster");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let running = lines.next().expect("a line").expect("text");
+    let base = running
+        .split("running at ")
+        .nth(1)
+        .and_then(|r| r.split('/').take(3).collect::<Vec<_>>().join("/").into())
+        .unwrap_or_default();
+    let client = crate::support::app::client();
+    let res = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status().as_u16(), 200);
+    let _ = client
+        .post(format!("{base}/login"))
+        .form(&[("username", "x")])
+        .send()
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"GET /login\" 200"), "{err}");
+    assert!(err.contains("\"POST /login\""), "{err}");
+    assert!(
+        !err.contains("\"m /login\"") && !err.contains('\u{1b}'),
+        "{err}"
+    );
+}

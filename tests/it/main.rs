@@ -13,6 +13,7 @@ mod directory_sign_in;
 mod harness;
 mod mfa;
 mod profile_pages;
+mod profile_trust;
 mod profiles;
 mod schedules;
 mod secrets;

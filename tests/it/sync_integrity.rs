@@ -316,3 +316,63 @@ crate::db_test! {
         assert!(page.contains("<td>Enabled</td>"), "{page}");
     }
 }
+
+/// Runs the `roster` binary against the test app's database; (exit code, stdout, stderr).
+async fn roster_cli(app: &crate::support::app::TestApp, args: &[&str]) -> (i32, String, String) {
+    use secrecy::ExposeSecret;
+    let (url, key) = (
+        app.database_url.clone(),
+        app.master_key.to_base64().expose_secret().to_owned(),
+    );
+    let dir = app.dir.path().to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROSTER_LOG", "info")
+            .env("DATABASE_URL", &url)
+            .env("ROSTER_MASTER_KEY", &key)
+            .args(&args)
+            .output()
+            .expect("run roster");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
+}
+
+crate::db_test! {
+    async fn roster_sync_says_what_it_did_and_what_a_dry_run_would_do(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Cli", |f| set(f, "delete_threshold_count", "1")).await;
+
+        let (code, out, err) = roster_cli(&app, &["sync", "Cli", "--dry-run", "--plan"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("users: 3 to create"), "{out}");
+        assert!(out.contains("user create alice") && out.contains("group create staff") && out.contains("membership + alice in staff"), "--plan lists the changes: {out}");
+        let (code, out, err) = roster_cli(&app, &["sync", "Cli"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("users: 3 created, 0 updated, 0 deleted, 0 unchanged; groups: 2 created"), "an applied run says what it did: {out}");
+        // Log lines go to standard error, without colour codes when not on a terminal.
+        assert!(!out.contains("INFO") && err.contains("INFO") && !err.contains('\u{1b}'), "stdout: {out}\nstderr: {err}");
+
+        // Two users leave: an applied run would be held. A dry run only says so, and succeeds.
+        let mut dir = Admin::slapd(&slapd).await;
+        dir.delete("uid=alice,ou=people").await;
+        dir.delete("uid=bob,ou=people").await;
+        let (code, out, err) = roster_cli(&app, &["sync", "Cli", "--dry-run"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains(": succeeded") && out.contains("would be held for approval") && !err.contains("held for approval"), "{out}{err}");
+        let (code, _, err) = roster_cli(&app, &["sync", "Cli"]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("held for approval, nothing was applied"), "{err}");
+        assert_eq!(synced_users(&app, profile).await.len(), 3);
+    }
+}

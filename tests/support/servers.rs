@@ -59,10 +59,20 @@ fn sweep_old_workdirs(root: &std::path::Path) {
 
 /// A server of its own for one test (slapd starts in < 1 s); stopped when dropped.
 pub fn private(name: &'static str) -> ExternalServer {
+    private_with(name, &[])
+}
+
+/// The same, with variables for its start script (e.g. `ROSTER_SLAPD_SELF_SIGNED=1`).
+pub fn private_with(name: &'static str, env: &[(&str, &str)]) -> ExternalServer {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    start_as(name, &format!("{name}-private{n}"), Duration::from_secs(60))
-        .unwrap_or_else(|m| panic!("{m}"))
+    start_as(
+        name,
+        &format!("{name}-private{n}"),
+        Duration::from_secs(60),
+        env,
+    )
+    .unwrap_or_else(|m| panic!("{m}"))
 }
 
 impl Drop for ExternalServer {
@@ -85,13 +95,14 @@ impl Drop for ExternalServer {
 }
 
 pub fn start(name: &'static str, timeout: Duration) -> Result<ExternalServer, String> {
-    start_as(name, name, timeout)
+    start_as(name, name, timeout, &[])
 }
 
 fn start_as(
     name: &'static str,
     instance: &str,
     timeout: Duration,
+    env: &[(&str, &str)],
 ) -> Result<ExternalServer, String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
@@ -110,6 +121,7 @@ fn start_as(
         .arg(&workdir)
         .arg(&cache)
         .env("ROSTER_TEST_PARENT_PID", std::process::id().to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

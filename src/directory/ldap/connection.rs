@@ -169,14 +169,19 @@ impl LdapDirectory {
             .set_starttls(s.protocol == Protocol::StartTls);
         conn_settings = if s.ignore_tls_errors {
             conn_settings.set_no_tls_verify(true)
+        } else if !s.trusted_certificate_pem.trim().is_empty() {
+            let trust = crate::tls::trusting(&s.trusted_certificate_pem).map_err(|e| {
+                DirectoryError::Settings(format!("the profile's trusted certificate {e}"))
+            })?;
+            conn_settings.set_config(trust)
         } else {
             conn_settings.set_config(self.tls.clone())
         };
         let (conn, mut ldap) =
             tokio::time::timeout(s.timeout, LdapConnAsync::with_settings(conn_settings, &url))
                 .await
-                .map_err(|_| self.timeout())?
-                .map_err(|e| self.classify(e))?;
+                .map_err(|_| self.connect_failure(self.timeout()))?
+                .map_err(|e| self.connect_failure(self.classify(e)))?;
         ldap3::drive!(conn);
         let bind = self
             .bounded(ldap.simple_bind(s.bind_dn.trim(), s.bind_password.expose_secret()))
@@ -200,32 +205,70 @@ impl LdapDirectory {
         }
     }
 
-    /// Sorts ldap3's errors into what an admin can act on, keeping the original text.
+    /// Sorts ldap3's errors into what an admin can act on, in words (never a debug form).
     pub(super) fn classify(&self, error: LdapError) -> DirectoryError {
         let server = self.settings.server.clone();
         match error {
             LdapError::Timeout { .. } => self.timeout(),
             LdapError::Io { source } => {
-                let detail = source.to_string();
-                let is_tls = source
+                let tls = source
                     .get_ref()
-                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-                if is_tls {
-                    DirectoryError::Tls { server, detail }
-                } else if source.kind() == std::io::ErrorKind::TimedOut {
-                    self.timeout()
-                } else if detail.contains("lookup address") || detail.contains("not known") {
-                    DirectoryError::ServerUnknown { server, detail }
-                } else {
-                    DirectoryError::Unreachable { server, detail }
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+                if let Some(tls) = tls {
+                    return DirectoryError::Tls {
+                        server,
+                        detail: explain_tls(tls, self.settings.protocol),
+                    };
+                }
+                let detail = source.to_string();
+                match source.kind() {
+                    std::io::ErrorKind::TimedOut => self.timeout(),
+                    std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof => {
+                        DirectoryError::ConnectionLost { server }
+                    }
+                    _ if detail.contains("lookup address") || detail.contains("not known") => {
+                        DirectoryError::ServerUnknown { server, detail }
+                    }
+                    _ => DirectoryError::Unreachable { server, detail },
                 }
             }
+            // ldap3's connection task is gone: the server closed the connection.
+            LdapError::OpSend { .. }
+            | LdapError::ResultRecv { .. }
+            | LdapError::IdScrubSend { .. }
+            | LdapError::EndOfStream => DirectoryError::ConnectionLost { server },
             LdapError::FilterParsing => {
                 DirectoryError::Settings("a search filter is not valid LDAP filter syntax".into())
             }
             other => DirectoryError::Protocol {
                 detail: other.to_string(),
             },
+        }
+    }
+
+    /// A failure while connecting, with a hint when the protocol may not match the port.
+    fn connect_failure(&self, classified: DirectoryError) -> DirectoryError {
+        let server = self.settings.server.clone();
+        // A server speaking the other protocol closes the connection or waits for ever.
+        let mismatch = matches!(
+            classified,
+            DirectoryError::ConnectionLost { .. } | DirectoryError::Timeout { .. }
+        );
+        match (mismatch, self.settings.protocol) {
+            (true, Protocol::Ldaps) => DirectoryError::Tls {
+                server,
+                detail: format!("{classified}: {LDAPS_ON_PLAIN_PORT}"),
+            },
+            (true, Protocol::StartTls) => DirectoryError::Tls {
+                server,
+                detail: format!(
+                    "{classified} while starting TLS (StartTLS): is this an LDAPS port? LDAPS usually listens on 636, so choose LDAPS for it; StartTLS is for port 389"
+                ),
+            },
+            _ => classified,
         }
     }
 
@@ -384,6 +427,30 @@ impl LdapDirectory {
 }
 
 /// Active Directory puts a sub-code in its bind errors: `… data 52e, v4563`.
+const LDAPS_ON_PLAIN_PORT: &str = "the server did not answer in TLS: is this a plain LDAP port? LDAPS usually listens on port 636; for port 389 choose StartTLS";
+
+/// A TLS failure in words an admin can act on.
+fn explain_tls(error: &rustls::Error, protocol: Protocol) -> String {
+    use rustls::{CertificateError as Cert, Error};
+    match error {
+        Error::InvalidCertificate(Cert::UnknownIssuer) => "the server's certificate is not signed by a CA Roster trusts: add the directory's CA certificate (or the server's own certificate, to pin it) as the profile's trusted certificate, or to tls_ca_file".into(),
+        Error::InvalidCertificate(Cert::NotValidForName | Cert::NotValidForNameContext { .. }) => "the server's certificate is not issued for this server name: connect by a name the certificate lists, or pin the certificate as the profile's trusted certificate".into(),
+        Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => "the server's certificate has expired: renew it on the directory server".into(),
+        Error::InvalidCertificate(Cert::NotValidYet | Cert::NotValidYetContext { .. }) => "the server's certificate is not valid yet: check the clocks of both machines".into(),
+        Error::InvalidCertificate(Cert::Revoked) => "the server's certificate has been revoked".into(),
+        Error::InvalidCertificate(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => "the server presents a CA certificate (CA:TRUE) as its own, as self-signed certificates made by openssl req -x509 or Samba are: upload that certificate as the profile's trusted certificate to pin it".into(),
+        Error::InvalidCertificate(_) => "the server's certificate was refused: upload the directory's CA certificate, or the server's own certificate to pin it, as the profile's trusted certificate".into(),
+        Error::InvalidMessage(_)
+        | Error::InappropriateMessage { .. }
+        | Error::InappropriateHandshakeMessage { .. }
+            if protocol == Protocol::Ldaps =>
+        {
+            LDAPS_ON_PLAIN_PORT.into()
+        }
+        other => format!("the TLS handshake failed: {other}"),
+    }
+}
+
 /// The DN an LDAP URL refers to (`ldap://host/DN?…`), normalised.
 fn referral_dn(url: &str) -> Option<String> {
     let rest = url.split_once("://")?.1;

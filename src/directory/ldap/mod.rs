@@ -76,6 +76,9 @@ pub struct LdapSettings {
     pub id_attribute: String,
     /// Members of a group that is a member of a group count as members of both.
     pub nested_groups: bool,
+    /// The profile's own trusted certificate (PEM): a CA, or the server's certificate,
+    /// pinned. Empty = Roster's trust (system roots and `tls_ca_file`).
+    pub trusted_certificate_pem: String,
 }
 
 impl LdapSettings {
@@ -113,6 +116,7 @@ impl LdapSettings {
             groups_to_sync: Vec::new(),
             id_attribute: String::new(),
             nested_groups: flavour == Flavour::ActiveDirectory,
+            trusted_certificate_pem: String::new(),
         }
     }
 }

@@ -249,6 +249,7 @@ fn kind_fields(
                 Input::Number => ("number", Vec::new()),
                 Input::Checkbox => ("checkbox", Vec::new()),
                 Input::Secret => ("secret", Vec::new()),
+                Input::Pem => ("pem", Vec::new()),
                 Input::Select(opts) => (
                     "select",
                     opts.iter()
@@ -811,6 +812,31 @@ async fn probe(
                     },
                 },
             };
+            // Every Test connection is audited: it signs in somewhere with a password.
+            let target = match &loaded {
+                Some((profile, ..)) => profile.name.clone(),
+                None => format!("new {} profile", kind.label()),
+            };
+            let outcome = match (&partial.report, &partial.error) {
+                (Some(_), _) => "connected".to_owned(),
+                (None, Some(e)) => format!("failed: {e}"),
+                (None, None) => format!("not tried: {}", partial.problems.join(" ")),
+            };
+            let host = [posted.get("server"), posted.get("url")]
+                .into_iter()
+                .map(str::trim)
+                .find(|v| !v.is_empty())
+                .unwrap_or("");
+            let detail = format!("server {host}: {outcome}");
+            crate::web::audit_by(
+                &req,
+                &state,
+                &me,
+                "profile_connection_tested",
+                &target,
+                &detail,
+            )
+            .await?;
             partial.render()?
         }
         Probe::Groups => {
