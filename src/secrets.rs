@@ -48,6 +48,28 @@ pub fn reveal(
     Ok(SecretString::from(text))
 }
 
+/// What recovery codes are hashed under.
+const RECOVERY_KEY_PURPOSE: &str = "recovery code key";
+
+/// The key recovery codes are hashed with (HMAC-SHA256): 32 random bytes made on first
+/// use and sealed like every secret, so `roster secrets rotate` keeps them valid (a key
+/// derived from the master key itself would not survive the rotation).
+pub fn recovery_key(conn: &mut DbConnection, key: &MasterKey) -> Result<Vec<u8>, SecretError> {
+    let row = match secrets::first_for(conn, RECOVERY_KEY_PURPOSE)? {
+        Some(row) => row,
+        None => {
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            let value = SecretString::from(hex::encode(bytes));
+            store(conn, key, RECOVERY_KEY_PURPOSE, &value)?;
+            // Two instances racing here both stored one: the oldest is the one.
+            secrets::first_for(conn, RECOVERY_KEY_PURPOSE)?.ok_or(SecretError::Missing(0))?
+        }
+    };
+    let text = reveal(conn, key, row.id)?;
+    hex::decode(text.expose_secret()).map_err(|_| SecretError::from(KeyError::Open))
+}
+
 pub fn replace(
     conn: &mut DbConnection,
     key: &MasterKey,

@@ -21,7 +21,15 @@ use crate::crypto::random_token;
 use crate::error::AppError;
 use crate::startup::AppState;
 
-pub const PRE_SESSION_COOKIE: &str = "roster_presession";
+/// The cookie that binds CSRF tokens before sign-in; over HTTPS with the `__Host-` prefix,
+/// like the session cookie, so no subdomain can plant or read it.
+pub fn pre_session_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-roster_presession"
+    } else {
+        "roster_presession"
+    }
+}
 pub const HEADER: &str = "x-csrf-token";
 pub const FIELD: &str = "csrf_token";
 /// Larger form bodies are not buffered for the token check; they must send the header.
@@ -81,7 +89,7 @@ pub fn token(req: &HttpRequest, state: &AppState) -> String {
 
 fn binding_cookie(req: &ServiceRequest, https: bool) -> Option<String> {
     req.cookie(sessions::cookie_name(https))
-        .or_else(|| req.cookie(PRE_SESSION_COOKIE))
+        .or_else(|| req.cookie(pre_session_cookie_name(https)))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
@@ -133,7 +141,7 @@ pub async fn guard(
 
     let mut res = next.call(req).await?.map_into_left_body();
     if let Some(value) = new_pre_session {
-        let cookie = Cookie::build(PRE_SESSION_COOKIE, value)
+        let cookie = Cookie::build(pre_session_cookie_name(https), value)
             .path("/")
             .http_only(true)
             .secure(https)

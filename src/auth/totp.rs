@@ -58,12 +58,28 @@ pub fn new_recovery_codes() -> Vec<String> {
         .collect()
 }
 
-/// Recovery codes are compared by hash, ignoring case, spaces and dashes.
-pub fn recovery_hash(code: &str) -> String {
-    let normal: String = code
-        .chars()
+/// Recovery codes are compared by a keyed hash (HMAC-SHA256 under `key`, see
+/// `secrets::recovery_key`), ignoring case, spaces and dashes: 48 bits hashed without a key
+/// could be found from a copy of the database.
+pub fn recovery_hash(key: &[u8], code: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match <Hmac<sha2::Sha256> as Mac>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length.
+        Err(_) => return String::new(),
+    };
+    mac.update(normal_code(code).as_bytes());
+    format!("k1:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// How codes were hashed before they were keyed (plain SHA-256): still redeemable.
+pub fn legacy_recovery_hash(code: &str) -> String {
+    crate::crypto::token_hash(&normal_code(code))
+}
+
+fn normal_code(code: &str) -> String {
+    code.chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
-        .collect();
-    crate::crypto::token_hash(&normal)
+        .collect()
 }

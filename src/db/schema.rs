@@ -75,6 +75,7 @@ diesel::table! {
         last_sign_in_at -> Nullable<BigInt>,
         emails -> Text,
         privileges -> Text,
+        sign_in_name_key -> Text,
     }
 }
 

@@ -77,6 +77,9 @@ pub struct SourceUser {
     /// The primary address first, no duplicates.
     pub emails: Vec<String>,
     pub disabled: bool,
+    /// Another name the user signs in with: Active Directory's userPrincipalName.
+    #[serde(default)]
+    pub sign_in_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -118,8 +121,13 @@ pub enum DirectoryError {
     BaseDnNotFound { base_dn: String, detail: String },
     #[error("the connection to the directory {server} was lost")]
     ConnectionLost { server: String },
-    #[error("no answer from {server} within {} s", .timeout.as_secs())]
-    Timeout { server: String, timeout: Duration },
+    #[error("no answer from {server} within {} s{hint}", .timeout.as_secs())]
+    Timeout {
+        server: String,
+        timeout: Duration,
+        /// What may be wrong, for the admin (empty, or starting with "; ").
+        hint: &'static str,
+    },
     #[error("the directory answered with an error: {detail}")]
     Protocol { detail: String },
     #[error("the directory's answer is incomplete: {detail}")]

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use diesel::Connection;
 use diesel::prelude::*;
 
 use super::plan::{Action, Plan};
@@ -22,7 +21,9 @@ pub struct ApplyOptions<'a> {
 }
 
 pub fn apply(conn: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
-    conn.transaction(|c| apply_in(c, options, plan))
+    // Not diesel's `transaction`: when SQLite has already rolled back by itself (a full
+    // disk), its failed ROLLBACK ("no transaction is active") would hide the real error.
+    conn.write_transaction(|c| apply_in(c, options, plan))
 }
 
 fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
@@ -60,6 +61,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
                 full_name: &user.full_name,
                 emails: &user.emails,
                 disabled: user.disabled,
+                sign_in_name: &user.sign_in_name,
             },
         )?;
         if user.disabled {
@@ -74,6 +76,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
             full_name: &u.full_name,
             emails: &u.emails,
             disabled: u.disabled,
+            sign_in_name: &u.sign_in_name,
         })
         .collect();
     step("deletes and updates");

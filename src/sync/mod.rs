@@ -409,7 +409,14 @@ async fn apply_plan(
             .map_err(SyncError::from)
         })
         .await
-        .map_err(|e| format!("writing the changes failed, nothing was changed: {e}"))
+        .map_err(|e| {
+            let e = e.to_string();
+            if e.contains("disk is full") || e.contains("No space left") {
+                format!("the database's disk is full ({e}): nothing was changed; free some space and run the synchronisation again")
+            } else {
+                format!("writing the changes failed, nothing was changed: {e}")
+            }
+        })
 }
 
 async fn set_phase(ctx: &SyncContext, run_id: i64, phase: &'static str) {

@@ -40,6 +40,9 @@ pub struct UserChange {
     pub full_name: String,
     pub emails: Vec<String>,
     pub disabled: bool,
+    /// Active Directory's userPrincipalName, also accepted at sign-in.
+    #[serde(default)]
+    pub sign_in_name: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -261,6 +264,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 full_name: source.full_name.clone(),
                 emails: source.emails.clone(),
                 disabled: source.disabled,
+                sign_in_name: source.sign_in_name.clone(),
             }),
             Some(current) => {
                 let mut fields = Vec::new();
@@ -276,6 +280,9 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 if current.directory_disabled != source.disabled {
                     fields.push("status".to_owned());
                 }
+                if current.sign_in_name_key != username_key(&source.sign_in_name) {
+                    fields.push("sign-in name".to_owned());
+                }
                 if fields.is_empty() {
                     plan.users_unchanged += 1;
                 } else {
@@ -290,6 +297,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                         full_name: source.full_name.clone(),
                         emails: source.emails.clone(),
                         disabled: source.disabled,
+                        sign_in_name: source.sign_in_name.clone(),
                     });
                 }
             }
@@ -315,6 +323,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 full_name: current.full_name.clone(),
                 emails: current.emails.clone(),
                 disabled: current.directory_disabled,
+                sign_in_name: String::new(),
             });
         } else {
             plan.users_unchanged += 1;

@@ -274,6 +274,9 @@ pub async fn reenrol(
             Ok(())
         })
         .await?;
+    let mut reset = me.user.clone();
+    reset.mfa_enrolled_at = None;
+    crate::web::mfa::ensure_secret(&state, &reset).await?;
     crate::web::audit_by(
         &req,
         &state,

@@ -88,6 +88,9 @@ pub async fn submit(
             } else {
                 Stage::Full
             };
+            if stage == Stage::MfaPending && user.mfa_enrolled_at.is_none() {
+                crate::web::mfa::ensure_secret(&state, &user).await?;
+            }
             let token = state
                 .db
                 .write(move |c| -> Result<_, AppError> {

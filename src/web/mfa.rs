@@ -58,7 +58,13 @@ async fn pending(req: &HttpRequest, state: &AppState) -> Result<Option<(i64, Use
         .await
 }
 
-/// The user's TOTP secret, made (and sealed) on first need during enrolment.
+/// Makes the user's TOTP secret if there is none yet: at the password step and when set-up
+/// starts again, never on a GET (a page view changes no state).
+pub async fn ensure_secret(state: &AppState, user: &User) -> Result<(), AppError> {
+    secret(state, user, true).await.map(drop)
+}
+
+/// The user's TOTP secret, made (and sealed) when `create` says so and there is none.
 async fn secret(state: &AppState, user: &User, create: bool) -> Result<Option<Vec<u8>>, AppError> {
     let (id, key, name) = (user.id, state.master_key.clone(), user.login_name());
     state
@@ -111,9 +117,19 @@ async fn page_for(
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
     let enrolling = user.mfa_enrolled_at.is_none();
+    let mut error = error;
     let secret_text = if enrolling {
-        let bytes = secret(state, user, true).await?.unwrap_or_default();
-        totp::secret_text(&bytes)
+        match secret(state, user, false).await? {
+            Some(bytes) => totp::secret_text(&bytes),
+            None => {
+                // Reset meanwhile (an admin's "reset MFA"): a new key comes with a new sign-in.
+                error.get_or_insert_with(|| {
+                    "Your set-up key was reset. Sign out and sign in again to set up two-step sign-in."
+                        .into()
+                });
+                String::new()
+            }
+        }
     } else {
         String::new()
     };
@@ -156,7 +172,9 @@ pub async fn qr(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse,
     if user.mfa_enrolled_at.is_some() {
         return Err(AppError::NotFound);
     }
-    let bytes = secret(&state, &user, true).await?.unwrap_or_default();
+    let bytes = secret(&state, &user, false)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let png = totp::totp(&bytes, &user.login_name())
         .map_err(|e| anyhow::anyhow!("TOTP: {e}"))?
         .to_qr_png()
@@ -211,7 +229,7 @@ pub async fn submit(
     let totp = totp::totp(&bytes, &user.login_name()).map_err(|e| anyhow::anyhow!("TOTP: {e}"))?;
     let step = totp::matching_step(&totp, &form.code, now().max(0) as u64)
         .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-    let (id, code) = (user.id, form.code.clone());
+    let (id, code, master) = (user.id, form.code.clone(), state.master_key.clone());
     let accepted = state
         .db
         .run(move |c| -> Result<bool, AppError> {
@@ -221,7 +239,14 @@ pub async fn submit(
                 return Ok(true);
             }
             // Recovery codes only once enrolled (they do not exist before).
-            Ok(!enrolling && recovery_codes::redeem(c, id, &totp::recovery_hash(&code))?)
+            if enrolling {
+                return Ok(false);
+            }
+            let key = crate::secrets::recovery_key(c, &master).map_err(anyhow::Error::from)?;
+            Ok(
+                recovery_codes::redeem(c, id, &totp::recovery_hash(&key, &code))?
+                    || recovery_codes::redeem(c, id, &totp::legacy_recovery_hash(&code))?,
+            )
         })
         .await?;
     if !accepted {
@@ -259,11 +284,11 @@ pub async fn submit(
     } else {
         Vec::new()
     };
-    let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
     let previous = req
         .cookie(sessions::cookie_name(state.session_policy.https))
         .map(|c| c.value().to_owned());
     let (policy, agent, ip2) = (state.session_policy, user_agent(&req), ip.clone());
+    let (master, codes_to_hash) = (state.master_key.clone(), codes.clone());
     let is_admin = user
         .privileges()
         .contains(&user_privileges::Privilege::Admin);
@@ -272,6 +297,11 @@ pub async fn submit(
         .run(move |c| -> Result<_, AppError> {
             throttle::succeeded(c, &throttle_key, &ip2)?;
             if enrolling {
+                let key = crate::secrets::recovery_key(c, &master).map_err(anyhow::Error::from)?;
+                let hashes: Vec<String> = codes_to_hash
+                    .iter()
+                    .map(|code| totp::recovery_hash(&key, code))
+                    .collect();
                 users::mark_mfa_enrolled(c, id)?;
                 recovery_codes::replace(c, id, &hashes)?;
             }

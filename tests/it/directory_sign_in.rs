@@ -87,6 +87,9 @@ crate::db_test! {
         let (status, body) = status_and_body(&app, "carol", &password).await;
         assert_eq!(status, 401);
         assert!(body.contains("exists in more than one domain"), "{body}");
+        // Only a correct password learns that the name is in two domains.
+        let (status, body) = status_and_body(&app, "carol", "not her password").await;
+        assert_eq!((status, body.as_str()), (401, "The user name or password is incorrect."));
         let (status, _) = status_and_body(&app, "carol@second.test", &password).await;
         assert_eq!(status, 303);
     }
@@ -201,5 +204,57 @@ crate::db_test! {
         assert_eq!((method.as_str(), profile_id), ("local", None));
         let switched: i64 = app.conn(|c| audit_events::table.filter(audit_events::action.eq("user_authentication_switched")).count().get_result(c).expect("audit")).await;
         assert_eq!(switched, 2);
+    }
+}
+
+crate::db_test! {
+    async fn active_directory_users_sign_in_with_their_upn_after_a_rename(app) {
+        app.sign_in_as_admin().await;
+        let samba = servers::samba();
+        let (mut dir, ou) = crate::sync::samba_ou("upn").await;
+        let tag: String = ou[7..].chars().filter(char::is_ascii_alphanumeric).take(5).collect::<String>().to_lowercase();
+        let (first, renamed) = (format!("carla{tag}"), format!("cgray{tag}"));
+        let password = samba.fact("USER_PASSWORD").to_owned();
+        let upn = format!("{first}@{}", samba.fact("UPN_SUFFIX"));
+        // A user with a password needs LDAPS (AD sets unicodePwd only over TLS); then
+        // renamed: a new sAMAccountName, the userPrincipalName kept.
+        let (conn, mut ldaps) = ldap3::LdapConnAsync::with_settings(ldap3::LdapConnSettings::new().set_no_tls_verify(true), samba.fact("LDAPS_URL")).await.expect("ldaps");
+        ldap3::drive!(conn);
+        ldaps.simple_bind(samba.fact("ADMIN_USER"), samba.fact("ADMIN_PASSWORD")).await.expect("bind").success().expect("admin");
+        let quoted: Vec<u8> = format!("\"{password}\"").encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let value = |v: &str| std::collections::HashSet::from([v.as_bytes().to_vec()]);
+        let attrs: Vec<(Vec<u8>, std::collections::HashSet<Vec<u8>>)> = vec![
+            (b"objectClass".to_vec(), value("user")),
+            (b"sAMAccountName".to_vec(), value(&first)),
+            (b"userPrincipalName".to_vec(), value(&upn)),
+            (b"unicodePwd".to_vec(), std::collections::HashSet::from([quoted])),
+            (b"userAccountControl".to_vec(), value("512")),
+        ];
+        let dn = format!("CN={first},{ou}");
+        ldaps.add(&dn, attrs).await.expect("add").success().expect("user with a password");
+        dir.modify_dn(&dn, vec![ldap3::Mod::Replace("sAMAccountName", std::collections::HashSet::from([renamed.as_str()]))]).await;
+
+        let mut f = common_fields("Corp UPN");
+        f.extend([
+            ("kind", "active_directory".to_owned()),
+            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
+            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
+            ("protocol", "starttls".to_owned()),
+            ("ignore_tls_errors", "on".to_owned()),
+            ("bind_dn", samba.fact("BIND_USER").to_owned()),
+            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
+            ("base_dn", ou.clone()),
+            ("timeout_seconds", "10".to_owned()),
+        ]);
+        set(&mut f, "mfa_by_default", "");
+        let profile = create(&app, &f).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        for login in [upn.to_uppercase(), renamed.clone(), format!("{renamed}@{}", samba.fact("UPN_SUFFIX")), format!("CORP\\{renamed}")] {
+            let (status, to) = status_and_body(&app, &login, &password).await;
+            assert_eq!((status, to.as_str()), (303, "/account"), "{login}");
+        }
+        let (status, _) = status_and_body(&app, &first, &password).await;
+        assert_eq!(status, 401, "the old sAMAccountName alone is not a name any more");
     }
 }

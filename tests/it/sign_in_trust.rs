@@ -146,3 +146,79 @@ crate::db_test! {
         assert_eq!(app.new_client().sign_in("kai", "Grusse aus Koln").await.status().as_u16(), 401);
     }
 }
+
+crate::db_test! {
+    async fn mfa_pages_change_nothing_and_recovery_codes_are_keyed(app) {
+        use roster::db::schema::{recovery_codes, secrets, users};
+        app.sign_in_as_admin().await;
+        assert_eq!(app.create_user("lu", "lu's long password", &["log_on"]).await.status().as_u16(), 303);
+        app.conn(|c| diesel::update(users::table.filter(users::username.eq("lu"))).set(users::mfa_required.eq(true)).execute(c).expect("require")).await;
+        let lu = app.new_client();
+        assert_eq!(location(&lu.sign_in("lu", "lu's long password").await), "/mfa");
+        let state = || app.conn(|c| {
+            let seed = users::table.filter(users::username.eq("lu")).select(users::totp_secret_id).first::<Option<i64>>(c).expect("seed");
+            (seed, secrets::table.count().get_result::<i64>(c).expect("count"))
+        });
+        let after_password = state().await;
+        assert!(after_password.0.is_some(), "the seed is made at the password step");
+        let page = lu.get_html("/mfa").await;
+        assert_eq!(lu.get("/mfa/qr.png").await.status().as_u16(), 200);
+        lu.get_html("/mfa").await;
+        assert_eq!(state().await, after_password, "GET /mfa and the QR code change no state");
+
+        let key = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").replace(' ', "");
+        let secret = totp_rs::Secret::try_from_base32(&key).expect("base32").as_bytes().to_vec();
+        let totp = roster::auth::totp::totp(&secret, "lu").expect("totp");
+        crate::support::clear_of_totp_step_boundary(3).await;
+        let code = totp.generate(roster::db::now() as u64).to_string();
+        let res = lu.client.post(lu.url("/mfa")).form(&[("csrf_token", csrf_token_in(&page).as_str()), ("code", code.as_str()), ("next", "")]).send().await.expect("POST");
+        let body = res.text().await.expect("body");
+        let codes: Vec<String> = body.split("<li><code>").skip(1).filter_map(|r| r.split('<').next()).map(str::to_owned).collect();
+        assert_eq!(codes.len(), 10);
+        let stored: Vec<String> = app.conn(|c| recovery_codes::table.select(recovery_codes::code_hash).load(c).expect("hashes")).await;
+        let plain = roster::auth::totp::legacy_recovery_hash(&codes[0]);
+        assert!(stored.iter().all(|h| h.starts_with("k1:")) && !stored.contains(&plain), "keyed, not plain SHA-256");
+
+        // A recovery code signs in once.
+        let again = app.new_client();
+        assert_eq!(location(&again.sign_in("lu", "lu's long password").await), "/mfa");
+        let page = again.get_html("/mfa").await;
+        let res = again.client.post(again.url("/mfa")).form(&[("csrf_token", csrf_token_in(&page).as_str()), ("code", codes[0].as_str()), ("next", "")]).send().await.expect("POST");
+        assert_eq!(res.status().as_u16(), 303, "recovery code accepted");
+    }
+}
+
+crate::db_test! {
+    settings(|s| s.public_url = Some("https://roster.example.test".into()));
+    async fn over_https_the_pre_session_cookie_has_the_host_prefix(app) {
+        let res = app.get("/login").await;
+        let cookies: Vec<String> = res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
+        assert!(cookies.iter().any(|c| c.starts_with("__Host-roster_presession=") && c.contains("Secure") && c.contains("Path=/")), "{cookies:?}");
+        assert!(!cookies.iter().any(|c| c.starts_with("roster_presession=")), "{cookies:?}");
+    }
+}
+
+crate::db_test! {
+    async fn a_directory_that_stops_answering_refuses_sign_in_within_the_timeout(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let mut f = slapd_profile_of(&slapd, "Stalls");
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "mfa_by_default", "");
+        let profile = create(&app, &f).await;
+        sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");
+        let password = slapd.fact("USER_PASSWORD").to_owned();
+        // The directory goes silent: it accepts connections and answers nothing.
+        let stalling = crate::sync::CuttingProxy::stalling(&crate::directory::host_port(slapd.fact("LDAP_URL")), 0).await;
+        set(&mut f, "server", &stalling.address);
+        set(&mut f, "timeout_seconds", "2");
+        let page = format!("/admin/profiles/{profile}");
+        assert_eq!(crate::profile_pages::post(&app, &page, &page, &f, false).await.status().as_u16(), 303);
+        let started = std::time::Instant::now();
+        let res = app.new_client().sign_in("alice", &password).await;
+        assert_eq!(res.status().as_u16(), 401, "fails closed");
+        assert!(started.elapsed() < std::time::Duration::from_secs(8), "{:?}", started.elapsed());
+        let (_, detail) = audited(&app, "sign_in_failed").await.pop().expect("audited");
+        assert!(detail.contains("no answer from") && detail.contains("within 2 s"), "{detail}");
+    }
+}

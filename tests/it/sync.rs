@@ -288,7 +288,7 @@ crate::db_test! {
         app.sign_in_as_admin().await;
         let profile = ldap_profile(&app, servers::slapd(), "Rows", |_| {}).await;
         let (users_of, groups_of) = app.conn(move |c| {
-            let new = |name: &'static str| user_rows::NewDirectoryUser { external_id: name, username: name, full_name: name, emails: &[], disabled: false };
+            let new = |name: &'static str| user_rows::NewDirectoryUser { external_id: name, username: name, full_name: name, emails: &[], disabled: false, sign_in_name: "" };
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &[new("ann"), new("ben")]).expect("users");
             groups::insert_groups(c, profile, &[("g1", "one", ""), ("g2", "two", "")]).expect("groups");
@@ -314,7 +314,7 @@ crate::db_test! {
         // Nor can a user point at a missing profile, when created or moved.
         let orphan = app.conn(move |c| {
             let of = user_rows::NewUsersOf { profile_id: profile + 1000, domain: "", mfa_required: false, privileges: &[] };
-            let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false };
+            let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false, sign_in_name: "" };
             user_rows::insert_directory_users(c, &of, &[new])
         }).await;
         assert!(orphan.is_err(), "a user of a missing profile was accepted");
@@ -454,6 +454,7 @@ crate::db_test! {
         let run = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "failed", "the read was cut: {:?}", run.plan.map(|p| p.source_users));
         assert!(proxy.cut(), "the proxy cut the connection mid-read");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("was lost") && !e.contains("channel closed")), "said in words: {:?}", run.error);
         assert_eq!(synced_users(&app, profile).await.len(), 3003, "zero changes");
 
         // Unreachable from the start: nothing listens at the server's address.
@@ -853,7 +854,7 @@ async fn active_directory_group_with_1600_members_is_read_through_ranges() {
 }
 
 impl Admin {
-    async fn modify_dn(&mut self, dn: &str, mods: Vec<Mod<&str>>) {
+    pub async fn modify_dn(&mut self, dn: &str, mods: Vec<Mod<&str>>) {
         self.ldap
             .modify(dn, mods)
             .await

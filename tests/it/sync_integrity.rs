@@ -280,7 +280,7 @@ crate::db_test! {
         // 2,500 users this profile synchronised earlier that the directory no longer has.
         app.conn(move |c| {
             let ids: Vec<String> = (0..2500).map(|i| format!("gone-{i:04}")).collect();
-            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false }).collect();
+            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "" }).collect();
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &new).expect("users");
         }).await;
@@ -304,8 +304,8 @@ crate::db_test! {
         let profile = ldap_profile(&app, servers::slapd(), "Standing", |_| {}).await;
         app.conn(move |c| {
             let new = [
-                user_rows::NewDirectoryUser { external_id: "on", username: "still-here", full_name: "", emails: &[], disabled: false },
-                user_rows::NewDirectoryUser { external_id: "off", username: "switched-off", full_name: "", emails: &[], disabled: true },
+                user_rows::NewDirectoryUser { external_id: "on", username: "still-here", full_name: "", emails: &[], disabled: false, sign_in_name: "" },
+                user_rows::NewDirectoryUser { external_id: "off", username: "switched-off", full_name: "", emails: &[], disabled: true, sign_in_name: "" },
             ];
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &new).expect("users");
@@ -375,4 +375,59 @@ crate::db_test! {
         assert!(err.contains("held for approval, nothing was applied"), "{err}");
         assert_eq!(synced_users(&app, profile).await.len(), 3);
     }
+}
+
+/// A tmpfs of `size` for this test's SQLite file; unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn new(size: &str) -> SmallDisk {
+        let dir = crate::support::servers::target_dir()
+            .join(format!("small-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount");
+        assert!(
+            mounted.success(),
+            "mounting a tmpfs needs root: run the tests as tests/run does"
+        );
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_says_so_and_changes_nothing() {
+    let disk = SmallDisk::new("1200k");
+    let url = format!("sqlite://{}", disk.0.join("roster.db").display());
+    let app = crate::support::app::spawn_app_with(crate::support::app::Backend::Sqlite, move |s| {
+        s.database_url = secrecy::SecretString::from(url);
+    })
+    .await;
+    app.sign_in_as_admin().await;
+    let slapd = servers::private("slapd");
+    add_bulk_users(&slapd, 3000).await;
+    let profile = ldap_profile(&app, &slapd, "Full disk", |_| {}).await;
+    let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false)
+        .await
+        .expect("run");
+    assert_eq!(run.status, "failed");
+    let error = run.error.unwrap_or_default();
+    assert!(
+        error.contains("disk is full") && error.contains("nothing was changed"),
+        "{error}"
+    );
+    assert!(!error.contains("no transaction is active"), "{error}");
+    assert!(synced_users(&app, profile).await.is_empty());
 }

@@ -43,6 +43,16 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SealedSecret
         .optional()
 }
 
+/// The oldest secret stored for `purpose` (for Roster's own keys, one per database).
+pub fn first_for(conn: &mut DbConnection, purpose: &str) -> QueryResult<Option<SealedSecret>> {
+    secrets::table
+        .filter(secrets::purpose.eq(purpose))
+        .order(secrets::id)
+        .select(SealedSecret::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<SealedSecret>> {
     secrets::table
         .order(secrets::id)

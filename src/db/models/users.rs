@@ -246,6 +246,14 @@ pub fn find_for_login(conn: &mut DbConnection, login: &str) -> QueryResult<Vec<U
                 .filter(|u| u.domain.to_lowercase() == domain),
         );
         found.extend(by_key(conn, username_key(login))?);
+        // An Active Directory user's userPrincipalName, whatever its prefix.
+        found.extend(
+            users::table
+                .filter(users::sign_in_name_key.eq(username_key(login)))
+                .select(User::as_select())
+                .limit(20)
+                .load(conn)?,
+        );
     } else {
         found.extend(by_key(conn, username_key(login))?);
     }
@@ -539,11 +547,13 @@ pub struct SyncedUser {
     pub full_name: String,
     pub directory_disabled: bool,
     pub emails: Vec<String>,
+    pub sign_in_name_key: String,
 }
 
 /// The users a profile synchronised, with their addresses.
 pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<SyncedUser>> {
-    let rows: Vec<(i64, Option<String>, String, String, bool, String)> = users::table
+    type Row = (i64, Option<String>, String, String, bool, String, String);
+    let rows: Vec<Row> = users::table
         .filter(users::profile_id.eq(profile_id))
         .filter(users::auth_method.eq(AuthMethod::Directory.as_str()))
         .order(users::id)
@@ -554,18 +564,22 @@ pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResul
             users::full_name,
             users::directory_disabled,
             users::emails,
+            users::sign_in_name_key,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, external_id, username, full_name, directory_disabled, emails)| SyncedUser {
-                emails: parse_emails(&emails),
-                id,
-                external_id: external_id.unwrap_or_default(),
-                username,
-                full_name,
-                directory_disabled,
+            |(id, external_id, username, full_name, directory_disabled, emails, sign_in)| {
+                SyncedUser {
+                    sign_in_name_key: sign_in,
+                    emails: parse_emails(&emails),
+                    id,
+                    external_id: external_id.unwrap_or_default(),
+                    username,
+                    full_name,
+                    directory_disabled,
+                }
             },
         )
         .collect())
@@ -597,6 +611,8 @@ pub struct NewDirectoryUser<'a> {
     pub full_name: &'a str,
     pub emails: &'a [String],
     pub disabled: bool,
+    /// Active Directory's userPrincipalName (empty for other kinds).
+    pub sign_in_name: &'a str,
 }
 
 #[derive(Insertable)]
@@ -616,6 +632,7 @@ struct DirectoryUserRow<'a> {
     privileges: &'a str,
     created_at: i64,
     updated_at: i64,
+    sign_in_name_key: String,
 }
 
 /// Adds users with an id above `after_id` (just inserted) to SQLite's search index (one
@@ -677,6 +694,7 @@ pub fn insert_directory_users(
                 privileges: &privileges,
                 created_at: now,
                 updated_at: now,
+                sign_in_name_key: username_key(u.sign_in_name),
             })
             .collect();
         match &mut *conn {
@@ -730,6 +748,7 @@ pub fn update_directory_user(
             users::directory_disabled.eq(user.disabled),
             users::search_text.eq(search_text(user.username, user.full_name, user.emails)),
             users::emails.eq(emails_column(user.emails)),
+            users::sign_in_name_key.eq(username_key(user.sign_in_name)),
             users::updated_at.eq(crate::db::now()),
         ))
         .execute(conn)?;

@@ -202,6 +202,7 @@ impl LdapDirectory {
         DirectoryError::Timeout {
             server: self.settings.server.clone(),
             timeout: self.settings.timeout,
+            hint: "",
         }
     }
 
@@ -253,22 +254,23 @@ impl LdapDirectory {
     fn connect_failure(&self, classified: DirectoryError) -> DirectoryError {
         let server = self.settings.server.clone();
         // A server speaking the other protocol closes the connection or waits for ever.
-        let mismatch = matches!(
-            classified,
-            DirectoryError::ConnectionLost { .. } | DirectoryError::Timeout { .. }
-        );
-        match (mismatch, self.settings.protocol) {
-            (true, Protocol::Ldaps) => DirectoryError::Tls {
+        let hint = match self.settings.protocol {
+            Protocol::Ldaps => LDAPS_ON_PLAIN_PORT,
+            Protocol::StartTls => STARTTLS_ON_LDAPS_PORT,
+        };
+        match classified {
+            DirectoryError::ConnectionLost { .. } => DirectoryError::Tls {
                 server,
-                detail: format!("{classified}: {LDAPS_ON_PLAIN_PORT}"),
+                detail: format!("the server closed the connection during the TLS handshake{hint}"),
             },
-            (true, Protocol::StartTls) => DirectoryError::Tls {
+            DirectoryError::Timeout {
+                server, timeout, ..
+            } => DirectoryError::Timeout {
                 server,
-                detail: format!(
-                    "{classified} while starting TLS (StartTLS): is this an LDAPS port? LDAPS usually listens on 636, so choose LDAPS for it; StartTLS is for port 389"
-                ),
+                timeout,
+                hint,
             },
-            _ => classified,
+            other => other,
         }
     }
 
@@ -427,7 +429,10 @@ impl LdapDirectory {
 }
 
 /// Active Directory puts a sub-code in its bind errors: `… data 52e, v4563`.
-const LDAPS_ON_PLAIN_PORT: &str = "the server did not answer in TLS: is this a plain LDAP port? LDAPS usually listens on port 636; for port 389 choose StartTLS";
+const LDAPS_ON_PLAIN_PORT: &str =
+    "; is this a plain LDAP port? LDAPS usually listens on port 636; for port 389 choose StartTLS";
+const STARTTLS_ON_LDAPS_PORT: &str =
+    "; is this an LDAPS port? StartTLS is for port 389; for port 636 choose LDAPS";
 
 /// A TLS failure in words an admin can act on.
 fn explain_tls(error: &rustls::Error, protocol: Protocol) -> String {
@@ -445,7 +450,7 @@ fn explain_tls(error: &rustls::Error, protocol: Protocol) -> String {
         | Error::InappropriateHandshakeMessage { .. }
             if protocol == Protocol::Ldaps =>
         {
-            LDAPS_ON_PLAIN_PORT.into()
+            format!("the server did not answer in TLS{LDAPS_ON_PLAIN_PORT}")
         }
         other => format!("the TLS handshake failed: {other}"),
     }

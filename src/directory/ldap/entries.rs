@@ -59,7 +59,11 @@ impl LdapDirectory {
             s.email_attribute.clone(),
         ];
         if s.flavour == Flavour::ActiveDirectory {
-            attrs.extend(["userAccountControl".into(), "proxyAddresses".into()]);
+            attrs.extend([
+                "userAccountControl".into(),
+                "proxyAddresses".into(),
+                "userPrincipalName".into(),
+            ]);
         }
         attrs.extend(match_attr.clone());
         attrs.retain(|a| !a.is_empty());
@@ -124,6 +128,10 @@ impl LdapDirectory {
             full_name: first(entry, &s.full_name_attribute).unwrap_or_default(),
             emails,
             disabled,
+            sign_in_name: match flavour {
+                Flavour::ActiveDirectory => first(entry, "userPrincipalName").unwrap_or_default(),
+                Flavour::GenericLdap => String::new(),
+            },
         })
     }
 
