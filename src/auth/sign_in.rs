@@ -40,44 +40,16 @@ pub async fn sign_in(
     password: &SecretString,
     client_ip: &str,
 ) -> Result<SignInOutcome, AppError> {
-    let policy = state.throttle_policy;
     // One canonical form for the lookup and the counter; a name no account can have (too
-    // long, control characters, spaces around `@`) is refused before any lookup, counted
-    // against the address only.
+    // long, spaces around `@`) is refused before any lookup, counted against the address.
     let login = match login_name::canonical(typed) {
         Ok(login) => login,
         Err(why) => {
-            let ip = client_ip.to_owned();
-            let verdict = state
-                .db
-                .write(move |c| {
-                    throttle::reserve_address(c, &policy, &ip, now()).map_err(AppError::from)
-                })
-                .await?;
             let shown = login_name::for_audit(typed);
-            if let Verdict::Locked {
-                retry_after_seconds,
-            } = verdict
-            {
-                audit(state, None, &shown, "sign_in_throttled", client_ip).await?;
-                return Ok(SignInOutcome::Throttled {
-                    retry_after_seconds,
-                });
+            if let Some(throttled) = throttle_check(state, None, &shown, client_ip).await? {
+                return Ok(throttled);
             }
-            let _ = state.hasher.verify(password, None).await?;
-            tokio::time::sleep(REFUSAL_DELAY).await;
-            let why = why.to_string();
-            crate::web::audit(
-                state,
-                None,
-                &shown,
-                "sign_in_failed",
-                &shown,
-                &why,
-                client_ip,
-            )
-            .await?;
-            return Ok(SignInOutcome::Refused);
+            return refuse_nobody(state, password, &shown, &why.to_string(), client_ip).await;
         }
     };
 
@@ -91,19 +63,8 @@ pub async fn sign_in(
         [user] => Subject::User(user.id),
         _ => Subject::Name(login.clone()),
     };
-    let (account, ip) = (subject.clone(), client_ip.to_owned());
-    let verdict = state
-        .db
-        .write(move |c| throttle::reserve(c, &policy, &account, &ip, now()).map_err(AppError::from))
-        .await?;
-    if let Verdict::Locked {
-        retry_after_seconds,
-    } = verdict
-    {
-        audit(state, None, &login, "sign_in_throttled", client_ip).await?;
-        return Ok(SignInOutcome::Throttled {
-            retry_after_seconds,
-        });
+    if let Some(throttled) = throttle_check(state, Some(&subject), &login, client_ip).await? {
+        return Ok(throttled);
     }
     if found.len() > 1 {
         // Only a password that is right for one of them says the name is ambiguous: a
@@ -130,10 +91,7 @@ pub async fn sign_in(
         return Ok(outcome);
     }
     let Some(user) = found.pop() else {
-        let _ = state.hasher.verify(password, None).await?;
-        tokio::time::sleep(REFUSAL_DELAY).await;
-        audit_detail(state, &login, "sign_in_failed", "unknown user", client_ip).await?;
-        return Ok(SignInOutcome::Refused);
+        return refuse_nobody(state, password, &login, "unknown user", client_ip).await;
     };
     let id = user.id;
     let may_log_on = user.privileges().contains(&Privilege::LogOn);
@@ -185,6 +143,56 @@ pub async fn sign_in(
         })
         .await?;
     Ok(SignInOutcome::Success(Box::new(user)))
+}
+
+/// Counts this attempt against `account` (or the address alone) before any password check:
+/// `Some` is the answer when over the limit, audited.
+async fn throttle_check(
+    state: &AppState,
+    account: Option<&Subject>,
+    shown: &str,
+    client_ip: &str,
+) -> Result<Option<SignInOutcome>, AppError> {
+    let (policy, account, ip) = (
+        state.throttle_policy,
+        account.cloned(),
+        client_ip.to_owned(),
+    );
+    let verdict = state
+        .db
+        .write(move |c| {
+            match &account {
+                Some(account) => throttle::reserve(c, &policy, account, &ip, now()),
+                None => throttle::reserve_address(c, &policy, &ip, now()),
+            }
+            .map_err(AppError::from)
+        })
+        .await?;
+    let Verdict::Locked {
+        retry_after_seconds,
+    } = verdict
+    else {
+        return Ok(None);
+    };
+    audit(state, None, shown, "sign_in_throttled", client_ip).await?;
+    Ok(Some(SignInOutcome::Throttled {
+        retry_after_seconds,
+    }))
+}
+
+/// A refusal with no user to check: a dummy argon2 verification and the delay, like any
+/// other refusal, and the reason in the audit log.
+async fn refuse_nobody(
+    state: &AppState,
+    password: &SecretString,
+    shown: &str,
+    why: &str,
+    client_ip: &str,
+) -> Result<SignInOutcome, AppError> {
+    let _ = state.hasher.verify(password, None).await?;
+    tokio::time::sleep(REFUSAL_DELAY).await;
+    crate::web::audit(state, None, shown, "sign_in_failed", shown, why, client_ip).await?;
+    Ok(SignInOutcome::Refused)
 }
 
 /// A re-entered password (My account, setting up two-step sign-in again).

@@ -234,18 +234,8 @@ crate::db_test! {
         ldaps.add(&dn, attrs).await.expect("add").success().expect("user with a password");
         dir.modify_dn(&dn, vec![ldap3::Mod::Replace("sAMAccountName", std::collections::HashSet::from([renamed.as_str()]))]).await;
 
-        let mut f = common_fields("Corp UPN");
-        f.extend([
-            ("kind", "active_directory".to_owned()),
-            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
-            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
-            ("protocol", "starttls".to_owned()),
-            ("ignore_tls_errors", "on".to_owned()),
-            ("bind_dn", samba.fact("BIND_USER").to_owned()),
-            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
-            ("base_dn", ou.clone()),
-            ("timeout_seconds", "10".to_owned()),
-        ]);
+        let mut f = crate::profile_pages::samba_profile_in("Corp UPN", &ou);
+        set(&mut f, "ignore_tls_errors", "on");
         set(&mut f, "mfa_by_default", "");
         let profile = create(&app, &f).await;
         let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("sync");

@@ -88,6 +88,11 @@ pub fn slapd_profile_of(slapd: &servers::ExternalServer, name: &str) -> Fields {
 }
 
 fn samba_profile(name: &str) -> Fields {
+    samba_profile_in(name, servers::samba().fact("BASE_DN"))
+}
+
+/// An Active Directory profile for the shared Samba DC, reading `base_dn`.
+pub fn samba_profile_in(name: &str, base_dn: &str) -> Fields {
     let samba = servers::samba();
     let mut f = common(name);
     f.extend([
@@ -97,7 +102,7 @@ fn samba_profile(name: &str) -> Fields {
         ("protocol", "starttls".into()),
         ("bind_dn", samba.fact("BIND_USER").into()),
         ("bind_password", samba.fact("BIND_PASSWORD").into()),
-        ("base_dn", samba.fact("BASE_DN").into()),
+        ("base_dn", base_dn.into()),
         ("timeout_seconds", "10".into()),
     ]);
     f

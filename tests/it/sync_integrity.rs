@@ -133,21 +133,10 @@ crate::db_test! {
         let inner = format!("CN=inner{tag},{ou}");
         dir.add(&inner, vec![("objectClass", vec!["group"]), ("sAMAccountName", vec![&*name("inner")]), ("member", vec![&*format!("CN={},{ou}", name("noe"))])]).await;
         dir.add(&format!("CN=outer{tag},{ou}"), vec![("objectClass", vec!["group"]), ("sAMAccountName", vec![&*name("outer")]), ("member", vec![&*format!("CN={},{ou}", name("nia")), inner.as_str()])]).await;
-        let samba = servers::samba();
-        let mut f = crate::profile_pages::common_fields("Nested AD");
-        f.extend([
-            ("kind", "active_directory".to_owned()),
-            ("server", crate::directory::host_port(samba.fact("LDAP_URL"))),
-            ("domain", samba.fact("UPN_SUFFIX").to_owned()),
-            ("protocol", "starttls".to_owned()),
-            ("ignore_tls_errors", "on".to_owned()),
-            ("bind_dn", samba.fact("BIND_USER").to_owned()),
-            ("bind_password", samba.fact("BIND_PASSWORD").to_owned()),
-            ("base_dn", ou.clone()),
-            ("timeout_seconds", "10".to_owned()),
-            ("nested_groups", "on".to_owned()),
-            ("groups_to_sync", name("outer")),
-        ]);
+        let mut f = crate::profile_pages::samba_profile_in("Nested AD", &ou);
+        set(&mut f, "ignore_tls_errors", "on");
+        set(&mut f, "nested_groups", "on");
+        set(&mut f, "groups_to_sync", &name("outer"));
         let profile = crate::profile_pages::create(&app, &f).await;
         let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "succeeded", "{:?}", run.error);

@@ -250,6 +250,8 @@ pub fn find_for_login(conn: &mut DbConnection, login: &str) -> QueryResult<Vec<U
         found.extend(
             users::table
                 .filter(users::sign_in_name_key.eq(username_key(login)))
+                // Spelt out so both planners use the partial index.
+                .filter(users::sign_in_name_key.ne(""))
                 .select(User::as_select())
                 .limit(20)
                 .load(conn)?,
