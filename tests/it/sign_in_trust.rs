@@ -222,3 +222,22 @@ crate::db_test! {
         assert!(detail.contains("no answer from") && detail.contains("within 2 s"), "{detail}");
     }
 }
+
+crate::db_test! {
+    settings(|s| s.throttle_account_failures = 3);
+    async fn typed_names_never_share_a_counter_with_a_users_codes(app) {
+        use roster::db::schema::users;
+        app.sign_in_as_admin().await;
+        assert_eq!(app.create_user("mo", "mo's long password", &["log_on"]).await.status().as_u16(), 303);
+        let id = app.conn(|c| users::table.filter(users::username.eq("mo")).select(users::id).first::<i64>(c).expect("id")).await;
+        // The MFA counter's key was once "mfa {id}", the same text as this typed name's.
+        for typed in [format!("mfa {id}"), format!("mfa:{id}")] {
+            for _ in 0..4 {
+                app.new_client().sign_in(&typed, "whatever it is").await;
+            }
+        }
+        let keys: Vec<String> = app.conn(|c| sign_in_throttle::table.select(sign_in_throttle::throttle_key).load(c).expect("keys")).await;
+        assert!(!keys.contains(&format!("mfa:{id}")), "{keys:?}");
+        assert!(keys.iter().all(|k| k.starts_with("name:") || k.starts_with("user:") || k.starts_with("address:")), "{keys:?}");
+    }
+}

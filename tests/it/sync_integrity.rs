@@ -420,3 +420,16 @@ async fn a_full_disk_says_so_and_changes_nothing() {
     assert!(!error.contains("no transaction is active"), "{error}");
     assert!(synced_users(&app, profile).await.is_empty());
 }
+
+crate::db_test! {
+    async fn a_directory_size_limit_fails_the_run(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private_with("slapd", &[("ROSTER_SLAPD_PAGED_TOTAL", "700")]);
+        add_bulk_users(&slapd, 1000).await;
+        let profile = ldap_profile(&app, &slapd, "Capped", |_| {}).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        assert!(run.error.as_deref().is_some_and(|e| e.contains("size limit (sizeLimitExceeded)")), "{:?}", run.error);
+        assert!(synced_users(&app, profile).await.is_empty(), "nothing applied");
+    }
+}

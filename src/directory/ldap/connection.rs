@@ -359,6 +359,12 @@ impl LdapDirectory {
                         detail(&result.text)
                     )));
                 }
+                11 => {
+                    return Err(incomplete(format!(
+                        "the directory stopped the search at an administrative limit (adminLimitExceeded){}",
+                        detail(&result.text)
+                    )));
+                }
                 10 => {
                     return Err(incomplete(format!(
                         "the directory referred the search to another server ({}); Roster does not follow referrals",
