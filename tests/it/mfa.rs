@@ -3,18 +3,11 @@
 //! and nothing is reachable between the password step and the code.
 
 use crate::profile_pages::{create, set, slapd_profile_of};
+use crate::support::app::location;
 use crate::support::app::{TestApp, csrf_token_in};
 use crate::support::servers;
 use crate::sync::context;
 use roster::sync::{self, Trigger};
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
 
 async fn post_code(client: &TestApp, code: &str) -> reqwest::Response {
     let token = csrf_token_in(&client.get_html("/mfa").await);

@@ -1,14 +1,7 @@
 //! Local sign-in, sessions and throttling (SECURITY.md: sign-in, sessions).
 
+use crate::support::app::location;
 use crate::support::app::{ADMIN_PASSWORD, TestApp, csrf_token_in};
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
 
 fn session_cookie(res: &reqwest::Response) -> Option<String> {
     res.headers()

@@ -2,6 +2,7 @@
 //! capped and pruned names, throttled re-entered passwords, MFA for everyone enrolled,
 //! Unicode passwords.
 
+use crate::support::app::location;
 use diesel::prelude::*;
 use roster::db::schema::{audit_events, sign_in_throttle};
 use roster::sync::{self, Trigger};
@@ -10,14 +11,6 @@ use crate::profile_pages::{create, set, slapd_profile_of};
 use crate::support::app::{TestApp, csrf_token_in};
 use crate::support::servers;
 use crate::sync::context;
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
 
 async fn audited(app: &TestApp, action: &'static str) -> Vec<(String, String)> {
     app.conn(move |c| {

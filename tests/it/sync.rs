@@ -632,46 +632,59 @@ impl CuttingProxy {
 
 crate::db_test! {
     async fn roster_sync_command_dry_runs_applies_and_fails_with_exit_codes(app) {
-        use secrecy::ExposeSecret;
         app.sign_in_as_admin().await;
         let slapd = servers::private("slapd");
         let profile = ldap_profile(&app, &slapd, "Main", |_| {}).await;
-        let (url, key) = (app.database_url.clone(), app.master_key.to_base64().expose_secret().to_owned());
-        let dir = app.dir.path().to_owned();
-        let roster = move |args: &[&str]| {
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-                .current_dir(&dir)
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("ROSTER_LOG", "warn")
-                .env("DATABASE_URL", &url)
-                .env("ROSTER_MASTER_KEY", &key)
-                .args(args)
-                .output()
-                .expect("run roster");
-            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-        };
-        let run = |args: &[&str]| {
-            let roster = roster.clone();
-            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-            tokio::task::spawn_blocking(move || roster(&args.iter().map(String::as_str).collect::<Vec<_>>()))
-        };
-        let (code, out, err) = run(&["sync", "main", "--dry-run"]).await.expect("join");
+        let run = |args: &'static [&'static str]| roster_cli(&app, args);
+        let (code, out, err) = run(&["sync", "main", "--dry-run"]).await;
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("users: 3 to create, 0 to update, 0 to delete, 0 unchanged"), "{out}");
         assert!(synced_users(&app, profile).await.is_empty());
-        let (code, out, err) = run(&["sync", "Main"]).await.expect("join");
+        let (code, out, err) = run(&["sync", "Main"]).await;
         assert_eq!(code, 0, "{out}{err}");
         assert_eq!(synced_users(&app, profile).await.len(), 3);
-        let (code, _, err) = run(&["sync", "nope"]).await.expect("join");
+        let (code, _, err) = run(&["sync", "nope"]).await;
         assert_ne!(code, 0);
         assert!(err.contains("there is no directory profile `nope`"), "{err}");
         drop(slapd);
-        let (code, out, err) = run(&["sync", &profile.to_string()]).await.expect("join");
+        let (code, out, err) = roster_cli(&app, &["sync", &profile.to_string()]).await;
         assert_ne!(code, 0, "{out}");
         assert!(err.contains("the synchronisation failed, nothing was changed"), "{err}");
         assert_eq!(synced_users(&app, profile).await.len(), 3);
     }
+}
+
+/// Runs the `roster` binary against the test app's database; (exit code, stdout, stderr).
+pub async fn roster_cli(
+    app: &crate::support::app::TestApp,
+    args: &[&str],
+) -> (i32, String, String) {
+    use secrecy::ExposeSecret;
+    let (url, key) = (
+        app.database_url.clone(),
+        app.master_key.to_base64().expose_secret().to_owned(),
+    );
+    let dir = app.dir.path().to_owned();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ROSTER_LOG", "info")
+            .env("DATABASE_URL", &url)
+            .env("ROSTER_MASTER_KEY", &key)
+            .args(&args)
+            .output()
+            .expect("run roster");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .expect("join")
 }
 
 /// An OU of its own in the shared Samba DC, with an admin connection to fill it.

@@ -12,8 +12,8 @@ use crate::profile_pages::set;
 use crate::support::ldap_proxy::{self, Fault};
 use crate::support::servers;
 use crate::sync::{
-    Admin, add_bulk_users, context, ldap_profile, memberships, names, pairs, samba_ou, set_of,
-    synced_users,
+    Admin, add_bulk_users, context, ldap_profile, memberships, names, pairs, roster_cli, samba_ou,
+    set_of, synced_users,
 };
 
 #[test]
@@ -304,36 +304,6 @@ crate::db_test! {
         let page = app.get_html("/admin/users?q=still-here").await;
         assert!(page.contains("<td>Enabled</td>"), "{page}");
     }
-}
-
-/// Runs the `roster` binary against the test app's database; (exit code, stdout, stderr).
-async fn roster_cli(app: &crate::support::app::TestApp, args: &[&str]) -> (i32, String, String) {
-    use secrecy::ExposeSecret;
-    let (url, key) = (
-        app.database_url.clone(),
-        app.master_key.to_base64().expose_secret().to_owned(),
-    );
-    let dir = app.dir.path().to_owned();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roster"))
-            .current_dir(&dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("ROSTER_LOG", "info")
-            .env("DATABASE_URL", &url)
-            .env("ROSTER_MASTER_KEY", &key)
-            .args(&args)
-            .output()
-            .expect("run roster");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    })
-    .await
-    .expect("join")
 }
 
 crate::db_test! {

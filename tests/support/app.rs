@@ -141,6 +141,15 @@ pub async fn start(backend: Backend, settings: Settings, dir: tempfile::TempDir)
     }
 }
 
+/// Where a redirect points ("" when it is none).
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// A cookie-jar client that does not follow redirects (tests look at them).
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

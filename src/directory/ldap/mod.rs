@@ -2,13 +2,15 @@
 //! certificate verification unless the profile explicitly ignores TLS errors, the profile's
 //! timeout on every operation, paged searches that are complete or an error.
 //!
-//! By concern: `connection` (connect, bind, timeouts, paging, errors), `entries` (entries
+//! By concern: `connection` (connect, bind, timeouts, paging), `errors` (the directory's
+//! errors in words, TLS hints, AD sub-codes), `entries` (entries
 //! as users and groups, ranged reads, AD's GUIDs), `members` (member values to users,
 //! nested groups), `dn` (comparing DNs).
 
 mod connection;
 pub mod dn;
 mod entries;
+mod errors;
 mod members;
 
 use std::sync::Arc;
@@ -18,9 +20,10 @@ use ldap3::ldap_escape;
 use rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 
-pub use connection::{ServicePool, ad_sub_code};
+pub use connection::ServicePool;
 use entries::id_filter_value;
 pub use entries::{format_guid, ranged_values};
+pub use errors::ad_sub_code;
 
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,
