@@ -25,7 +25,8 @@ use roster::auth::password::PasswordHasherPool;
 use roster::auth::sign_in::{SignInOutcome, sign_in};
 use roster::config::Settings;
 use roster::db::models::users::{self, NewLocalUser};
-use roster::startup::{AppState, Application};
+use roster::startup::Application;
+use roster::state::AppState;
 use roster::sync::Trigger;
 use secrecy::SecretString;
 

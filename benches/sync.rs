@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use roster::config::Settings;
 use roster::db::DbConnection;
-use roster::startup::AppState;
+use roster::state::AppState;
 use roster::sync::plan::Action;
 use secrecy::SecretString;
 

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use diesel::connection::SimpleConnection;
 use roster::config::Settings;
 use roster::db::DbConnection;
-use roster::startup::{AppState, Application};
+use roster::startup::Application;
+use roster::state::AppState;
 use secrecy::SecretString;
 
 const USERS: usize = 100_000;

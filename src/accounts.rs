@@ -8,7 +8,7 @@ use crate::crypto::{random_token, token_hash};
 use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::{setup_tokens, users};
 use crate::db::{DbConnection, now};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const ADMIN_PRIVILEGES: [Privilege; 4] = [
     Privilege::LogOn,
@@ -77,8 +77,8 @@ pub async fn create_from_cli(
     name: &str,
     password: SecretString,
 ) -> anyhow::Result<()> {
-    let mut errors = crate::web::forms::FieldErrors::default();
-    crate::web::forms::check_username(&mut errors, "name", name);
+    let mut errors = crate::validation::FieldErrors::default();
+    crate::validation::check_username(&mut errors, "name", name);
     if let Some(why) = errors.get("name") {
         anyhow::bail!("{why}");
     }
@@ -104,7 +104,7 @@ pub async fn switch_to_directory(
     profile_field: &str,
 ) -> Result<Result<String, String>, crate::error::AppError> {
     use crate::db::models::directory_profiles;
-    use crate::directory::Directory;
+    use crate::profiles::connector::ConnectorError;
     let refuse = |why: String| Ok(Err(format!("Profile: {why}")));
     let Ok(profile_id) = profile_field.trim().parse::<i64>() else {
         return refuse("choose an Active Directory or LDAP profile.".into());
@@ -117,13 +117,15 @@ pub async fn switch_to_directory(
         return refuse("that profile no longer exists.".into());
     };
     let settings = crate::profiles::KindSettings::of(&profile).map_err(anyhow::Error::from)?;
-    let bind =
-        crate::profiles::store::bind_password(&state.db, &state.master_key, &settings).await?;
-    let Some(directory) = settings.ldap_directory(bind, Vec::new(), state.tls.clone()) else {
-        return refuse(format!(
-            "{} is not an Active Directory or LDAP profile.",
-            profile.name
-        ));
+    let directory = match state.connectors().for_sign_in(&profile, &settings).await {
+        Ok(d) if d.sign_in_method() == crate::directory::SignInMethod::Password => d,
+        Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
+            return refuse(format!(
+                "{} is not an Active Directory or LDAP profile.",
+                profile.name
+            ));
+        }
+        Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
     let source = match directory.find_user(&user.username).await {
         Ok(Some(source)) => source,

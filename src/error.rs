@@ -60,6 +60,22 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
+impl From<crate::sync::SyncError> for AppError {
+    fn from(e: crate::sync::SyncError) -> Self {
+        match e {
+            crate::sync::SyncError::NotFound => AppError::NotFound,
+            crate::sync::SyncError::Busy => AppError::BadRequest(
+                "A synchronisation of this profile is already running. Wait for it to finish."
+                    .into(),
+            ),
+            crate::sync::SyncError::NotHeld => {
+                AppError::BadRequest("This run is not waiting for approval any more.".into())
+            }
+            crate::sync::SyncError::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
 /// Put into the response so the error-page middleware knows what to render.
 #[derive(Clone, Debug)]
 pub struct ErrorView {

@@ -3,6 +3,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod crypto;
@@ -14,8 +15,11 @@ pub mod profiles;
 pub mod schedules;
 pub mod secrets;
 pub mod startup;
+pub mod state;
 pub mod sync;
+pub mod time;
 pub mod tls;
+pub mod validation;
 pub mod web;
 
 /// rustls needs one crypto provider for the whole process (ring, see DEPENDENCIES.md).

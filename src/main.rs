@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use roster::accounts::{self, FirstAdmin};
 use roster::config::Settings;
 use roster::db::DbConnection;
-use roster::startup::{AppState, Application};
+use roster::startup::Application;
+use roster::state::AppState;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
-use crate::web::forms::FieldErrors;
+use crate::validation::FieldErrors;
 
 /// Shortest interval: a run of a large directory takes seconds, and one profile runs one
 /// synchronisation at a time anyway.

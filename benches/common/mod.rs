@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use roster::db::models::directory_profiles::ProfileKind;
-use roster::startup::AppState;
+use roster::state::AppState;
 
 /// A generic LDAP profile of the test slapd, saved as the profile form would.
 pub async fn create_profile(

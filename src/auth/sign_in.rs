@@ -6,18 +6,19 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::task::JoinHandle;
 
+use crate::audit::{self, Action, Actor};
 use crate::auth::login_name;
 use crate::auth::password::{PasswordError, PasswordHasherPool};
 use crate::auth::throttle::{self, Subject, Verdict};
-use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::db::models::directory_profiles;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, AuthMethod, User};
 use crate::db::now;
-use crate::directory::{Directory, PasswordCheck};
+use crate::directory::{PasswordCheck, SignInMethod};
 use crate::error::AppError;
 use crate::profiles::KindSettings;
-use crate::startup::AppState;
+use crate::profiles::connector::ConnectorError;
+use crate::state::AppState;
 
 pub enum SignInOutcome {
     Success(Box<User>),
@@ -87,7 +88,8 @@ pub async fn sign_in(
                 "name means more than one user; wrong password",
             )
         };
-        audit_detail(state, &login, "sign_in_failed", detail, client_ip).await?;
+        let actor = Actor::anonymous(login.as_str(), client_ip);
+        audit::record(&state.db, &actor, Action::SignInFailed, &login, detail).await?;
         return Ok(outcome);
     }
     let Some(user) = found.pop() else {
@@ -105,14 +107,13 @@ pub async fn sign_in(
     };
     if let Some(why) = refusal {
         padding.wait().await?;
-        crate::web::audit(
-            state,
-            None,
-            &login,
-            "sign_in_failed",
+        let actor = Actor::anonymous(login.as_str(), client_ip);
+        audit::record(
+            &state.db,
+            &actor,
+            Action::SignInFailed,
             &user.login_name(),
             &why,
-            client_ip,
         )
         .await?;
         return Ok(SignInOutcome::Refused);
@@ -127,17 +128,12 @@ pub async fn sign_in(
         .write(move |c| -> Result<(), AppError> {
             throttle::succeeded(c, &subject, &ip)?;
             users::record_sign_in(c, id)?;
-            audit_events::record(
+            audit::write(
                 c,
-                &NewAuditEvent {
-                    occurred_at: now(),
-                    actor_user_id: Some(id),
-                    actor_name: &who,
-                    action: "sign_in",
-                    target: &who,
-                    detail: "",
-                    client_ip: &ip,
-                },
+                &Actor::user(id, who.as_str(), ip.as_str()),
+                Action::SignIn,
+                &who,
+                "",
             )?;
             Ok(())
         })
@@ -174,7 +170,8 @@ async fn throttle_check(
     else {
         return Ok(None);
     };
-    audit(state, None, shown, "sign_in_throttled", client_ip).await?;
+    let actor = Actor::anonymous(shown, client_ip);
+    audit::record(&state.db, &actor, Action::SignInThrottled, shown, "").await?;
     Ok(Some(SignInOutcome::Throttled {
         retry_after_seconds,
     }))
@@ -191,7 +188,8 @@ async fn refuse_nobody(
 ) -> Result<SignInOutcome, AppError> {
     let _ = state.hasher.verify(password, None).await?;
     tokio::time::sleep(REFUSAL_DELAY).await;
-    crate::web::audit(state, None, shown, "sign_in_failed", shown, why, client_ip).await?;
+    let actor = Actor::anonymous(shown, client_ip);
+    audit::record(&state.db, &actor, Action::SignInFailed, shown, why).await?;
     Ok(SignInOutcome::Refused)
 }
 
@@ -346,37 +344,16 @@ async fn check_at_directory(
         return Ok(Err("the user's profile is gone".into()));
     };
     let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
-    let bind =
-        crate::profiles::store::bind_password(&state.db, &state.master_key, &settings).await?;
-    let Some(directory) = settings.ldap_directory(bind, Vec::new(), state.tls.clone()) else {
-        return Ok(Err("this profile type signs in by OpenID Connect".into()));
+    let directory = match state.connectors().for_sign_in(&profile, &settings).await {
+        Ok(d) if d.sign_in_method() == SignInMethod::Password => d,
+        Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
+            return Ok(Err("this profile type signs in by OpenID Connect".into()));
+        }
+        Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
-    // Saving the profile changes `updated_at`, so new settings get a new connection.
-    let key = format!("profile:{}:{}", profile.id, profile.updated_at);
-    let directory = directory.pooled(state.ldap_pool.clone(), key);
     Ok(match directory.authenticate(&external_id, password).await {
         Ok(PasswordCheck::Accepted) => Ok(()),
         Ok(PasswordCheck::Refused { reason }) => Err(reason),
         Err(e) => Err(format!("directory error: {e}")),
     })
-}
-
-async fn audit(
-    state: &AppState,
-    actor: Option<i64>,
-    name: &str,
-    action: &'static str,
-    ip: &str,
-) -> Result<(), AppError> {
-    crate::web::audit(state, actor, name, action, name, "", ip).await
-}
-
-async fn audit_detail(
-    state: &AppState,
-    name: &str,
-    action: &'static str,
-    detail: &'static str,
-    ip: &str,
-) -> Result<(), AppError> {
-    crate::web::audit(state, None, name, action, name, detail, ip).await
 }

@@ -1,9 +1,13 @@
-//! Directory connectors: one file per kind behind one `Directory` trait. Each connector owns
-//! its client, takes its server or base URL from the profile (so tests point it at local
-//! servers) and keeps the directory's own technical error text for the admin.
+//! Directory connectors: one module per kind, each implementing the `Directory` trait, and
+//! `Connector`, the one value every caller holds. Each connector owns its client, takes its
+//! server or base URL from the profile (so tests point it at local servers) and keeps the
+//! directory's own technical error text for the admin; explanations of a kind's errors
+//! (Active Directory's sub-codes, TLS hints) live in its module too.
 //!
-//! This file holds what every kind shares; `ldap.rs` serves generic LDAP and Active
-//! Directory. The cloud kinds come with their issues.
+//! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory.
+//! `app_integration.rs`, `icewarp.rs`, `entra.rs` and `google.rs` come with their issues:
+//! each adds a variant to `Connector` and a branch to `profiles::connector`. Callers build a
+//! connector only through `profiles::connector` (stored profile or posted form).
 
 pub mod ldap;
 pub mod names;
@@ -171,4 +175,82 @@ pub trait Directory {
         external_id: &str,
         password: &secrecy::SecretString,
     ) -> Result<PasswordCheck, DirectoryError>;
+}
+
+/// How a kind's users prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// Roster checks the password at the directory (`Connector::authenticate`).
+    Password,
+    /// The user signs in at the directory's OpenID provider (Entra ID, Google Workspace).
+    OpenIdConnect,
+}
+
+/// Every directory kind, as one value.
+///
+/// An enum rather than `Box<dyn Directory>`: the operations are `async fn`s, which a trait
+/// object can only offer by boxing every future; the set of kinds is closed and known here;
+/// and a new kind that lacks an operation fails to compile at the `match`, not at run time.
+pub enum Connector {
+    Ldap(ldap::LdapDirectory),
+}
+
+impl Connector {
+    pub fn sign_in_method(&self) -> SignInMethod {
+        match self {
+            Connector::Ldap(_) => SignInMethod::Password,
+        }
+    }
+
+    pub async fn test_connection(&self) -> Result<ConnectionReport, DirectoryError> {
+        match self {
+            Connector::Ldap(d) => d.test_connection().await,
+        }
+    }
+
+    pub async fn list_groups(&self, search: &str) -> Result<Vec<DirectoryGroup>, DirectoryError> {
+        match self {
+            Connector::Ldap(d) => d.list_groups(search).await,
+        }
+    }
+
+    pub async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError> {
+        match self {
+            Connector::Ldap(d) => d.snapshot(progress).await,
+        }
+    }
+
+    pub async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
+        match self {
+            Connector::Ldap(d) => d.find_user(username).await,
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        external_id: &str,
+        password: &secrecy::SecretString,
+    ) -> Result<PasswordCheck, DirectoryError> {
+        match self {
+            Connector::Ldap(d) => d.authenticate(external_id, password).await,
+        }
+    }
+}
+
+impl DirectoryError {
+    /// The error for an admin, with what the directory's codes mean (Active Directory's
+    /// bind sub-codes).
+    pub fn explained(&self) -> String {
+        let text = self.to_string();
+        match self {
+            DirectoryError::InvalidCredentials {
+                sub_code: Some(code),
+                ..
+            } => format!(
+                "{text} (Active Directory sub-code {code}: {})",
+                ldap::sub_code_meaning(code)
+            ),
+            _ => text,
+        }
+    }
 }

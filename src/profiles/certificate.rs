@@ -118,7 +118,7 @@ pub fn info(certificate_pem: &str) -> Result<CertificateInfo, CertificateError> 
     Ok(CertificateInfo {
         subject: cert.subject().to_string(),
         thumbprint: hex::encode_upper(Sha1::digest(&der)),
-        not_after: crate::web::time::format_time(cert.validity().not_after.timestamp()),
+        not_after: crate::time::format_time(cert.validity().not_after.timestamp()),
     })
 }
 

@@ -14,7 +14,7 @@ use crate::db::models::directory_profiles::{
     DirectoryProfile, ProfileChanges, ProfileKind, name_key,
 };
 use crate::db::models::user_privileges::Privilege;
-use crate::web::forms::FieldErrors;
+use crate::validation::FieldErrors;
 
 /// The fields of a posted form by name (the last value wins), with the repeated ones apart.
 #[derive(Default, Clone)]

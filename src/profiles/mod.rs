@@ -7,20 +7,16 @@
 //! only referenced there (`*_secret` ids into `secrets`), never inlined.
 
 pub mod certificate;
+pub mod connector;
 pub mod fields;
 pub mod form;
 pub mod google_key;
 pub mod store;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use rustls::ClientConfig;
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
-use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol};
+use crate::directory::ldap::{Flavour, LdapSettings};
 
 /// Generic LDAP and Active Directory share their settings; Active Directory's attribute
 /// settings are fixed to its schema and not shown.
@@ -258,45 +254,6 @@ impl KindSettings {
             KindSettings::Google(s) => Some(&s.redirect_slug),
             _ => None,
         }
-    }
-
-    /// The connector for kinds that have one in this release (Active Directory and generic
-    /// LDAP); `None` for the others.
-    pub fn ldap_directory(
-        &self,
-        bind_password: SecretString,
-        groups_to_sync: Vec<String>,
-        tls: Arc<ClientConfig>,
-    ) -> Option<LdapDirectory> {
-        let KindSettings::Ldap(flavour, s) = self else {
-            return None;
-        };
-        let mut settings = LdapSettings::defaults(*flavour);
-        settings.server = s.server.clone();
-        settings.protocol = if s.protocol == "ldaps" {
-            Protocol::Ldaps
-        } else {
-            Protocol::StartTls
-        };
-        settings.ignore_tls_errors = s.ignore_tls_errors;
-        settings.bind_dn = s.bind_dn.clone();
-        settings.bind_password = bind_password;
-        settings.base_dn = s.base_dn.clone();
-        settings.timeout = Duration::from_secs(u64::from(s.timeout_seconds.max(1)));
-        settings.user_filter = s.user_filter.clone();
-        settings.group_filter = s.group_filter.clone();
-        settings.group_name_attribute = s.group_name_attribute.clone();
-        settings.group_description_attribute = s.group_description_attribute.clone();
-        settings.username_attribute = s.username_attribute.clone();
-        settings.full_name_attribute = s.full_name_attribute.clone();
-        settings.email_attribute = s.email_attribute.clone();
-        settings.group_members_attribute = s.group_members_attribute.clone();
-        settings.group_members_search_filter = s.group_members_search_filter.clone();
-        settings.groups_to_sync = groups_to_sync;
-        settings.id_attribute = s.id_attribute.clone();
-        settings.nested_groups = s.nested_groups;
-        settings.trusted_certificate_pem = s.trusted_certificate_pem.clone();
-        Some(LdapDirectory::new(settings, tls))
     }
 }
 

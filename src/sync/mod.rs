@@ -18,8 +18,9 @@ use crate::db::models::directory_profiles::{self, DirectoryProfile};
 use crate::db::models::sync_runs::{self, Counts};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::{directory_groups, sync_leases, users};
-use crate::directory::{Directory, Progress};
+use crate::directory::Progress;
 use crate::profiles::KindSettings;
+use crate::profiles::connector::{ConnectorError, Connectors};
 use plan::{Action, Existing, Plan, PlanOptions};
 
 /// What a run needs from the application.
@@ -31,6 +32,18 @@ pub struct SyncContext {
     /// How long a lease lives without renewal (`sync_lease_seconds`); a running sync renews
     /// it every third of that, and a run silent for that long counts as abandoned.
     pub lease_seconds: i64,
+}
+
+impl SyncContext {
+    /// A run reads with its own connection; no service connection is kept.
+    fn connectors(&self) -> Connectors {
+        Connectors {
+            db: self.db.clone(),
+            master_key: self.master_key.clone(),
+            tls: self.tls.clone(),
+            pool: Default::default(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,15 +334,15 @@ async fn fresh_plan(
     settings: &KindSettings,
     progress: &Progress,
 ) -> Result<Plan, String> {
-    let password = crate::profiles::store::bind_password(&ctx.db, &ctx.master_key, settings)
-        .await
-        .map_err(|e| format!("the stored bind password cannot be read: {e}"))?;
-    let groups = crate::profiles::form::chosen_groups(&profile.groups_to_sync);
-    let Some(directory) = settings.ldap_directory(password, groups, ctx.tls.clone()) else {
-        return Err(format!(
-            "synchronising {} profiles is not available in this version of Roster",
-            profile.kind().map(|k| k.label()).unwrap_or("these")
-        ));
+    let directory = match ctx.connectors().for_profile(profile, settings).await {
+        Ok(directory) => directory,
+        Err(ConnectorError::NotAvailable(kind)) => {
+            return Err(format!(
+                "synchronising {} profiles is not available in this version of Roster",
+                kind.label()
+            ));
+        }
+        Err(e @ ConnectorError::Secret(_)) => return Err(e.to_string()),
     };
     let read = async {
         let started = std::time::Instant::now();

@@ -7,6 +7,7 @@ use askama::Template;
 
 use secrecy::SecretString;
 
+use crate::audit::Action;
 use crate::auth::sign_in::{Confirmation, confirm_password};
 use crate::db::models::directory_groups;
 use crate::db::models::sessions as session_rows;
@@ -15,12 +16,12 @@ use crate::db::models::users::{self, AuthMethod};
 use crate::db::now;
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::time::format_time;
+use crate::validation::{self, FieldErrors};
 use crate::web::extract::SignedIn;
 use crate::web::extract::client_ip;
-use crate::web::forms::{self, FieldErrors};
 use crate::web::render::{Chrome, redirect, render};
-use crate::web::time::format_time;
 
 pub async fn home(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let to = match crate::web::extract::current(&req).await? {
@@ -111,7 +112,7 @@ async fn page(
             .collect(),
         auth_method: describe_auth(&me.user),
         mfa,
-        csrf_token: crate::auth::csrf::token(req, state),
+        csrf_token: crate::web::csrf::token(req, state),
         sessions: sessions
             .into_iter()
             .map(|s| SessionRow {
@@ -143,14 +144,12 @@ pub async fn sign_out_others(
         .run(move |c| session_rows::delete_others(c, id, keep).map_err(AppError::from))
         .await?;
     let ip = client_ip(&req, &state);
-    crate::web::audit(
-        &state,
-        Some(id),
-        &me.user.login_name(),
-        "sessions_ended",
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Actor::user(id, me.user.login_name(), &ip),
+        Action::SessionsEnded,
         &me.user.login_name(),
         &format!("{n} other sessions"),
-        &ip,
     )
     .await?;
     page(
@@ -197,7 +196,7 @@ pub async fn change_password(
         errors.add("current", message);
         status = refused;
     }
-    forms::check_new_password(&mut errors, &form.password, &form.password_confirm);
+    validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
     if !errors.is_empty() {
         return page(&req, &state, &me, errors, None, status).await;
     }
@@ -215,14 +214,12 @@ pub async fn change_password(
         })
         .await?;
     let ip = client_ip(&req, &state);
-    crate::web::audit(
-        &state,
-        Some(id),
-        &me.user.login_name(),
-        "password_changed",
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Actor::user(id, me.user.login_name(), &ip),
+        Action::PasswordChanged,
         &me.user.login_name(),
         "other sessions ended",
-        &ip,
     )
     .await?;
     page(
@@ -277,11 +274,10 @@ pub async fn reenrol(
     let mut reset = me.user.clone();
     reset.mfa_enrolled_at = None;
     crate::web::mfa::ensure_secret(&state, &reset).await?;
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "mfa_reenrolment_started",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        Action::MfaReenrolmentStarted,
         &me.user.login_name(),
         "",
     )

@@ -15,7 +15,7 @@ use crate::db::models::users::User;
 use crate::db::models::{sessions as session_rows, user_privileges::Privilege};
 use crate::db::now;
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// A fully signed-in user (password and, where required, MFA done).
 pub struct SignedIn {
@@ -137,6 +137,11 @@ pub fn client_ip(req: &HttpRequest, state: &AppState) -> String {
         return client.unwrap_or(peer_ip).to_string();
     }
     peer.map(|ip| ip.to_string()).unwrap_or_default()
+}
+
+/// The signed-in person as the audit log names them, from this request's address.
+pub fn actor(req: &HttpRequest, state: &AppState, me: &SignedIn) -> crate::audit::Actor {
+    crate::audit::Actor::user(me.user.id, me.user.login_name(), client_ip(req, state))
 }
 
 pub fn user_agent(req: &HttpRequest) -> String {

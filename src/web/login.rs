@@ -7,6 +7,7 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::auth::sessions::{self, NewSessionRequest};
 use crate::auth::sign_in::{SignInOutcome, sign_in};
 use crate::crypto::token_hash;
@@ -15,7 +16,7 @@ use crate::db::models::sessions::Stage;
 use crate::db::models::user_privileges::Privilege;
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::extract::{SignedIn, client_ip, home_path, safe_next, user_agent};
 use crate::web::render::{Chrome, redirect, render};
 
@@ -45,7 +46,7 @@ pub async fn form(
     }
     let partial = LoginPartial {
         title: "Sign in".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         username: String::new(),
         next: safe_next(query.next.as_deref()).unwrap_or_default(),
         error: None,
@@ -141,7 +142,7 @@ pub async fn submit(
     };
     let partial = LoginPartial {
         title: "Sign in".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         // Echoed back, but never more than a name can be.
         username: form
             .username
@@ -173,14 +174,12 @@ pub async fn logout(req: HttpRequest, state: Data<AppState>) -> Result<HttpRespo
         if let Some(user) = user {
             let name = user.user.login_name();
             let ip = client_ip(&req, &state);
-            crate::web::audit(
-                &state,
-                Some(user.user.id),
-                &name,
-                "sign_out",
+            crate::audit::record(
+                &state.db,
+                &crate::audit::Actor::user(user.user.id, &name, &ip),
+                Action::SignOut,
                 &name,
                 "",
-                &ip,
             )
             .await?;
         }

@@ -9,6 +9,7 @@ use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::auth::sessions::{self, NewSessionRequest};
 use crate::auth::{throttle, totp};
 use crate::crypto::token_hash;
@@ -18,7 +19,7 @@ use crate::db::models::{recovery_codes, user_privileges};
 use crate::db::now;
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::extract::{client_ip, home_path, safe_next, user_agent};
 use crate::web::render::{Chrome, redirect, render};
 
@@ -135,7 +136,7 @@ async fn page_for(
     };
     let partial = MfaPartial {
         title: "Two-step sign-in".into(),
-        csrf_token: crate::auth::csrf::token(req, state),
+        csrf_token: crate::web::csrf::token(req, state),
         enrolling,
         secret_text,
         error,
@@ -213,14 +214,12 @@ pub async fn submit(
         .run(move |c| throttle::reserve(c, &policy, &key, &address, now()).map_err(AppError::from))
         .await?;
     if let throttle::Verdict::Locked { .. } = verdict {
-        crate::web::audit(
-            &state,
-            Some(user.id),
-            &user.login_name(),
-            "mfa_throttled",
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Actor::user(user.id, user.login_name(), &ip),
+            Action::MfaThrottled,
             &user.login_name(),
             "",
-            &ip,
         )
         .await?;
         return drop_session(&req, &state, session_id).await;
@@ -254,14 +253,12 @@ pub async fn submit(
             .db
             .run(move |c| session_rows::record_mfa_failure(c, session_id).map_err(AppError::from))
             .await?;
-        crate::web::audit(
-            &state,
-            Some(user.id),
-            &user.login_name(),
-            "mfa_failed",
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Actor::user(user.id, user.login_name(), &ip),
+            Action::MfaFailed,
             &user.login_name(),
             &format!("wrong code ({failures})"),
-            &ip,
         )
         .await?;
         if failures >= MAX_FAILURES {
@@ -320,18 +317,16 @@ pub async fn submit(
         })
         .await?;
     let action = if enrolling {
-        "mfa_enrolled"
+        Action::MfaEnrolled
     } else {
-        "mfa_passed"
+        Action::MfaPassed
     };
-    crate::web::audit(
-        &state,
-        Some(user.id),
-        &user.login_name(),
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Actor::user(user.id, user.login_name(), &ip),
         action,
         &user.login_name(),
         "",
-        &ip,
     )
     .await?;
     let to = if next.is_empty() {

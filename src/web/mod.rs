@@ -3,20 +3,17 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod csrf;
 pub mod extract;
-pub mod forms;
 pub mod health;
 pub mod login;
 pub mod mfa;
 pub mod render;
 pub mod setup;
-pub mod time;
 
 use actix_web::web;
 
-use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::error::AppError;
-use crate::startup::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -128,62 +125,4 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<actix_web::HttpResponse, AppError> {
     Err(AppError::NotFound)
-}
-
-/// Writes an audit event for what the signed-in person did, from this request's address.
-pub async fn audit_by(
-    req: &actix_web::HttpRequest,
-    state: &AppState,
-    me: &extract::SignedIn,
-    action: &'static str,
-    target: &str,
-    detail: &str,
-) -> Result<(), AppError> {
-    let ip = extract::client_ip(req, state);
-    audit(
-        state,
-        Some(me.user.id),
-        &me.user.login_name(),
-        action,
-        target,
-        detail,
-        &ip,
-    )
-    .await
-}
-
-/// Writes an audit event. Callers pass names and ids, never secrets.
-pub async fn audit(
-    state: &AppState,
-    actor_user_id: Option<i64>,
-    actor_name: &str,
-    action: &'static str,
-    target: &str,
-    detail: &str,
-    client_ip: &str,
-) -> Result<(), AppError> {
-    let (actor_name, target, detail, ip) = (
-        actor_name.to_owned(),
-        target.to_owned(),
-        detail.to_owned(),
-        client_ip.to_owned(),
-    );
-    state
-        .db
-        .write(move |c| {
-            audit_events::record(
-                c,
-                &NewAuditEvent {
-                    occurred_at: crate::db::now(),
-                    actor_user_id,
-                    actor_name: &actor_name,
-                    action,
-                    target: &target,
-                    detail: &detail,
-                    client_ip: &ip,
-                },
-            )
-            .map_err(AppError::from)
-        })
-        .await
 }

@@ -10,7 +10,7 @@ use actix_web::{Error, HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::error::{AppError, ErrorView};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::extract::SignedIn;
 
 /// What the layout needs besides the partial: who is signed in, the CSRF token, the
@@ -32,7 +32,7 @@ impl Chrome {
         Chrome {
             user_name: user.map(|u| u.user.login_name()),
             is_admin: user.is_some_and(|u| u.is_admin()),
-            csrf_token: crate::auth::csrf::token(req, state),
+            csrf_token: crate::web::csrf::token(req, state),
             section,
         }
     }

@@ -8,15 +8,16 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::auth::sessions::{self, NewSessionRequest};
 use crate::crypto::token_hash;
 use crate::db::models::sessions::Stage;
 use crate::db::models::{setup_tokens, user_privileges};
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::validation::FieldErrors;
 use crate::web::extract::{client_ip, user_agent};
-use crate::web::forms::FieldErrors;
 use crate::web::render::{Chrome, redirect, render};
 
 #[derive(Template)]
@@ -59,7 +60,7 @@ pub async fn form(
     }
     let partial = SetupPartial {
         title: "Create the first administrator".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         token: query.token.clone(),
         username: "admin".into(),
         errors: FieldErrors::default(),
@@ -93,8 +94,8 @@ pub async fn submit(
         ));
     }
     let mut errors = FieldErrors::default();
-    crate::web::forms::check_username(&mut errors, "username", &form.username);
-    crate::web::forms::check_new_password(&mut errors, &form.password, &form.password_confirm);
+    crate::validation::check_username(&mut errors, "username", &form.username);
+    crate::validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
     if errors.is_empty() {
         let password = SecretString::from(form.password.clone());
         let hash = state.hasher.hash(&password).await?;
@@ -133,14 +134,12 @@ pub async fn submit(
             ));
         };
         let ip = client_ip(&req, &state);
-        crate::web::audit(
-            &state,
-            Some(id),
-            form.username.trim(),
-            "admin_created",
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Actor::user(id, form.username.trim(), &ip),
+            Action::AdminCreated,
             form.username.trim(),
             "first-start setup",
-            &ip,
         )
         .await?;
         let mut res = redirect(&req, "/admin");
@@ -150,7 +149,7 @@ pub async fn submit(
     }
     let partial = SetupPartial {
         title: "Create the first administrator".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         token: form.token,
         username: form.username,
         errors,

@@ -60,10 +60,10 @@ crate::db_test! {
         let mut settings = crate::support::app::test_settings(crate::support::app::Backend::Sqlite, app.dir.path());
         settings.database_url = SecretString::from(app.database_url.clone());
         settings.master_key = Some(old.to_base64());
-        let err = roster::startup::AppState::open(settings.clone()).err().map(|e| e.to_string()).unwrap_or_default();
+        let err = roster::state::AppState::open(settings.clone()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("wrong master key") && err.contains(new.id()), "{err}");
         settings.master_key = Some(new.to_base64());
-        roster::startup::AppState::open(settings).expect("the new key opens the database");
+        roster::state::AppState::open(settings).expect("the new key opens the database");
 
         // A failed rotation changes nothing: a wrong "old" key cannot open the secrets.
         let stranger = MasterKey::generate();

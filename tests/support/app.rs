@@ -7,7 +7,8 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use roster::config::Settings;
 use roster::db::{Db, DbConnection};
-use roster::startup::{AppState, Application};
+use roster::startup::Application;
+use roster::state::AppState;
 use secrecy::SecretString;
 
 pub const ADMIN_PASSWORD: &str = "admin password for tests";

@@ -126,6 +126,22 @@ pub(super) fn detail(text: &str) -> String {
     }
 }
 
+/// What Active Directory's bind sub-code (`data 52e` in its error text) means.
+pub fn sub_code_meaning(code: &str) -> &'static str {
+    match code {
+        "525" => "user not found",
+        "52e" => "wrong password",
+        "530" => "not permitted to sign in at this time",
+        "531" => "not permitted to sign in from this workstation",
+        "532" => "password expired",
+        "533" => "account disabled",
+        "701" => "account expired",
+        "773" => "user must reset the password",
+        "775" => "account locked out",
+        _ => "see the Active Directory documentation",
+    }
+}
+
 pub fn ad_sub_code(text: &str) -> Option<String> {
     let rest = text.split("data ").nth(1)?;
     let code: String = rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect();

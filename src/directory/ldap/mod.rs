@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use connection::ServicePool;
 use entries::id_filter_value;
 pub use entries::{format_guid, ranged_values};
-pub use errors::ad_sub_code;
+pub use errors::{ad_sub_code, sub_code_meaning};
 
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,

@@ -8,10 +8,10 @@ use askama::Template;
 use crate::db::models::{audit_events, directory_groups, directory_profiles, sessions, users};
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::time::format_time;
 use crate::web::extract::Admin;
 use crate::web::render::{Chrome, render};
-use crate::web::time::format_time;
 
 pub struct AuditLine {
     pub when: String,

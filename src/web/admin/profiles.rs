@@ -8,20 +8,22 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::db::models::dependent_configurations::{self, DependentConfiguration};
 use crate::db::models::directory_profiles::{self, DeleteOutcome, DirectoryProfile, ProfileKind};
-use crate::directory::{ConnectionReport, Directory, DirectoryError, DirectoryGroup};
+use crate::directory::{ConnectionReport, Connector, DirectoryGroup};
 use crate::error::AppError;
 use crate::page;
 use crate::profiles::certificate::{self, CertificateInfo};
+use crate::profiles::connector::ConnectorError;
 use crate::profiles::fields::{self, Input};
 use crate::profiles::form::{self, CertificateAction, Checked, Posted};
 use crate::profiles::store::{self, StoreError};
 use crate::profiles::{KindSettings, SecretSlot};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::validation::FieldErrors;
 use crate::web::admin::users::PrivilegeChoice;
 use crate::web::extract::{Admin, SignedIn};
-use crate::web::forms::FieldErrors;
 use crate::web::render::{Chrome, fragment, redirect, render};
 
 // ---------------------------------------------------------------------------------------
@@ -81,7 +83,7 @@ pub async fn list(
     };
     let partial = ProfilesPartial {
         title: "Directory profiles".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         sort_link: link(!descending),
         refresh_link: link(descending),
         query: q,
@@ -351,7 +353,7 @@ fn form_partial(
     let kind_fields = kind_fields(req, state, &ctx, values, &errors);
     ProfileFormPartial {
         title,
-        csrf_token: crate::auth::csrf::token(req, state),
+        csrf_token: crate::web::csrf::token(req, state),
         editing: ctx.editing.map(|p| p.id),
         form_action: match ctx.editing {
             Some(p) => format!("/admin/profiles/{}", p.id),
@@ -508,7 +510,14 @@ pub async fn create(
         Err(e) => return Err(anyhow::Error::from(e).into()),
     };
     let name = posted.get("name").trim();
-    crate::web::audit_by(&req, &state, &me, "profile_created", name, kind.label()).await?;
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        Action::ProfileCreated,
+        name,
+        kind.label(),
+    )
+    .await?;
     audit_secrets(&req, &state, &me, name, &saved.secrets_changed).await?;
     Ok(redirect(&req, &format!("/admin/profiles/{}", saved.id)))
 }
@@ -554,7 +563,14 @@ pub async fn update(
     } else {
         format!("renamed from {}; changed: {changed}", profile.name)
     };
-    crate::web::audit_by(&req, &state, &me, "profile_updated", name, &detail).await?;
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        Action::ProfileUpdated,
+        name,
+        &detail,
+    )
+    .await?;
     audit_secrets(&req, &state, &me, name, &saved.secrets_changed).await?;
     Ok(redirect(&req, &format!("/admin/profiles/{id}")))
 }
@@ -649,11 +665,10 @@ async fn audit_secrets(
 ) -> Result<(), AppError> {
     for slot in slots {
         let detail = format!("{} changed", slot.describe());
-        crate::web::audit_by(
-            req,
-            state,
-            me,
-            "profile_secret_changed",
+        crate::audit::record(
+            &state.db,
+            &crate::web::extract::actor(req, state, me),
+            Action::ProfileSecretChanged,
             profile_name,
             &detail,
         )
@@ -692,7 +707,7 @@ async fn directory_for(
     kind: ProfileKind,
     posted: &Posted,
     stored: Option<&KindSettings>,
-) -> Result<Result<crate::directory::ldap::LdapDirectory, Vec<String>>, AppError> {
+) -> Result<Result<Connector, Vec<String>>, AppError> {
     if !fields::has_connector(kind) {
         return Ok(Err(vec![format!(
             "{} profiles cannot be tested in this version of Roster.",
@@ -721,23 +736,13 @@ async fn directory_for(
             }
         }
     };
-    let typed = checked
-        .new_secrets
-        .iter()
-        .find(|(slot, _)| *slot == SecretSlot::BindPassword)
-        .map(|(_, v)| v.clone());
-    let password = match typed {
-        Some(p) => p,
-        None => store::bind_password(&state.db, &state.master_key, &checked.settings).await?,
-    };
-    Ok(checked
-        .settings
-        .ldap_directory(
-            password,
-            form::chosen_groups(&checked.changes.groups_to_sync),
-            state.tls.clone(),
-        )
-        .ok_or_else(|| vec!["This type has no connector.".to_owned()]))
+    match state.connectors().for_form(&checked).await {
+        Ok(connector) => Ok(Ok(connector)),
+        Err(ConnectorError::NotAvailable(_)) => {
+            Ok(Err(vec!["This type has no connector.".to_owned()]))
+        }
+        Err(e @ ConnectorError::Secret(_)) => Err(anyhow::Error::from(e).into()),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -807,7 +812,7 @@ async fn probe(
                     },
                     Err(e) => TestResultPartial {
                         report: None,
-                        error: Some(describe(&e)),
+                        error: Some(e.explained()),
                         problems: Vec::new(),
                     },
                 },
@@ -828,11 +833,10 @@ async fn probe(
                 .find(|v| !v.is_empty())
                 .unwrap_or("");
             let detail = format!("server {host}: {outcome}");
-            crate::web::audit_by(
-                &req,
-                &state,
-                &me,
-                "profile_connection_tested",
+            crate::audit::record(
+                &state.db,
+                &crate::web::extract::actor(&req, &state, &me),
+                Action::ProfileConnectionTested,
                 &target,
                 &detail,
             )
@@ -846,7 +850,7 @@ async fn probe(
                 Err(problems) => (Vec::new(), None, problems),
                 Ok(dir) => match dir.list_groups(&search).await {
                     Ok(groups) => (groups, None, Vec::new()),
-                    Err(e) => (Vec::new(), Some(describe(&e)), Vec::new()),
+                    Err(e) => (Vec::new(), Some(e.explained()), Vec::new()),
                 },
             };
             let prefix = match id {
@@ -890,32 +894,6 @@ async fn probe(
     render(&req, StatusCode::OK, partial, || {
         Chrome::new(&req, &state, Some(&me), "profiles")
     })
-}
-
-/// The directory's error for the dialog, with Active Directory's sub-code explained.
-fn describe(error: &DirectoryError) -> String {
-    let text = error.to_string();
-    match error {
-        DirectoryError::InvalidCredentials {
-            sub_code: Some(code),
-            ..
-        } => {
-            let meaning = match code.as_str() {
-                "525" => "user not found",
-                "52e" => "wrong password",
-                "530" => "not permitted to sign in at this time",
-                "531" => "not permitted to sign in from this workstation",
-                "532" => "password expired",
-                "533" => "account disabled",
-                "701" => "account expired",
-                "773" => "user must reset the password",
-                "775" => "account locked out",
-                _ => "see the Active Directory documentation",
-            };
-            format!("{text} (Active Directory sub-code {code}: {meaning})")
-        }
-        _ => text,
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -962,11 +940,10 @@ pub async fn delete_configuration(
         })
         .await?
         .ok_or(AppError::NotFound)?;
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "profile_configuration_deleted",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        Action::ProfileConfigurationDeleted,
         &profile.name,
         &removed,
     )
@@ -1011,7 +988,7 @@ pub async fn delete_confirm(
     let profile = profile.ok_or(AppError::NotFound)?;
     let partial = DeletePartial {
         title: format!("Delete {}", profile.name),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         id,
         name: profile.name,
         schedules: usage.schedules,
@@ -1045,7 +1022,14 @@ pub async fn delete(
         DeleteOutcome::InUse(_) => Ok(redirect(&req, &format!("/admin/profiles/{id}/delete"))),
         DeleteOutcome::Deleted { users_deleted } => {
             let detail = format!("{users_deleted} synchronised users deleted");
-            crate::web::audit_by(&req, &state, &me, "profile_deleted", &name, &detail).await?;
+            crate::audit::record(
+                &state.db,
+                &crate::web::extract::actor(&req, &state, &me),
+                Action::ProfileDeleted,
+                &name,
+                &detail,
+            )
+            .await?;
             Ok(redirect(&req, "/admin/profiles"))
         }
     }

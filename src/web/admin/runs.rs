@@ -8,32 +8,17 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::audit;
 use crate::db::models::directory_profiles;
 use crate::db::models::sync_runs::{self, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::sync::plan::{Action, GroupChange, Plan, UserChange};
-use crate::sync::{self, SyncError, Trigger};
+use crate::sync::{self, Trigger};
+use crate::time::{format_optional, format_time};
 use crate::web::extract::Admin;
 use crate::web::render::{Chrome, redirect, render};
-use crate::web::time::{format_optional, format_time};
-
-impl From<SyncError> for AppError {
-    fn from(e: SyncError) -> Self {
-        match e {
-            SyncError::NotFound => AppError::NotFound,
-            SyncError::Busy => AppError::BadRequest(
-                "A synchronisation of this profile is already running. Wait for it to finish."
-                    .into(),
-            ),
-            SyncError::NotHeld => {
-                AppError::BadRequest("This run is not waiting for approval any more.".into())
-            }
-            SyncError::Internal(e) => AppError::Internal(e),
-        }
-    }
-}
 
 /// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
 /// background and shows its page, which follows it live.
@@ -58,11 +43,18 @@ pub async fn start(
         sync::execute(&ctx, started).await;
     });
     let (action, detail) = if dry_run {
-        ("sync_tested", format!("dry run {run_id}"))
+        (audit::Action::SyncTested, format!("dry run {run_id}"))
     } else {
-        ("sync_started", format!("run {run_id}"))
+        (audit::Action::SyncStarted, format!("run {run_id}"))
     };
-    crate::web::audit_by(&req, &state, &me, action, &name, &detail).await?;
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        action,
+        &name,
+        &detail,
+    )
+    .await?;
     Ok(redirect(&req, &format!("/admin/runs/{run_id}")))
 }
 
@@ -172,7 +164,7 @@ pub async fn show(
         .collect();
     let partial = RunPartial {
         title: format!("Run {id} of {profile_name}"),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         started: format_time(run.started_at),
         finished: format_optional(run.finished_at),
         elapsed: format!("{} s", (crate::db::now() - run.started_at).max(0)),
@@ -223,11 +215,10 @@ pub async fn approve(
         None => format!("run {id} approved and applied"),
         Some(e) => format!("run {id} approved, not applied: {e}"),
     };
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "sync_approved",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        audit::Action::SyncApproved,
         &format!("run {id}"),
         &detail,
     )
@@ -243,11 +234,10 @@ pub async fn discard(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     sync::discard(&state.sync_context(), id).await?;
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "sync_discarded",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        audit::Action::SyncDiscarded,
         &format!("run {id}"),
         "held plan discarded",
     )
@@ -274,11 +264,10 @@ pub async fn cancel(
                 .into(),
         ));
     }
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "sync_cancelled",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        audit::Action::SyncCancelled,
         &format!("run {id}"),
         "",
     )
@@ -467,7 +456,7 @@ pub async fn profile_run_status(
         .await?;
     let partial = RunStatusPartial {
         title: format!("Runs of {name}"),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         profile_id,
         elapsed: run
             .as_ref()

@@ -8,17 +8,18 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::db::models::schedules::{self, ScheduleChanges};
 use crate::db::models::{directory_profiles, sync_runs};
 use crate::error::AppError;
 use crate::page;
 use crate::profiles::fields;
 use crate::schedules::{ScheduleInput, WEEKDAYS, When};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::time::{format_in_zone, format_time};
+use crate::validation::FieldErrors;
 use crate::web::extract::Admin;
-use crate::web::forms::FieldErrors;
 use crate::web::render::{Chrome, redirect, render};
-use crate::web::time::{format_in_zone, format_time};
 
 pub struct ScheduleRow {
     pub id: i64,
@@ -122,7 +123,7 @@ pub async fn list(
     };
     let partial = SchedulesPartial {
         title,
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         profile,
         rows,
     };
@@ -222,7 +223,7 @@ async fn form(
             Some(id) => format!("Schedule {id}"),
             None => "New schedule".into(),
         },
-        csrf_token: crate::auth::csrf::token(req, state),
+        csrf_token: crate::web::csrf::token(req, state),
         editing,
         input,
         errors,
@@ -324,7 +325,7 @@ pub async fn create(
         &req,
         &state,
         &me,
-        "schedule_created",
+        Action::ScheduleCreated,
         id,
         profile_id,
         &described,
@@ -391,7 +392,7 @@ pub async fn update(
         &req,
         &state,
         &me,
-        "schedule_updated",
+        Action::ScheduleUpdated,
         id,
         profile_id,
         &described,
@@ -420,9 +421,9 @@ pub async fn set_enabled(
         .run(move |c| schedules::set_enabled(c, id, enabled, next).map_err(AppError::from))
         .await?;
     let action = if enabled {
-        "schedule_enabled"
+        Action::ScheduleEnabled
     } else {
-        "schedule_disabled"
+        Action::ScheduleDisabled
     };
     audit(&req, &state, &me, action, id, schedule.profile_id, "").await?;
     Ok(redirect(&req, &back_to_list(&req)))
@@ -446,7 +447,7 @@ pub async fn delete(
         &req,
         &state,
         &me,
-        "schedule_deleted",
+        Action::ScheduleDeleted,
         id,
         schedule.profile_id,
         &described,
@@ -483,7 +484,7 @@ async fn audit(
     req: &HttpRequest,
     state: &AppState,
     me: &crate::web::extract::SignedIn,
-    action: &'static str,
+    action: Action,
     id: i64,
     profile_id: i64,
     detail: &str,
@@ -494,5 +495,13 @@ async fn audit(
         .await?
         .unwrap_or_default();
     let target = format!("schedule {id} of {profile}");
-    crate::web::audit_by(req, state, me, action, &target, detail).await
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(req, state, me),
+        action,
+        &target,
+        detail,
+    )
+    .await?;
+    Ok(())
 }

@@ -7,17 +7,18 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::audit::Action;
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::users::{self, AuthMethod, NewLocalUser, UserListRow};
 use crate::db::models::{directory_groups, directory_profiles};
 use crate::error::AppError;
 use crate::page;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::time::{format_optional, format_time};
+use crate::validation::{self, FieldErrors};
 use crate::web::extract::{Admin, client_ip};
-use crate::web::forms::{self, FieldErrors};
 use crate::web::render::{Chrome, redirect, render};
-use crate::web::time::{format_optional, format_time};
 
 pub const PAGE_SIZE: i64 = 50;
 
@@ -141,7 +142,7 @@ pub async fn new_form(
 ) -> Result<HttpResponse, AppError> {
     let partial = NewUserPartial {
         title: "New user".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         username: String::new(),
         full_name: String::new(),
         emails: String::new(),
@@ -184,15 +185,15 @@ pub async fn create(
         }
     }
     let mut errors = FieldErrors::default();
-    forms::check_username(&mut errors, "username", &username);
+    validation::check_username(&mut errors, "username", &username);
     if full_name.chars().count() > 256 {
         errors.add(
             "full_name",
             "Full name must be at most 256 characters long.",
         );
     }
-    let emails = forms::parse_emails(&mut errors, "emails", &emails_text);
-    forms::check_new_password(&mut errors, &password, &confirm);
+    let emails = validation::parse_emails(&mut errors, "emails", &emails_text);
+    validation::check_new_password(&mut errors, &password, &confirm);
     if !errors.has("username") {
         let name = username.clone();
         let taken = state
@@ -229,21 +230,19 @@ pub async fn create(
             .await?;
         let ip = client_ip(&req, &state);
         let detail = Privilege::join(&privileges);
-        crate::web::audit(
-            &state,
-            Some(me.user.id),
-            &me.user.login_name(),
-            "user_created",
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Actor::user(me.user.id, me.user.login_name(), &ip),
+            Action::UserCreated,
             username.trim(),
             &format!("privileges: {detail}"),
-            &ip,
         )
         .await?;
         return Ok(redirect(&req, &format!("/admin/users/{id}")));
     }
     let partial = NewUserPartial {
         title: "New user".into(),
-        csrf_token: crate::auth::csrf::token(&req, &state),
+        csrf_token: crate::web::csrf::token(&req, &state),
         username,
         full_name,
         emails: emails_text,
@@ -308,7 +307,7 @@ pub async fn render_detail(
     status: StatusCode,
     auth_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf_token = crate::auth::csrf::token(req, state);
+    let csrf_token = crate::web::csrf::token(req, state);
     let my_id = me.user.id;
     let partial = state
         .db
@@ -420,21 +419,19 @@ pub async fn action(
         .ok_or(AppError::NotFound)?;
     let ip = client_ip(&req, &state);
     let event = match form.action.as_str() {
-        "disable" => "user_disabled",
-        "enable" => "user_enabled",
-        "require_mfa" => "user_mfa_required",
-        "not_require_mfa" => "user_mfa_not_required",
-        "delete" => "user_deleted",
-        _ => "user_mfa_reset",
+        "disable" => Action::UserDisabled,
+        "enable" => Action::UserEnabled,
+        "require_mfa" => Action::UserMfaRequired,
+        "not_require_mfa" => Action::UserMfaNotRequired,
+        "delete" => Action::UserDeleted,
+        _ => Action::UserMfaReset,
     };
-    crate::web::audit(
-        &state,
-        Some(me.user.id),
-        &me.user.login_name(),
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Actor::user(me.user.id, me.user.login_name(), &ip),
         event,
         &target,
         "",
-        &ip,
     )
     .await?;
     if form.action == "delete" {
@@ -472,11 +469,10 @@ pub async fn set_privileges(
         })
         .await?
         .ok_or(AppError::NotFound)?;
-    crate::web::audit_by(
-        &req,
-        &state,
-        &me,
-        "user_privileges_changed",
+    crate::audit::record(
+        &state.db,
+        &crate::web::extract::actor(&req, &state, &me),
+        Action::UserPrivilegesChanged,
         &target,
         &detail,
     )
@@ -513,7 +509,7 @@ pub async fn switch_authentication(
         AuthMethod::Directory => {
             let (password, confirm) = (field("password"), field("password_confirm"));
             let mut errors = FieldErrors::default();
-            forms::check_new_password(&mut errors, &password, &confirm);
+            validation::check_new_password(&mut errors, &password, &confirm);
             match errors.first() {
                 Some((name, message)) => Err(format!("{}: {message}", field_label(name))),
                 None => {
@@ -529,11 +525,10 @@ pub async fn switch_authentication(
     };
     match switched {
         Ok(detail) => {
-            crate::web::audit_by(
-                &req,
-                &state,
-                &me,
-                "user_authentication_switched",
+            crate::audit::record(
+                &state.db,
+                &crate::web::extract::actor(&req, &state, &me),
+                Action::UserAuthenticationSwitched,
                 &user.login_name(),
                 &detail,
             )

@@ -1,0 +1,159 @@
+//! Building a profile's connector: the one place where a kind's settings, its opened secrets
+//! and Roster's TLS trust become a `directory::Connector`. Sign-in, account switching, the
+//! sync engine and the profile dialogs all come here; a new kind adds one branch to `build`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use secrecy::SecretString;
+
+use crate::crypto::MasterKey;
+use crate::db::Db;
+use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
+use crate::directory::Connector;
+use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ServicePool};
+use crate::profiles::form::{Checked, chosen_groups};
+use crate::profiles::{KindSettings, LdapProfile, SecretSlot};
+
+/// What building a connector needs of the application.
+#[derive(Clone)]
+pub struct Connectors {
+    pub db: Db,
+    pub master_key: MasterKey,
+    /// Roster's trust for directory connections (see `crate::tls`).
+    pub tls: Arc<ClientConfig>,
+    /// Bound LDAP service connections reused by sign-ins.
+    pub pool: ServicePool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// This kind has no connector in this release.
+    #[error("{} profiles have no connector in this version of Roster", .0.label())]
+    NotAvailable(ProfileKind),
+    #[error("the stored bind password cannot be read: {0}")]
+    Secret(anyhow::Error),
+}
+
+impl Connectors {
+    /// The connector of a stored profile, its secrets opened; syncs its chosen groups.
+    pub async fn for_profile(
+        &self,
+        profile: &DirectoryProfile,
+        settings: &KindSettings,
+    ) -> Result<Connector, ConnectorError> {
+        let password = self.stored_password(settings).await?;
+        build(
+            settings,
+            password,
+            chosen_groups(&profile.groups_to_sync),
+            self.tls.clone(),
+        )
+    }
+
+    /// Like `for_profile`, for checking passwords: no group scope, and the service
+    /// connection is kept for the next sign-in (saving the profile changes `updated_at`, so
+    /// new settings get a new connection).
+    pub async fn for_sign_in(
+        &self,
+        profile: &DirectoryProfile,
+        settings: &KindSettings,
+    ) -> Result<Connector, ConnectorError> {
+        let password = self.stored_password(settings).await?;
+        let key = format!("profile:{}:{}", profile.id, profile.updated_at);
+        Ok(
+            match build(settings, password, Vec::new(), self.tls.clone())? {
+                Connector::Ldap(d) => Connector::Ldap(d.pooled(self.pool.clone(), key)),
+            },
+        )
+    }
+
+    /// The connector of a form as posted (Test connection, the group picker): a typed
+    /// secret, else the stored one.
+    pub async fn for_form(&self, checked: &Checked) -> Result<Connector, ConnectorError> {
+        let typed = checked
+            .new_secrets
+            .iter()
+            .find(|(slot, _)| *slot == SecretSlot::BindPassword)
+            .map(|(_, v)| v.clone());
+        let password = match typed {
+            Some(p) => p,
+            None => self.stored_password(&checked.settings).await?,
+        };
+        build(
+            &checked.settings,
+            password,
+            chosen_groups(&checked.changes.groups_to_sync),
+            self.tls.clone(),
+        )
+    }
+
+    /// The stored bind password (empty when none is stored: an anonymous bind).
+    async fn stored_password(
+        &self,
+        settings: &KindSettings,
+    ) -> Result<SecretString, ConnectorError> {
+        if !matches!(settings, KindSettings::Ldap(..)) {
+            return Ok(SecretString::from(String::new()));
+        }
+        crate::profiles::store::bind_password(&self.db, &self.master_key, settings)
+            .await
+            .map_err(ConnectorError::Secret)
+    }
+}
+
+fn build(
+    settings: &KindSettings,
+    password: SecretString,
+    groups_to_sync: Vec<String>,
+    tls: Arc<ClientConfig>,
+) -> Result<Connector, ConnectorError> {
+    match settings {
+        KindSettings::Ldap(flavour, s) => Ok(Connector::Ldap(LdapDirectory::new(
+            ldap_settings(*flavour, s, password, groups_to_sync),
+            tls,
+        ))),
+        KindSettings::Entra(_) => Err(ConnectorError::NotAvailable(ProfileKind::EntraId)),
+        KindSettings::Google(_) => Err(ConnectorError::NotAvailable(ProfileKind::GoogleWorkspace)),
+        KindSettings::AppIntegration(_) => Err(ConnectorError::NotAvailable(
+            ProfileKind::ApplicationIntegration,
+        )),
+        KindSettings::IceWarp(_) => Err(ConnectorError::NotAvailable(ProfileKind::IceWarp)),
+    }
+}
+
+fn ldap_settings(
+    flavour: Flavour,
+    s: &LdapProfile,
+    bind_password: SecretString,
+    groups_to_sync: Vec<String>,
+) -> LdapSettings {
+    LdapSettings {
+        server: s.server.clone(),
+        protocol: if s.protocol == "ldaps" {
+            Protocol::Ldaps
+        } else {
+            Protocol::StartTls
+        },
+        ignore_tls_errors: s.ignore_tls_errors,
+        bind_dn: s.bind_dn.clone(),
+        bind_password,
+        base_dn: s.base_dn.clone(),
+        timeout: Duration::from_secs(u64::from(s.timeout_seconds.max(1))),
+        user_filter: s.user_filter.clone(),
+        group_filter: s.group_filter.clone(),
+        group_name_attribute: s.group_name_attribute.clone(),
+        group_description_attribute: s.group_description_attribute.clone(),
+        username_attribute: s.username_attribute.clone(),
+        full_name_attribute: s.full_name_attribute.clone(),
+        email_attribute: s.email_attribute.clone(),
+        group_members_attribute: s.group_members_attribute.clone(),
+        group_members_search_filter: s.group_members_search_filter.clone(),
+        groups_to_sync,
+        id_attribute: s.id_attribute.clone(),
+        nested_groups: s.nested_groups,
+        trusted_certificate_pem: s.trusted_certificate_pem.clone(),
+        ..LdapSettings::defaults(flavour)
+    }
+}
