@@ -6,6 +6,7 @@
 //! transaction. One profile syncs on one instance at a time: a lease row with an expiry.
 
 pub mod apply;
+pub mod guard;
 pub mod plan;
 
 use std::sync::Arc;

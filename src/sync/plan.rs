@@ -1,9 +1,14 @@
 //! The diff between a directory snapshot and what Roster holds for the profile, keyed by
 //! stable id: create / update (which fields) / delete / unchanged, for users, groups and
-//! memberships — plus the guard that holds a run instead of applying it.
+//! memberships. Whether the run is then held is the guard's call (`sync/guard.rs`); how
+//! the plan is stored with its run and digested is in `plan/record.rs`.
 //!
 //! Pure functions: no database, no directory. The plan is stored with its run (JSON) so a
 //! dry run can be shown and a held run approved as it was planned.
+
+mod record;
+
+pub use record::STORED_CHANGES;
 
 use std::collections::HashSet;
 
@@ -13,6 +18,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::guard::guard;
 use crate::db::models::directory_groups::SyncedGroup;
 use crate::db::models::users::{SyncedUser, username_key};
 use crate::directory::names::local_part;
@@ -82,87 +88,12 @@ pub struct Plan {
     pub truncated: bool,
 }
 
-/// Changes of each kind kept with a run for the run page; the counts are always complete.
-pub const STORED_CHANGES: usize = 2_000;
-
-/// Feeds serialised JSON straight into a hash (no 30 MB string for 100k changes).
-struct HashWriter(sha2::Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        sha2::Digest::update(&mut self.0, buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// What a run stores: the plan with each change list cut to `STORED_CHANGES`.
-#[derive(Serialize)]
-struct StoredPlan<'a> {
-    users: &'a [UserChange],
-    users_unchanged: usize,
-    groups: &'a [GroupChange],
-    groups_unchanged: usize,
-    memberships_added: &'a [(String, String)],
-    memberships_removed: &'a [(String, String)],
-    warnings: &'a [String],
-    scope: &'a Option<String>,
-    held: &'a Option<String>,
-    source_users: usize,
-    existing_users: usize,
-    digest: &'a str,
-    truncated: bool,
-}
-
 impl Plan {
     pub fn count(&self, action: Action) -> usize {
         self.users.iter().filter(|c| c.action == action).count()
     }
     pub fn group_count(&self, action: Action) -> usize {
         self.groups.iter().filter(|c| c.action == action).count()
-    }
-    /// A hash of the changes only: two plans with the same digest apply the same way.
-    pub fn compute_digest(&self) -> String {
-        let mut hasher = HashWriter(<sha2::Sha256 as sha2::Digest>::new());
-        let changes = (
-            &self.users,
-            &self.groups,
-            &self.memberships_added,
-            &self.memberships_removed,
-        );
-        // Serialising plain structs into a hash cannot fail.
-        let _ = serde_json::to_writer(&mut hasher, &changes);
-        hex::encode(sha2::Digest::finalize(hasher.0))
-    }
-
-    /// The JSON stored with the run.
-    pub fn to_record(&self) -> Option<String> {
-        let cut = |n: usize| n.min(STORED_CHANGES);
-        let stored = StoredPlan {
-            users: &self.users[..cut(self.users.len())],
-            users_unchanged: self.users_unchanged,
-            groups: &self.groups[..cut(self.groups.len())],
-            groups_unchanged: self.groups_unchanged,
-            memberships_added: &self.memberships_added[..cut(self.memberships_added.len())],
-            memberships_removed: &self.memberships_removed[..cut(self.memberships_removed.len())],
-            warnings: &self.warnings,
-            scope: &self.scope,
-            held: &self.held,
-            source_users: self.source_users,
-            existing_users: self.existing_users,
-            digest: &self.digest,
-            truncated: [
-                self.users.len(),
-                self.groups.len(),
-                self.memberships_added.len(),
-                self.memberships_removed.len(),
-            ]
-            .iter()
-            .any(|n| *n > STORED_CHANGES),
-        };
-        serde_json::to_string(&stored).ok()
     }
 }
 
@@ -467,54 +398,4 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
         "plan: digest"
     );
     plan
-}
-
-/// Microsoft Entra Connect's "prevent accidental deletes": an empty source, or more
-/// deletions of users, groups or memberships than the profile allows, holds the run for an
-/// admin.
-fn guard(
-    options: &PlanOptions,
-    snapshot: &Snapshot,
-    existing: &Existing,
-    plan: &Plan,
-) -> Option<String> {
-    if snapshot.users.is_empty() && !existing.users.is_empty() {
-        return Some(format!(
-            "the directory returned no users, while {} are synchronised from it",
-            existing.users.len()
-        ));
-    }
-    [
-        ("users", plan.count(Action::Delete), existing.users.len()),
-        (
-            "groups",
-            plan.group_count(Action::Delete),
-            existing.groups.len(),
-        ),
-        (
-            "group memberships",
-            plan.memberships_removed.len(),
-            existing.memberships.len(),
-        ),
-    ]
-    .into_iter()
-    .find_map(|(what, deletes, of)| over_threshold(options, what, deletes, of))
-}
-
-/// Why `deletes` of `of` existing `what` are more than the profile's threshold, if they are.
-fn over_threshold(options: &PlanOptions, what: &str, deletes: usize, of: usize) -> Option<String> {
-    let (deletes, of) = (deletes as i64, of as i64);
-    if deletes > options.threshold_count {
-        return Some(format!(
-            "{deletes} {what} would be deleted, more than the profile's threshold of {}",
-            options.threshold_count
-        ));
-    }
-    if of > 0 && deletes * 100 > options.threshold_percent * of {
-        return Some(format!(
-            "{deletes} of {of} {what} would be deleted, more than the profile's threshold of {} %",
-            options.threshold_percent
-        ));
-    }
-    None
 }

@@ -1,0 +1,264 @@
+//! Users: people from a directory profile or created in Roster.
+//!
+//! This file holds the `users` row (`User`), its enums (`AuthMethod`, `Standing`), the
+//! column helpers every writer shares (`username_key`, `emails_column`, `search_text`) and
+//! the lookups sign-in needs. The rest is split by who calls it:
+//! - `admin`: creating local users and what an admin does to one (disable, switch
+//!   authentication, delete);
+//! - `search`: the admin users list (`search`) and SQLite's search index;
+//! - `sync`: the bulk reads and writes of the sync engine (`sync/plan.rs`, `sync/apply.rs`);
+//! - `mfa`: the TOTP and MFA columns (enrolment, replay guard, reset).
+//!
+//! The submodules are private: every item is re-exported here, so callers keep using
+//! `db::models::users::NAME` whatever file it lives in.
+
+mod admin;
+mod mfa;
+mod search;
+mod sync;
+
+pub use admin::{
+    NewLocalUser, create_local, delete, identity_taken, set_disabled, switch_to_directory,
+    switch_to_local,
+};
+pub use mfa::{
+    accept_totp_step, mark_mfa_enrolled, reset_mfa, set_mfa_required, set_totp_secret,
+    totp_secret_id,
+};
+pub use search::{SEARCH_COUNT_CAP, UserListRow, UserPage, index_search, search};
+pub use sync::{
+    NewDirectoryUser, NewUsersOf, SyncedUser, delete_directory_users, ids_by_external_id,
+    insert_directory_users, names_taken_elsewhere, park_username, synced_by_profile,
+    update_directory_user,
+};
+
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::models::user_privileges::Privilege;
+use crate::db::schema::users;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Local,
+    Directory,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Local => "local",
+            AuthMethod::Directory => "directory",
+        }
+    }
+    pub fn parse(s: &str) -> AuthMethod {
+        if s == "directory" {
+            AuthMethod::Directory
+        } else {
+            AuthMethod::Local
+        }
+    }
+}
+
+/// A user row. No `Debug`: it carries the password hash.
+#[derive(Queryable, Selectable, Clone)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub profile_id: Option<i64>,
+    pub external_id: Option<String>,
+    pub username: String,
+    pub domain: String,
+    pub full_name: String,
+    pub auth_method: String,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub directory_disabled: bool,
+    pub mfa_required: bool,
+    pub mfa_enrolled_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_sign_in_at: Option<i64>,
+    emails: String,
+    privileges: String,
+}
+
+impl User {
+    pub fn emails(&self) -> Vec<String> {
+        parse_emails(&self.emails)
+    }
+
+    pub fn privileges(&self) -> Vec<Privilege> {
+        Privilege::split(&self.privileges)
+    }
+
+    pub fn auth_method(&self) -> AuthMethod {
+        AuthMethod::parse(&self.auth_method)
+    }
+
+    /// Asked for a one-time code at every sign-in: required by an admin or the profile, or
+    /// enrolled by the user's own choice.
+    pub fn needs_mfa(&self) -> bool {
+        self.mfa_required || self.mfa_enrolled_at.is_some()
+    }
+
+    pub fn standing(&self) -> Standing {
+        Standing::of(self.disabled, self.directory_disabled)
+    }
+    /// `name` or `name@domain`, how the user is shown and signs in.
+    pub fn login_name(&self) -> String {
+        if self.domain.is_empty() {
+            self.username.clone()
+        } else {
+            format!("{}@{}", self.username, self.domain)
+        }
+    }
+}
+
+/// Whether a user may sign in, and if not who said so: the one notion every page, list and
+/// filter shows (an admin's "disable" in Roster, or the account disabled at the directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    Enabled,
+    DisabledInRoster,
+    DisabledInDirectory,
+}
+
+impl Standing {
+    pub fn of(disabled: bool, directory_disabled: bool) -> Standing {
+        match (disabled, directory_disabled) {
+            (true, _) => Standing::DisabledInRoster,
+            (false, true) => Standing::DisabledInDirectory,
+            (false, false) => Standing::Enabled,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Standing::Enabled => "Enabled",
+            Standing::DisabledInRoster => "Disabled in Roster",
+            Standing::DisabledInDirectory => "Disabled in the directory",
+        }
+    }
+
+    pub fn is_enabled(self) -> bool {
+        self == Standing::Enabled
+    }
+}
+
+/// The lower-cased key users are looked up and ordered by.
+pub fn username_key(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+/// The `users.emails` column: the addresses as a JSON array, in the directory's order (one
+/// column rather than a table of rows: see `user_privileges` for why).
+pub fn emails_column(addresses: &[String]) -> String {
+    serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into())
+}
+
+/// Reads the `users.emails` column; anything unreadable is no addresses.
+pub fn parse_emails(column: &str) -> Vec<String> {
+    serde_json::from_str(column).unwrap_or_default()
+}
+
+/// What the users-list search matches: user name, full name and e-mail addresses.
+pub fn search_text(username: &str, full_name: &str, emails: &[String]) -> String {
+    let mut text = format!("{username} {full_name}");
+    for e in emails {
+        text.push(' ');
+        text.push_str(e);
+    }
+    text.to_lowercase()
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Users whose user name matches `name` (any domain): sign-in decides what to do with
+/// more than one.
+pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::username_key.eq(username_key(name)))
+        .select(User::as_select())
+        .limit(2)
+        .load(conn)
+}
+
+/// The users a typed login name can mean: `user` (any domain), `user@domain`, `DOMAIN\user`
+/// (the first label of a profile's domain, as Active Directory's NetBIOS name usually is) and
+/// names that themselves contain `@` (a directory without "use only local part").
+/// Sign-in refuses a name that means more than one.
+pub fn find_for_login(conn: &mut DbConnection, login: &str) -> QueryResult<Vec<User>> {
+    let login = login.trim();
+    let by_key = |conn: &mut DbConnection, key: String| -> QueryResult<Vec<User>> {
+        users::table
+            .filter(users::username_key.eq(key))
+            .select(User::as_select())
+            .limit(20)
+            .load(conn)
+    };
+    let mut found: Vec<User> = Vec::new();
+    if let Some((netbios, name)) = login.split_once('\\') {
+        let netbios = netbios.to_lowercase();
+        found.extend(by_key(conn, username_key(name))?.into_iter().filter(|u| {
+            !u.domain.is_empty() && u.domain.split('.').next() == Some(netbios.as_str())
+        }));
+    } else if let Some((name, domain)) = login.rsplit_once('@') {
+        let domain = domain.to_lowercase();
+        found.extend(
+            by_key(conn, username_key(name))?
+                .into_iter()
+                .filter(|u| u.domain.to_lowercase() == domain),
+        );
+        found.extend(by_key(conn, username_key(login))?);
+        // An Active Directory user's userPrincipalName, whatever its prefix.
+        found.extend(
+            users::table
+                .filter(users::sign_in_name_key.eq(username_key(login)))
+                // Spelt out so both planners use the partial index.
+                .filter(users::sign_in_name_key.ne(""))
+                .select(User::as_select())
+                .limit(20)
+                .load(conn)?,
+        );
+    } else {
+        found.extend(by_key(conn, username_key(login))?);
+    }
+    found.sort_by_key(|u| u.id);
+    found.dedup_by_key(|u| u.id);
+    Ok(found)
+}
+
+pub fn exists_with_username(conn: &mut DbConnection, name: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::username_key.eq(username_key(name))),
+    ))
+    .get_result(conn)
+}
+
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn record_sign_in(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_sign_in_at.eq(crate::db::now()))
+        .execute(conn)
+        .map(drop)
+}

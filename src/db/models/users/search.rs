@@ -1,0 +1,203 @@
+//! The admin users list: a capped, case-insensitive search (`search`) and the SQLite
+//! full-text index it reads (`index_search`, called by every insert). Separate from the row
+//! because the query planning here is its own concern and grows with the backends.
+
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use super::{Standing, parse_emails};
+use crate::db::schema::{directory_profiles, users};
+use crate::db::{Backend, DbConnection};
+use crate::with_backend;
+
+/// One row of the users list.
+pub struct UserListRow {
+    pub id: i64,
+    pub login_name: String,
+    pub full_name: String,
+    pub email: String,
+    pub source: String,
+    pub standing: Standing,
+}
+
+pub struct UserPage {
+    pub rows: Vec<UserListRow>,
+    /// Matching users, counted up to the cap.
+    pub total: i64,
+    /// True when `total` is only a lower bound ("more than 1,000").
+    pub total_is_lower_bound: bool,
+    /// Whether a page follows this one.
+    pub has_more: bool,
+}
+
+/// The users list counts this many matches at most; beyond it the page says "more than".
+pub const SEARCH_COUNT_CAP: i64 = 1_000;
+
+/// Case-insensitive substring search over user name, full name and e-mail addresses,
+/// ordered by user name (the `users_login` index order). Nothing here is proportional to
+/// the number of users unless a search matches most of them.
+///
+/// SQLite answers needles of three or more characters from a trigram FTS5 index,
+/// PostgreSQL serves the LIKE from a pg_trgm GIN index; the plan follows the number of
+/// matches, counted only up to `count_cap` (an exact count of a broad search costs as much
+/// as reading every match):
+/// - up to the cap, the matches are fetched and sorted;
+/// - past it, at least one user in a hundred matches, so walking the user-name index and
+///   testing `search_text` finds the first pages within a few thousand rows;
+/// - for a deeper page, counting goes on to ten times the cap: below that, sorting the
+///   matches is still cheap; above it, one user in ten matches and the walk stays short.
+pub fn search(
+    conn: &mut DbConnection,
+    query: &str,
+    offset: i64,
+    limit: i64,
+    count_cap: i64,
+) -> QueryResult<UserPage> {
+    let needle = query.trim().to_lowercase();
+    let like = format!("%{}%", escape_like(&needle));
+    let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+    let fts = conn.backend() == Backend::Sqlite && needle.chars().count() >= 3;
+
+    let counted = count_matches(conn, &needle, fts, &phrase, &like, count_cap + 1)?;
+    let capped = counted > count_cap;
+    let deep_page = offset + limit > 2 * limit;
+    let sort_matches = !needle.is_empty()
+        && (!capped
+            || (deep_page
+                && count_matches(conn, &needle, fts, &phrase, &like, 10 * count_cap + 1)?
+                    <= 10 * count_cap));
+    let total = counted.min(count_cap);
+
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        bool,
+        bool,
+        String,
+        Option<String>,
+    );
+    let mut rows: Vec<Row> = with_backend!(conn, |c| {
+        let mut q = users::table
+            .left_join(directory_profiles::table)
+            .into_boxed();
+        if fts && sort_matches {
+            q = q.filter(
+                sql::<Bool>(
+                    "users.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ",
+                )
+                .bind::<Text, _>(phrase.clone())
+                .sql(")"),
+            );
+        } else if !needle.is_empty() {
+            q = q.filter(users::search_text.like(like.clone()).escape('\\'));
+        }
+        q = if sort_matches {
+            // The same order, but as an expression no index supplies: both planners would
+            // otherwise walk the user-name index testing every row, although the matches
+            // are few and cheap to sort.
+            q.order((sql::<Text>("users.username_key || ''"), users::domain))
+        } else {
+            q.order((users::username_key, users::domain))
+        };
+        q.offset(offset)
+            .limit(limit + 1)
+            .select((
+                users::id,
+                users::username,
+                users::domain,
+                users::full_name,
+                users::disabled,
+                users::directory_disabled,
+                users::emails,
+                directory_profiles::name.nullable(),
+            ))
+            .load(c)?
+    });
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+
+    let rows = rows
+        .into_iter()
+        .map(
+            |(id, username, domain, full_name, disabled, directory_disabled, emails, profile)| {
+                UserListRow {
+                    id,
+                    login_name: if domain.is_empty() {
+                        username
+                    } else {
+                        format!("{username}@{domain}")
+                    },
+                    full_name,
+                    email: parse_emails(&emails).into_iter().next().unwrap_or_default(),
+                    source: profile.unwrap_or_else(|| "Roster".into()),
+                    standing: Standing::of(disabled, directory_disabled),
+                }
+            },
+        )
+        .collect();
+    Ok(UserPage {
+        rows,
+        total,
+        total_is_lower_bound: capped,
+        has_more,
+    })
+}
+
+/// How many users match, counting no further than `stop_at`.
+fn count_matches(
+    conn: &mut DbConnection,
+    needle: &str,
+    fts: bool,
+    phrase: &str,
+    like: &str,
+    stop_at: i64,
+) -> QueryResult<i64> {
+    if needle.is_empty() {
+        sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users LIMIT ")
+            .bind::<BigInt, _>(stop_at)
+            .sql(") AS capped")
+            .get_result(conn)
+    } else if fts {
+        sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users_search WHERE users_search MATCH ")
+            .bind::<Text, _>(phrase)
+            .sql(" LIMIT ")
+            .bind::<BigInt, _>(stop_at)
+            .sql(") AS capped")
+            .get_result(conn)
+    } else {
+        sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users WHERE search_text LIKE ")
+            .bind::<Text, _>(like)
+            .sql(" ESCAPE '\\' LIMIT ")
+            .bind::<BigInt, _>(stop_at)
+            .sql(") AS capped")
+            .get_result(conn)
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Adds users with an id above `after_id` (just inserted) to SQLite's search index (one
+/// statement for a whole batch; see the migration that dropped the insert trigger).
+/// PostgreSQL's trigram index is an ordinary index and needs nothing.
+pub fn index_search(conn: &mut DbConnection, after_id: i64) -> QueryResult<()> {
+    if let DbConnection::Sqlite(c) = conn {
+        diesel::sql_query(
+            "INSERT INTO users_search(rowid, search_text) SELECT id, search_text FROM users WHERE id > ?",
+        )
+        .bind::<BigInt, _>(after_id)
+        .execute(c)?;
+    }
+    Ok(())
+}
