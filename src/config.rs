@@ -1,46 +1,31 @@
-//! Typed settings: defaults → `roster.toml` → environment (`ROSTER_*`, plus `DATABASE_URL`).
-//! Secrets are `SecretString` so they cannot be logged by accident; `*_FILE` variants read
-//! a secret from a file (for container secrets).
+//! Typed settings: defaults → `roster.toml` → environment (`ROSTER_<KEY>` for every key,
+//! plus `DATABASE_URL`). Secrets are `SecretString` so they cannot be logged by accident;
+//! `*_file` variants read a secret from a file (for container secrets).
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-/// Keys that may come from `ROSTER_<KEY>` environment variables.
-const ENV_KEYS: &[&str] = &[
-    "listen",
-    "public_url",
-    "master_key",
-    "master_key_file",
-    "admin_password",
-    "admin_password_file",
-    "session_idle_minutes",
-    "session_absolute_hours",
-    "trusted_proxies",
-    "tls_ca_file",
-    "database_pool_size",
-    "password_hash_concurrency",
-    "throttle_account_failures",
-    "throttle_address_failures",
-    "throttle_window_minutes",
-    "workers",
-    "log",
-    "scheduler_interval_seconds",
-    "sync_lease_seconds",
-];
-
+/// Every field is a `roster.toml` key and a `ROSTER_<KEY>` environment variable, and its
+/// default is in `Default` below: `#[serde(default)]` takes what no source sets from there.
+/// Serialising masks the secrets (`roster check-config` prints it); nothing reads the
+/// serialised values back, so the masking loses nothing.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address the web server listens on (`ROSTER_LISTEN`).
     pub listen: String,
-    /// `sqlite://FILE` (embedded default) or `postgres://…` (`DATABASE_URL`).
+    /// `sqlite://FILE` (embedded default) or `postgres://…` (`DATABASE_URL` or
+    /// `ROSTER_DATABASE_URL`); or use `database_url_file`.
     #[serde(serialize_with = "serialize_database_url")]
     pub database_url: SecretString,
+    /// File holding the database URL (it may carry the password); replaces `database_url`,
+    /// so setting both is refused.
+    pub database_url_file: Option<PathBuf>,
     /// The URL people use to reach Roster; decides cookie security and the origin check.
     pub public_url: Option<String>,
     /// Base64 of 32 random bytes (`ROSTER_MASTER_KEY`); or use `master_key_file`.
@@ -99,6 +84,7 @@ impl Default for Settings {
         Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: SecretString::from("sqlite://roster.db"),
+            database_url_file: None,
             public_url: None,
             master_key: None,
             master_key_file: None,
@@ -139,9 +125,14 @@ impl Settings {
                 config_file.display()
             )));
         }
-        let figment = Figment::from(Serialized::defaults(DefaultsForFigment::default()))
+        let keys = setting_keys()?;
+        let figment = Figment::new()
             .merge(Toml::file(config_file))
-            .merge(Env::prefixed("ROSTER_").only(ENV_KEYS))
+            // Only the settings' keys: other `ROSTER_*` variables (`ROSTER_CONFIG` names the
+            // file, tests have their own) are not settings and would be refused as unknown.
+            .merge(
+                Env::prefixed("ROSTER_").filter(move |key| keys.iter().any(|k| k.as_str() == key)),
+            )
             .merge(
                 Env::raw()
                     .only(&["DATABASE_URL"])
@@ -150,6 +141,21 @@ impl Settings {
         let mut settings: Settings = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(describe_figment_error(config_file, e)))?;
+        if let Some(path) = &settings.database_url_file {
+            // The defaults are not in the figment, so this is only a URL someone set.
+            if figment.contains("database_url") {
+                return Err(ConfigError::Invalid(format!(
+                    "database_url_file: both database_url_file ({}) and database_url ({}) are \
+                     set; set only one of them",
+                    origin(&figment, "database_url_file"),
+                    origin(&figment, "database_url"),
+                )));
+            }
+            let url = read_secret_file(path, "database_url_file")?;
+            // A URL never starts or ends with whitespace; an editor's stray space is not
+            // part of it.
+            settings.database_url = SecretString::from(url.expose_secret().trim().to_owned());
+        }
         if settings.admin_password.is_none()
             && let Some(path) = &settings.admin_password_file
         {
@@ -218,44 +224,30 @@ impl Settings {
     }
 }
 
-/// figment needs the defaults in serialisable form without the masking serialisers.
-#[derive(Serialize)]
-struct DefaultsForFigment {
-    listen: String,
-    database_url: String,
-    session_idle_minutes: u32,
-    session_absolute_hours: u32,
-    trusted_proxies: Vec<IpAddr>,
-    database_pool_size: u32,
-    password_hash_concurrency: usize,
-    throttle_account_failures: u32,
-    throttle_address_failures: u32,
-    throttle_window_minutes: u32,
-    workers: usize,
-    log: String,
-    scheduler_interval_seconds: u32,
-    sync_lease_seconds: u32,
+/// The keys `ROSTER_<KEY>` may set: every field of `Settings`, read from its serialised form
+/// so that a new field needs no list of its own (the values, masked, are not used).
+fn setting_keys() -> Result<Vec<String>, ConfigError> {
+    figment::value::Value::serialize(Settings::default())
+        .ok()
+        .and_then(|value| value.into_dict())
+        .map(|dict| dict.into_keys().collect())
+        .ok_or_else(|| ConfigError::Invalid("settings: cannot list their keys".into()))
 }
 
-impl Default for DefaultsForFigment {
-    fn default() -> Self {
-        let d = Settings::default();
-        DefaultsForFigment {
-            listen: d.listen,
-            database_url: d.database_url.expose_secret().to_owned(),
-            session_idle_minutes: d.session_idle_minutes,
-            session_absolute_hours: d.session_absolute_hours,
-            trusted_proxies: d.trusted_proxies,
-            database_pool_size: d.database_pool_size,
-            password_hash_concurrency: d.password_hash_concurrency,
-            throttle_account_failures: d.throttle_account_failures,
-            throttle_address_failures: d.throttle_address_failures,
-            throttle_window_minutes: d.throttle_window_minutes,
-            workers: d.workers,
-            log: d.log,
-            scheduler_interval_seconds: d.scheduler_interval_seconds,
-            sync_lease_seconds: d.sync_lease_seconds,
-        }
+/// Where a key's value was set, as a person would look for it: the file, or the environment
+/// variable (figment's interpolation gives the key without the `ROSTER_` prefix).
+fn origin(figment: &Figment, key: &str) -> String {
+    let Some(metadata) = figment.find_metadata(key) else {
+        return key.to_owned();
+    };
+    if let Some(path) = metadata.source.as_ref().and_then(|s| s.file_path()) {
+        return path.display().to_string();
+    }
+    let variable = metadata.interpolate(figment.profile(), &[key]);
+    if metadata.name.contains("`ROSTER_`") {
+        format!("ROSTER_{variable}")
+    } else {
+        variable
     }
 }
 
