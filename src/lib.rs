@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod profiles;
 pub mod schedules;
 pub mod secrets;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod sync;

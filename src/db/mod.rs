@@ -255,6 +255,18 @@ impl Db {
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 
+    /// Runs `f` in a diesel transaction, which model functions that open their own
+    /// transaction join (as a savepoint): for a change and its audit event together.
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |c| diesel::Connection::transaction(c, f))
+            .await
+    }
+
     /// Runs `f` in one write transaction (`DbConnection::write_transaction`), after this
     /// instance's other SQLite writers: for the short writes of busy paths such as sign-in.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>

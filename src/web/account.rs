@@ -7,15 +7,12 @@ use askama::Template;
 
 use secrecy::SecretString;
 
-use crate::audit::Action;
-use crate::auth::sign_in::{Confirmation, confirm_password};
-use crate::db::models::directory_groups;
-use crate::db::models::sessions as session_rows;
+use crate::auth::sign_in::Confirmation;
 use crate::db::models::user_privileges::Privilege;
-use crate::db::models::users::{self, AuthMethod};
-use crate::db::now;
+use crate::db::models::users::AuthMethod;
 use crate::error::AppError;
 use crate::page;
+use crate::services::account;
 use crate::state::AppState;
 use crate::time::format_time;
 use crate::validation::{self, FieldErrors};
@@ -83,17 +80,8 @@ async fn page(
     notice: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let (id, idle) = (me.user.id, state.session_policy.idle_seconds);
     let emails = me.user.emails();
-    let (groups, sessions) = state
-        .db
-        .run(move |c| -> Result<_, AppError> {
-            Ok((
-                directory_groups::names_for_user(c, id)?,
-                session_rows::live_for_user(c, id, now(), idle)?,
-            ))
-        })
-        .await?;
+    let account::Overview { groups, sessions } = account::overview(state, me.user.id).await?;
     let mfa = match (me.user.mfa_required, me.user.mfa_enrolled_at) {
         (_, Some(at)) => format!("On since {}", format_time(at)),
         (true, None) => "Required: you will set it up at your next sign-in".into(),
@@ -138,20 +126,7 @@ pub async fn sign_out_others(
     state: Data<AppState>,
     me: SignedIn,
 ) -> Result<HttpResponse, AppError> {
-    let (id, keep) = (me.user.id, me.session_id);
-    let n = state
-        .db
-        .run(move |c| session_rows::delete_others(c, id, keep).map_err(AppError::from))
-        .await?;
-    let ip = client_ip(&req, &state);
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Actor::user(id, me.user.login_name(), &ip),
-        Action::SessionsEnded,
-        &me.user.login_name(),
-        &format!("{n} other sessions"),
-    )
-    .await?;
+    let n = account::sign_out_others(&state, &me, &client_ip(&req, &state)).await?;
     page(
         &req,
         &state,
@@ -190,7 +165,7 @@ pub async fn change_password(
     let mut errors = FieldErrors::default();
     let current = SecretString::from(form.current.clone());
     let ip = client_ip(&req, &state);
-    let confirmed = confirm_password(&state, &me.user, &current, &ip).await?;
+    let confirmed = account::confirm(&state, &me.user, &current, &ip).await?;
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let Some((message, refused)) = refusal(&confirmed, "Current password is not correct.") {
         errors.add("current", message);
@@ -200,28 +175,8 @@ pub async fn change_password(
     if !errors.is_empty() {
         return page(&req, &state, &me, errors, None, status).await;
     }
-    let hash = state
-        .hasher
-        .hash(&SecretString::from(form.password))
-        .await?;
-    let (id, keep) = (me.user.id, me.session_id);
-    state
-        .db
-        .run(move |c| -> Result<(), AppError> {
-            users::set_password_hash(c, id, &hash)?;
-            session_rows::delete_others(c, id, keep)?;
-            Ok(())
-        })
-        .await?;
-    let ip = client_ip(&req, &state);
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Actor::user(id, me.user.login_name(), &ip),
-        Action::PasswordChanged,
-        &me.user.login_name(),
-        "other sessions ended",
-    )
-    .await?;
+    let password = SecretString::from(form.password);
+    account::change_password(&state, &me, password, &ip).await?;
     page(
         &req,
         &state,
@@ -256,32 +211,13 @@ pub async fn reenrol(
 ) -> Result<HttpResponse, AppError> {
     let password = SecretString::from(form.into_inner().current);
     let ip = client_ip(&req, &state);
-    let confirmed = confirm_password(&state, &me.user, &password, &ip).await?;
+    let confirmed = account::confirm(&state, &me.user, &password, &ip).await?;
     if let Some((message, status)) = refusal(&confirmed, "Password is not correct.") {
         let mut errors = FieldErrors::default();
         errors.add("mfa_current", message);
         return page(&req, &state, &me, errors, None, status).await;
     }
-    let (id, session) = (me.user.id, me.session_id);
-    state
-        .db
-        .run(move |c| -> Result<(), AppError> {
-            users::reset_mfa(c, id)?;
-            session_rows::back_to_mfa(c, session)?;
-            Ok(())
-        })
-        .await?;
-    let mut reset = me.user.clone();
-    reset.mfa_enrolled_at = None;
-    crate::web::mfa::ensure_secret(&state, &reset).await?;
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        Action::MfaReenrolmentStarted,
-        &me.user.login_name(),
-        "",
-    )
-    .await?;
+    account::reenrol(&state, &me, &ip).await?;
     Ok(redirect(&req, "/mfa?next=%2Faccount"))
 }
 

@@ -9,26 +9,10 @@ use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::auth::sessions;
-use crate::crypto::token_hash;
-use crate::db::models::sessions::Stage;
-use crate::db::models::users::User;
-use crate::db::models::{sessions as session_rows, user_privileges::Privilege};
-use crate::db::now;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// A fully signed-in user (password and, where required, MFA done).
-pub struct SignedIn {
-    pub session_id: i64,
-    pub user: User,
-    pub privileges: Vec<Privilege>,
-}
-
-impl SignedIn {
-    pub fn is_admin(&self) -> bool {
-        self.privileges.contains(&Privilege::Admin)
-    }
-}
+pub use crate::services::sessions::SignedIn;
 
 /// A signed-in user with the admin privilege; others get 403, anonymous users sign in.
 pub struct Admin(pub SignedIn);
@@ -54,34 +38,21 @@ fn next_of(req: &HttpRequest) -> String {
 /// The current session's user, if the cookie names a live, fully signed-in session.
 pub async fn current(req: &HttpRequest) -> Result<Option<SignedIn>, AppError> {
     let state = state(req)?;
-    let Some(cookie) = req.cookie(sessions::cookie_name(state.session_policy.https)) else {
-        return Ok(None);
-    };
-    let hash = token_hash(cookie.value());
-    let idle = state.session_policy.idle_seconds;
-    state
-        .db
-        .run(move |c| -> Result<Option<SignedIn>, AppError> {
-            let at = now();
-            let Some((session, user)) = session_rows::find_live(c, &hash, at, idle)? else {
-                return Ok(None);
-            };
-            if session.stage != Stage::Full.as_str() || user.disabled {
-                return Ok(None);
-            }
-            // Writing on every request would serialise readers on SQLite; a minute is
-            // precise enough for an idle timeout counted in minutes.
-            if at - session.last_seen_at >= 60 {
-                session_rows::touch(c, session.id, at)?;
-            }
-            let privileges = user.privileges();
-            Ok(Some(SignedIn {
-                session_id: session.id,
-                user,
-                privileges,
-            }))
-        })
-        .await
+    match req.cookie(sessions::cookie_name(state.session_policy.https)) {
+        Some(cookie) => crate::services::sessions::current(&state, cookie.value()).await,
+        None => Ok(None),
+    }
+}
+
+/// Where a session is begun from: this request's address, browser and old session cookie.
+pub fn origin(req: &HttpRequest, state: &AppState) -> crate::services::sessions::Origin {
+    crate::services::sessions::Origin {
+        client_ip: client_ip(req, state),
+        user_agent: user_agent(req),
+        previous_token: req
+            .cookie(sessions::cookie_name(state.session_policy.https))
+            .map(|c| c.value().to_owned()),
+    }
 }
 
 impl FromRequest for SignedIn {

@@ -7,17 +7,15 @@ use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::audit::Action;
-use crate::auth::sessions::{self, NewSessionRequest};
+use crate::auth::sessions;
 use crate::auth::sign_in::{SignInOutcome, sign_in};
-use crate::crypto::token_hash;
-use crate::db::models::sessions as session_rows;
 use crate::db::models::sessions::Stage;
 use crate::db::models::user_privileges::Privilege;
 use crate::error::AppError;
 use crate::page;
+use crate::services::sessions as sessions_service;
 use crate::state::AppState;
-use crate::web::extract::{SignedIn, client_ip, home_path, safe_next, user_agent};
+use crate::web::extract::{SignedIn, client_ip, home_path, origin, safe_next};
 use crate::web::render::{Chrome, redirect, render};
 
 #[derive(Template)]
@@ -77,39 +75,9 @@ pub async fn submit(
     let outcome = sign_in(&state, &form.username, &password, &ip).await?;
     let (status, error) = match outcome {
         SignInOutcome::Success(user) => {
-            let previous = req
-                .cookie(sessions::cookie_name(state.session_policy.https))
-                .map(|c| c.value().to_owned());
-            let policy = state.session_policy;
-            let agent = user_agent(&req);
-            let user_id = user.id;
-            // MFA users get a half-signed-in session that only opens /mfa.
-            let stage = if user.needs_mfa() {
-                Stage::MfaPending
-            } else {
-                Stage::Full
-            };
-            if stage == Stage::MfaPending && user.mfa_enrolled_at.is_none() {
-                crate::web::mfa::ensure_secret(&state, &user).await?;
-            }
-            let token = state
-                .db
-                .write(move |c| -> Result<_, AppError> {
-                    Ok(sessions::start(
-                        c,
-                        &policy,
-                        &NewSessionRequest {
-                            user_id,
-                            stage,
-                            client_ip: &ip,
-                            user_agent: &agent,
-                            previous_token: previous.as_deref(),
-                        },
-                    )?)
-                })
-                .await?;
+            let begun = sessions_service::begin(&state, &user, origin(&req, &state)).await?;
             let home = home_path(user.privileges().contains(&Privilege::Admin));
-            let to = match (stage, safe_next(Some(&form.next))) {
+            let to = match (begun.stage, safe_next(Some(&form.next))) {
                 (Stage::MfaPending, Some(next)) => format!(
                     "/mfa?next={}",
                     url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
@@ -118,7 +86,7 @@ pub async fn submit(
                 (Stage::Full, next) => next.unwrap_or_else(|| home.to_owned()),
             };
             let mut res = redirect(&req, &to);
-            res.add_cookie(&sessions::cookie(&policy, token))
+            res.add_cookie(&sessions::cookie(&state.session_policy, begun.token))
                 .map_err(|e| AppError::Internal(e.into()))?;
             return Ok(res);
         }
@@ -165,24 +133,7 @@ fn landing(user: &SignedIn, next: Option<&str>) -> String {
 pub async fn logout(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
     let policy = state.session_policy;
     if let Some(cookie) = req.cookie(sessions::cookie_name(policy.https)) {
-        let hash = token_hash(cookie.value());
-        let user = crate::web::extract::current(&req).await?;
-        state
-            .db
-            .run(move |c| session_rows::delete_by_hash(c, &hash).map_err(AppError::from))
-            .await?;
-        if let Some(user) = user {
-            let name = user.user.login_name();
-            let ip = client_ip(&req, &state);
-            crate::audit::record(
-                &state.db,
-                &crate::audit::Actor::user(user.user.id, &name, &ip),
-                Action::SignOut,
-                &name,
-                "",
-            )
-            .await?;
-        }
+        sessions_service::end(&state, cookie.value(), &client_ip(&req, &state)).await?;
     }
     let mut res = redirect(&req, "/login");
     res.add_cookie(&sessions::removal_cookie(&policy))

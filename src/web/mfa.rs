@@ -6,25 +6,16 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::{Data, Form, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::audit::Action;
-use crate::auth::sessions::{self, NewSessionRequest};
-use crate::auth::{throttle, totp};
-use crate::crypto::token_hash;
-use crate::db::models::sessions::{self as session_rows, Stage};
-use crate::db::models::users::{self, User};
-use crate::db::models::{recovery_codes, user_privileges};
-use crate::db::now;
+use crate::auth::{sessions, totp};
+use crate::db::models::users::User;
 use crate::error::AppError;
 use crate::page;
+use crate::services::sessions::{self as sessions_service, MfaOutcome};
 use crate::state::AppState;
-use crate::web::extract::{client_ip, home_path, safe_next, user_agent};
+use crate::web::extract::{home_path, origin, safe_next};
 use crate::web::render::{Chrome, redirect, render};
-
-/// Wrong codes a half-signed-in session may send before it is dropped.
-const MAX_FAILURES: i32 = 5;
 
 #[derive(Template)]
 #[template(path = "partials/auth/mfa_partial.html")]
@@ -42,54 +33,10 @@ page!(MfaPage, "pages/auth/mfa.html", MfaPartial);
 
 /// The half-signed-in session of this request and its user.
 async fn pending(req: &HttpRequest, state: &AppState) -> Result<Option<(i64, User)>, AppError> {
-    let Some(cookie) = req.cookie(sessions::cookie_name(state.session_policy.https)) else {
-        return Ok(None);
-    };
-    let (hash, idle) = (
-        token_hash(cookie.value()),
-        state.session_policy.idle_seconds,
-    );
-    state
-        .db
-        .run(move |c| -> Result<_, AppError> {
-            Ok(session_rows::find_live(c, &hash, now(), idle)?
-                .filter(|(s, u)| s.stage == Stage::MfaPending.as_str() && !u.disabled)
-                .map(|(s, u)| (s.id, u)))
-        })
-        .await
-}
-
-/// Makes the user's TOTP secret if there is none yet: at the password step and when set-up
-/// starts again, never on a GET (a page view changes no state).
-pub async fn ensure_secret(state: &AppState, user: &User) -> Result<(), AppError> {
-    secret(state, user, true).await.map(drop)
-}
-
-/// The user's TOTP secret, made (and sealed) when `create` says so and there is none.
-async fn secret(state: &AppState, user: &User, create: bool) -> Result<Option<Vec<u8>>, AppError> {
-    let (id, key, name) = (user.id, state.master_key.clone(), user.login_name());
-    state
-        .db
-        .run(move |c| -> Result<_, AppError> {
-            let internal = |e: crate::secrets::SecretError| AppError::from(anyhow::Error::from(e));
-            match users::totp_secret_id(c, id)? {
-                Some(secret_id) => {
-                    let text = crate::secrets::reveal(c, &key, secret_id).map_err(internal)?;
-                    Ok(hex::decode(text.expose_secret()).ok())
-                }
-                None if create => {
-                    let bytes = totp::new_secret();
-                    let sealed = SecretString::from(hex::encode(&bytes));
-                    let secret_id =
-                        crate::secrets::store(c, &key, &format!("TOTP seed of {name}"), &sealed)
-                            .map_err(internal)?;
-                    users::set_totp_secret(c, id, Some(secret_id))?;
-                    Ok(Some(bytes))
-                }
-                None => Ok(None),
-            }
-        })
-        .await
+    match req.cookie(sessions::cookie_name(state.session_policy.https)) {
+        Some(cookie) => sessions_service::pending(state, cookie.value()).await,
+        None => Ok(None),
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,7 +67,7 @@ async fn page_for(
     let enrolling = user.mfa_enrolled_at.is_none();
     let mut error = error;
     let secret_text = if enrolling {
-        match secret(state, user, false).await? {
+        match sessions_service::secret(state, user, false).await? {
             Some(bytes) => totp::secret_text(&bytes),
             None => {
                 // Reset meanwhile (an admin's "reset MFA"): a new key comes with a new sign-in.
@@ -149,16 +96,8 @@ async fn page_for(
     })
 }
 
-/// Ends a half-signed-in session: back to the sign-in page.
-async fn drop_session(
-    req: &HttpRequest,
-    state: &AppState,
-    session_id: i64,
-) -> Result<HttpResponse, AppError> {
-    state
-        .db
-        .run(move |c| session_rows::delete(c, session_id).map_err(AppError::from))
-        .await?;
+/// A half-signed-in session that has ended: back to the sign-in page.
+fn back_to_sign_in(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, AppError> {
     let mut res = redirect(req, "/login");
     res.add_removal_cookie(&sessions::removal_cookie(&state.session_policy))
         .map_err(|e| AppError::Internal(e.into()))?;
@@ -173,7 +112,7 @@ pub async fn qr(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse,
     if user.mfa_enrolled_at.is_some() {
         return Err(AppError::NotFound);
     }
-    let bytes = secret(&state, &user, false)
+    let bytes = sessions_service::secret(&state, &user, false)
         .await?
         .ok_or(AppError::NotFound)?;
     let png = totp::totp(&bytes, &user.login_name())
@@ -203,132 +142,29 @@ pub async fn submit(
         return Ok(redirect(&req, "/login"));
     };
     let next = safe_next(Some(&form.next)).unwrap_or_default();
-    let enrolling = user.mfa_enrolled_at.is_none();
-    let ip = client_ip(&req, &state);
-    // Codes are throttled per user across sessions (a password that works must not buy
-    // endless guesses), counted before the check like passwords.
-    let throttle_key = throttle::Subject::Mfa(user.id);
-    let (policy, key, address) = (state.throttle_policy, throttle_key.clone(), ip.clone());
-    let verdict = state
-        .db
-        .run(move |c| throttle::reserve(c, &policy, &key, &address, now()).map_err(AppError::from))
-        .await?;
-    if let throttle::Verdict::Locked { .. } = verdict {
-        crate::audit::record(
-            &state.db,
-            &crate::audit::Actor::user(user.id, user.login_name(), &ip),
-            Action::MfaThrottled,
-            &user.login_name(),
-            "",
-        )
-        .await?;
-        return drop_session(&req, &state, session_id).await;
-    }
-    let bytes = secret(&state, &user, enrolling).await?.unwrap_or_default();
-    let totp = totp::totp(&bytes, &user.login_name()).map_err(|e| anyhow::anyhow!("TOTP: {e}"))?;
-    let step = totp::matching_step(&totp, &form.code, now().max(0) as u64)
-        .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-    let (id, code, master) = (user.id, form.code.clone(), state.master_key.clone());
-    let accepted = state
-        .db
-        .run(move |c| -> Result<bool, AppError> {
-            if let Some(step) = step
-                && users::accept_totp_step(c, id, step)?
-            {
-                return Ok(true);
-            }
-            // Recovery codes only once enrolled (they do not exist before).
-            if enrolling {
-                return Ok(false);
-            }
-            let key = crate::secrets::recovery_key(c, &master).map_err(anyhow::Error::from)?;
-            Ok(
-                recovery_codes::redeem(c, id, &totp::recovery_hash(&key, &code))?
-                    || recovery_codes::redeem(c, id, &totp::legacy_recovery_hash(&code))?,
-            )
-        })
-        .await?;
-    if !accepted {
-        let failures = state
-            .db
-            .run(move |c| session_rows::record_mfa_failure(c, session_id).map_err(AppError::from))
+    let outcome =
+        sessions_service::after_mfa(&state, session_id, &user, &form.code, origin(&req, &state))
             .await?;
-        crate::audit::record(
-            &state.db,
-            &crate::audit::Actor::user(user.id, user.login_name(), &ip),
-            Action::MfaFailed,
-            &user.login_name(),
-            &format!("wrong code ({failures})"),
-        )
-        .await?;
-        if failures >= MAX_FAILURES {
-            return drop_session(&req, &state, session_id).await;
+    let (token, codes, is_admin) = match outcome {
+        MfaOutcome::Dropped => return back_to_sign_in(&req, &state),
+        MfaOutcome::Wrong => {
+            return page_for(
+                &req,
+                &state,
+                &user,
+                next,
+                Some("That code is not valid. Check the time on your device and try again.".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
         }
-        return page_for(
-            &req,
-            &state,
-            &user,
-            next,
-            Some("That code is not valid. Check the time on your device and try again.".into()),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    }
-
-    // Signed in: a new session token for the full session.
-    let codes = if enrolling {
-        totp::new_recovery_codes()
-    } else {
-        Vec::new()
+        MfaOutcome::Passed {
+            token,
+            recovery_codes,
+            is_admin,
+        } => (token, recovery_codes, is_admin),
     };
-    let previous = req
-        .cookie(sessions::cookie_name(state.session_policy.https))
-        .map(|c| c.value().to_owned());
-    let (policy, agent, ip2) = (state.session_policy, user_agent(&req), ip.clone());
-    let (master, codes_to_hash) = (state.master_key.clone(), codes.clone());
-    let is_admin = user
-        .privileges()
-        .contains(&user_privileges::Privilege::Admin);
-    let token = state
-        .db
-        .run(move |c| -> Result<_, AppError> {
-            throttle::succeeded(c, &throttle_key, &ip2)?;
-            if enrolling {
-                let key = crate::secrets::recovery_key(c, &master).map_err(anyhow::Error::from)?;
-                let hashes: Vec<String> = codes_to_hash
-                    .iter()
-                    .map(|code| totp::recovery_hash(&key, code))
-                    .collect();
-                users::mark_mfa_enrolled(c, id)?;
-                recovery_codes::replace(c, id, &hashes)?;
-            }
-            let token = sessions::start(
-                c,
-                &policy,
-                &NewSessionRequest {
-                    user_id: id,
-                    stage: Stage::Full,
-                    client_ip: &ip2,
-                    user_agent: &agent,
-                    previous_token: previous.as_deref(),
-                },
-            )?;
-            Ok(token)
-        })
-        .await?;
-    let action = if enrolling {
-        Action::MfaEnrolled
-    } else {
-        Action::MfaPassed
-    };
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Actor::user(user.id, user.login_name(), &ip),
-        action,
-        &user.login_name(),
-        "",
-    )
-    .await?;
+    let enrolling = user.mfa_enrolled_at.is_none();
     let to = if next.is_empty() {
         home_path(is_admin).to_owned()
     } else {
@@ -351,7 +187,7 @@ pub async fn submit(
     } else {
         redirect(&req, &to)
     };
-    res.add_cookie(&sessions::cookie(&policy, token))
+    res.add_cookie(&sessions::cookie(&state.session_policy, token))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(res)
 }

@@ -5,9 +5,9 @@ use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::db::models::{audit_events, directory_groups, directory_profiles, sessions, users};
 use crate::error::AppError;
 use crate::page;
+use crate::services::dashboard;
 use crate::state::AppState;
 use crate::time::format_time;
 use crate::web::extract::Admin;
@@ -42,30 +42,25 @@ pub async fn show(
     state: Data<AppState>,
     Admin(me): Admin,
 ) -> Result<HttpResponse, AppError> {
-    let idle = state.session_policy.idle_seconds;
-    let partial = state
-        .db
-        .run(move |c| -> Result<DashboardPartial, AppError> {
-            let now = crate::db::now();
-            Ok(DashboardPartial {
-                title: "Dashboard".into(),
-                users: users::count(c)?,
-                groups: directory_groups::count(c)?,
-                profiles: directory_profiles::count(c)?,
-                sessions: sessions::count_live(c, now, idle)?,
-                events: audit_events::recent(c, 15)?
-                    .into_iter()
-                    .map(|e| AuditLine {
-                        when: format_time(e.occurred_at),
-                        actor: e.actor_name,
-                        action: e.action.replace('_', " "),
-                        target: e.target,
-                        detail: e.detail,
-                    })
-                    .collect(),
+    let summary = dashboard::summary(&state, 15).await?;
+    let partial = DashboardPartial {
+        title: "Dashboard".into(),
+        users: summary.users,
+        groups: summary.groups,
+        profiles: summary.profiles,
+        sessions: summary.sessions,
+        events: summary
+            .events
+            .into_iter()
+            .map(|e| AuditLine {
+                when: format_time(e.occurred_at),
+                actor: e.actor_name,
+                action: e.action.replace('_', " "),
+                target: e.target,
+                detail: e.detail,
             })
-        })
-        .await?;
+            .collect(),
+    };
     render(&req, StatusCode::OK, partial, || {
         Chrome::new(&req, &state, Some(&me), "dashboard")
     })

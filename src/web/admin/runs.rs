@@ -8,16 +8,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::audit;
-use crate::db::models::directory_profiles;
 use crate::db::models::sync_runs::{self, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
+use crate::services::runs;
 use crate::state::AppState;
-use crate::sync::plan::{Action, GroupChange, Plan, UserChange};
-use crate::sync::{self, Trigger};
+use crate::sync::plan::{Action, GroupChange, UserChange};
 use crate::time::{format_optional, format_time};
-use crate::web::extract::Admin;
+use crate::web::extract::{Admin, actor};
 use crate::web::render::{Chrome, redirect, render};
 
 /// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
@@ -31,30 +29,7 @@ pub async fn start(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
-    let name = state
-        .db
-        .run(move |c| directory_profiles::name(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let ctx = state.sync_context();
-    let started = sync::start(&ctx, id, Trigger::Admin, &me.user.login_name(), dry_run).await?;
-    let run_id = started.run_id;
-    tokio::spawn(async move {
-        sync::execute(&ctx, started).await;
-    });
-    let (action, detail) = if dry_run {
-        (audit::Action::SyncTested, format!("dry run {run_id}"))
-    } else {
-        (audit::Action::SyncStarted, format!("run {run_id}"))
-    };
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        action,
-        &name,
-        &detail,
-    )
-    .await?;
+    let run_id = runs::start(&state, &actor(&req, &state, &me), id, dry_run).await?;
     Ok(redirect(&req, &format!("/admin/runs/{run_id}")))
 }
 
@@ -126,22 +101,11 @@ pub async fn show(
     query: Query<RunQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let run = state
-        .db
-        .run(move |c| sync_runs::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let profile_id = run.profile_id;
-    let profile_name = state
-        .db
-        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
-        .await?
-        .unwrap_or_default();
-    let plan: Plan = run
-        .plan
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_default();
+    let runs::RunView {
+        run,
+        profile_name,
+        plan,
+    } = runs::view(&state, id).await?;
     let q = query.q.trim().to_lowercase();
     let matches =
         |texts: &[&str]| q.is_empty() || texts.iter().any(|t| t.to_lowercase().contains(&q));
@@ -210,19 +174,7 @@ pub async fn approve(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let outcome = sync::approve(&state.sync_context(), id).await?;
-    let detail = match &outcome.error {
-        None => format!("run {id} approved and applied"),
-        Some(e) => format!("run {id} approved, not applied: {e}"),
-    };
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        audit::Action::SyncApproved,
-        &format!("run {id}"),
-        &detail,
-    )
-    .await?;
+    runs::approve(&state, &actor(&req, &state, &me), id).await?;
     Ok(redirect(&req, &format!("/admin/runs/{id}")))
 }
 
@@ -233,15 +185,7 @@ pub async fn discard(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    sync::discard(&state.sync_context(), id).await?;
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        audit::Action::SyncDiscarded,
-        &format!("run {id}"),
-        "held plan discarded",
-    )
-    .await?;
+    runs::discard(&state, &actor(&req, &state, &me), id).await?;
     Ok(redirect(&req, &format!("/admin/runs/{id}")))
 }
 
@@ -254,24 +198,7 @@ pub async fn cancel(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let accepted = state
-        .db
-        .run(move |c| sync_runs::request_cancel(c, id).map_err(AppError::from))
-        .await?;
-    if !accepted {
-        return Err(AppError::BadRequest(
-            "This run can no longer be cancelled: it has finished or is already applying its changes."
-                .into(),
-        ));
-    }
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        audit::Action::SyncCancelled,
-        &format!("run {id}"),
-        "",
-    )
-    .await?;
+    runs::cancel(&state, &actor(&req, &state, &me), id).await?;
     Ok(redirect(&req, &format!("/admin/runs/{id}")))
 }
 
@@ -355,19 +282,7 @@ async fn runs_page(
         status: status.clone(),
         before: query.before.as_deref().and_then(|b| b.parse().ok()),
     };
-    let (profile, listed) = state
-        .db
-        .run(move |c| {
-            let profile = match filter.profile_id {
-                Some(id) => Some((
-                    id,
-                    directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?,
-                )),
-                None => None,
-            };
-            Ok::<_, AppError>((profile, sync_runs::list(c, &filter, RUNS_PAGE + 1)?))
-        })
-        .await?;
+    let (profile, listed) = runs::list(state, filter, RUNS_PAGE + 1).await?;
     let base = match profile_id {
         Some(id) => format!("/admin/profiles/{id}/runs"),
         None => "/admin/runs".into(),
@@ -447,13 +362,7 @@ pub async fn profile_run_status(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let profile_id = path.into_inner();
-    let (name, run) = state
-        .db
-        .run(move |c| {
-            let name = directory_profiles::name(c, profile_id)?.ok_or(AppError::NotFound)?;
-            Ok::<_, AppError>((name, sync_runs::latest_of_profile(c, profile_id)?))
-        })
-        .await?;
+    let (name, run) = runs::latest_of_profile(&state, profile_id).await?;
     let partial = RunStatusPartial {
         title: format!("Runs of {name}"),
         csrf_token: crate::web::csrf::token(&req, &state),

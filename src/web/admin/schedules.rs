@@ -8,17 +8,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::audit::Action;
-use crate::db::models::schedules::{self, ScheduleChanges};
-use crate::db::models::{directory_profiles, sync_runs};
 use crate::error::AppError;
 use crate::page;
-use crate::profiles::fields;
-use crate::schedules::{ScheduleInput, WEEKDAYS, When};
+use crate::schedules::{ScheduleInput, WEEKDAYS};
+use crate::services::schedules::{self as schedules_service, Saved};
 use crate::state::AppState;
 use crate::time::{format_in_zone, format_time};
 use crate::validation::FieldErrors;
-use crate::web::extract::Admin;
+use crate::web::extract::{Admin, actor};
 use crate::web::render::{Chrome, redirect, render};
 
 pub struct ScheduleRow {
@@ -66,25 +63,11 @@ pub async fn list(
     query: Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
     let only = query.profile_id();
-    let (profile, listed, statuses) = state
-        .db
-        .run(move |c| {
-            let profile = match only {
-                Some(id) => Some((
-                    id,
-                    directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?,
-                )),
-                None => None,
-            };
-            let listed = schedules::list(c, only)?;
-            let run_ids: Vec<i64> = listed
-                .iter()
-                .filter_map(|r| r.schedule.last_run_id)
-                .collect();
-            let statuses = sync_runs::statuses(c, &run_ids)?;
-            Ok::<_, AppError>((profile, listed, statuses))
-        })
-        .await?;
+    let schedules_service::Listing {
+        profile,
+        rows: listed,
+        statuses,
+    } = schedules_service::list(&state, only).await?;
     let rows = listed
         .into_iter()
         .map(|row| {
@@ -209,7 +192,7 @@ async fn form(
         errors,
         next_run,
     } = view;
-    let profiles = state.db.run(syncable_profiles).await?;
+    let profiles = schedules_service::syncable_profiles(state).await?;
     let days = WEEKDAYS
         .iter()
         .map(|(_, key, label)| DayChoice {
@@ -237,15 +220,6 @@ async fn form(
     })
 }
 
-/// Only profiles with a connector can synchronise (the others sign in by OIDC only so far).
-fn syncable_profiles(c: &mut crate::db::DbConnection) -> Result<Vec<(i64, String)>, AppError> {
-    Ok(directory_profiles::list(c, "", false)?
-        .into_iter()
-        .filter(|p| p.kind().is_some_and(fields::has_connector))
-        .map(|p| (p.id, p.name))
-        .collect())
-}
-
 /// GET `/admin/schedules/new?profile=ID`.
 pub async fn new_form(
     req: HttpRequest,
@@ -264,41 +238,6 @@ pub async fn new_form(
     .await
 }
 
-/// The form's schedule, if every field is valid and the profile can synchronise.
-async fn checked(
-    state: &AppState,
-    input: &ScheduleInput,
-) -> Result<Result<(i64, When), FieldErrors>, AppError> {
-    let (profile, when) = match input.check() {
-        Ok(ok) => ok,
-        Err(errors) => return Ok(Err(errors)),
-    };
-    let profiles = state.db.run(syncable_profiles).await?;
-    if profiles.iter().any(|(id, _)| *id == profile) {
-        return Ok(Ok((profile, when)));
-    }
-    let mut errors = FieldErrors::default();
-    errors.add(
-        "profile",
-        "Choose an Active Directory or LDAP profile: only those synchronise.",
-    );
-    Ok(Err(errors))
-}
-
-/// What the form saves; an enabled schedule's next run counts from now.
-fn changes(profile_id: i64, when: &When, enabled: bool) -> ScheduleChanges<'_> {
-    ScheduleChanges {
-        profile_id,
-        when,
-        enabled,
-        next_run_at: next_run_of(when, enabled),
-    }
-}
-
-fn next_run_of(when: &When, enabled: bool) -> Option<i64> {
-    enabled.then(|| when.next_after(chrono::Utc::now(), None).timestamp())
-}
-
 /// POST `/admin/schedules`.
 pub async fn create(
     req: HttpRequest,
@@ -307,34 +246,27 @@ pub async fn create(
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let input = ScheduleInput::parse(&body);
-    let (profile_id, when) = match checked(&state, &input).await? {
-        Ok(ok) => ok,
-        Err(errors) => {
-            let view = FormView::with_errors(None, input, errors);
-            return form(&req, &state, &me, StatusCode::UNPROCESSABLE_ENTITY, view).await;
+    save(&req, &state, &me, None, input).await
+}
+
+/// Saves the form, or shows it again with its errors.
+async fn save(
+    req: &HttpRequest,
+    state: &AppState,
+    me: &crate::web::extract::SignedIn,
+    id: Option<i64>,
+    input: ScheduleInput,
+) -> Result<HttpResponse, AppError> {
+    match schedules_service::save(state, &actor(req, state, me), id, &input).await? {
+        Saved::Saved { profile_id } => Ok(redirect(
+            req,
+            &format!("/admin/schedules?profile={profile_id}"),
+        )),
+        Saved::Invalid(errors) => {
+            let view = FormView::with_errors(id, input, errors);
+            form(req, state, me, StatusCode::UNPROCESSABLE_ENTITY, view).await
         }
-    };
-    let (enabled, described) = (input.enabled, when.describe());
-    let id = state
-        .db
-        .run(move |c| {
-            schedules::create(c, &changes(profile_id, &when, enabled)).map_err(AppError::from)
-        })
-        .await?;
-    audit(
-        &req,
-        &state,
-        &me,
-        Action::ScheduleCreated,
-        id,
-        profile_id,
-        &described,
-    )
-    .await?;
-    Ok(redirect(
-        &req,
-        &format!("/admin/schedules?profile={profile_id}"),
-    ))
+    }
 }
 
 /// GET `/admin/schedules/{id}`.
@@ -345,7 +277,7 @@ pub async fn edit_form(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let schedule = find(&state, id).await?;
+    let schedule = schedules_service::find(&state, id).await?;
     let when = schedule
         .when()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("schedule {id} cannot be read")))?;
@@ -371,37 +303,7 @@ pub async fn update(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let input = ScheduleInput::parse(&body);
-    let (profile_id, when) = match checked(&state, &input).await? {
-        Ok(ok) => ok,
-        Err(errors) => {
-            let view = FormView::with_errors(Some(id), input, errors);
-            return form(&req, &state, &me, StatusCode::UNPROCESSABLE_ENTITY, view).await;
-        }
-    };
-    let (enabled, described) = (input.enabled, when.describe());
-    let found = state
-        .db
-        .run(move |c| {
-            schedules::update(c, id, &changes(profile_id, &when, enabled)).map_err(AppError::from)
-        })
-        .await?;
-    if !found {
-        return Err(AppError::NotFound);
-    }
-    audit(
-        &req,
-        &state,
-        &me,
-        Action::ScheduleUpdated,
-        id,
-        profile_id,
-        &described,
-    )
-    .await?;
-    Ok(redirect(
-        &req,
-        &format!("/admin/schedules?profile={profile_id}"),
-    ))
+    save(&req, &state, &me, Some(id), input).await
 }
 
 /// POST `/admin/schedules/{id}/enabled` with `enabled=1` or `enabled=0`.
@@ -414,18 +316,7 @@ pub async fn set_enabled(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let enabled = url::form_urlencoded::parse(&body).any(|(k, v)| k == "enabled" && v == "1");
-    let schedule = find(&state, id).await?;
-    let next = schedule.when().and_then(|w| next_run_of(&w, enabled));
-    state
-        .db
-        .run(move |c| schedules::set_enabled(c, id, enabled, next).map_err(AppError::from))
-        .await?;
-    let action = if enabled {
-        Action::ScheduleEnabled
-    } else {
-        Action::ScheduleDisabled
-    };
-    audit(&req, &state, &me, action, id, schedule.profile_id, "").await?;
+    schedules_service::set_enabled(&state, &actor(&req, &state, &me), id, enabled).await?;
     Ok(redirect(&req, &back_to_list(&req)))
 }
 
@@ -437,31 +328,8 @@ pub async fn delete(
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let schedule = find(&state, id).await?;
-    state
-        .db
-        .run(move |c| schedules::delete(c, id).map_err(AppError::from))
-        .await?;
-    let described = schedule.when().map(|w| w.describe()).unwrap_or_default();
-    audit(
-        &req,
-        &state,
-        &me,
-        Action::ScheduleDeleted,
-        id,
-        schedule.profile_id,
-        &described,
-    )
-    .await?;
+    schedules_service::delete(&state, &actor(&req, &state, &me), id).await?;
     Ok(redirect(&req, &back_to_list(&req)))
-}
-
-async fn find(state: &AppState, id: i64) -> Result<schedules::Schedule, AppError> {
-    state
-        .db
-        .run(move |c| schedules::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)
 }
 
 /// The list the admin came from (all schedules, or one profile's).
@@ -478,30 +346,4 @@ fn back_to_list(req: &HttpRequest) -> String {
         })
         .map(|p| format!("/admin/schedules?profile={p}"))
         .unwrap_or_else(|| "/admin/schedules".into())
-}
-
-async fn audit(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &crate::web::extract::SignedIn,
-    action: Action,
-    id: i64,
-    profile_id: i64,
-    detail: &str,
-) -> Result<(), AppError> {
-    let profile = state
-        .db
-        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
-        .await?
-        .unwrap_or_default();
-    let target = format!("schedule {id} of {profile}");
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(req, state, me),
-        action,
-        &target,
-        detail,
-    )
-    .await?;
-    Ok(())
 }

@@ -4,23 +4,20 @@ use actix_web::http::StatusCode;
 use actix_web::web::{Data, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::audit::Action;
-use crate::db::models::directory_profiles::ProfileKind;
-use crate::db::models::user_privileges::{self, Privilege};
-use crate::db::models::users::{self, AuthMethod, NewLocalUser, UserListRow};
-use crate::db::models::{directory_groups, directory_profiles};
+use crate::db::models::user_privileges::Privilege;
+use crate::db::models::users::{AuthMethod, UserListRow};
 use crate::error::AppError;
 use crate::page;
+use crate::services::users::{self as users_service, Created, Switched, UserAction};
 use crate::state::AppState;
 use crate::time::{format_optional, format_time};
-use crate::validation::{self, FieldErrors};
-use crate::web::extract::{Admin, client_ip};
+use crate::validation::FieldErrors;
+use crate::web::extract::{Admin, actor};
 use crate::web::render::{Chrome, redirect, render};
 
-pub const PAGE_SIZE: i64 = 50;
+pub const PAGE_SIZE: i64 = users_service::PAGE_SIZE;
 
 #[derive(Template)]
 #[template(path = "partials/admin/users_partial.html")]
@@ -62,20 +59,7 @@ pub async fn list(
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .clamp(1, 1_000_000);
-    let needle = q.clone();
-    let result = state
-        .db
-        .run(move |c| {
-            users::search(
-                c,
-                &needle,
-                (page - 1) * PAGE_SIZE,
-                PAGE_SIZE,
-                users::SEARCH_COUNT_CAP,
-            )
-            .map_err(AppError::from)
-        })
-        .await?;
+    let result = users_service::search(&state, &q, page).await?;
     let pages =
         (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
     let link = |p: i64| {
@@ -184,62 +168,18 @@ pub async fn create(
             _ => {}
         }
     }
-    let mut errors = FieldErrors::default();
-    validation::check_username(&mut errors, "username", &username);
-    if full_name.chars().count() > 256 {
-        errors.add(
-            "full_name",
-            "Full name must be at most 256 characters long.",
-        );
-    }
-    let emails = validation::parse_emails(&mut errors, "emails", &emails_text);
-    validation::check_new_password(&mut errors, &password, &confirm);
-    if !errors.has("username") {
-        let name = username.clone();
-        let taken = state
-            .db
-            .run(move |c| users::exists_with_username(c, &name).map_err(AppError::from))
-            .await?;
-        if taken {
-            errors.add("username", "A user with this name already exists.");
-        }
-    }
-    if errors.is_empty() {
-        let hash = state.hasher.hash(&SecretString::from(password)).await?;
-        let (name, full, list, privs) = (
-            username.clone(),
-            full_name.clone(),
-            emails.clone(),
-            privileges.clone(),
-        );
-        let id = state
-            .db
-            .run(move |c| {
-                users::create_local(
-                    c,
-                    &NewLocalUser {
-                        username: &name,
-                        full_name: &full,
-                        emails: &list,
-                        password_hash: &hash,
-                        privileges: &privs,
-                    },
-                )
-                .map_err(AppError::from)
-            })
-            .await?;
-        let ip = client_ip(&req, &state);
-        let detail = Privilege::join(&privileges);
-        crate::audit::record(
-            &state.db,
-            &crate::audit::Actor::user(me.user.id, me.user.login_name(), &ip),
-            Action::UserCreated,
-            username.trim(),
-            &format!("privileges: {detail}"),
-        )
-        .await?;
-        return Ok(redirect(&req, &format!("/admin/users/{id}")));
-    }
+    let new = users_service::NewUser {
+        username: username.clone(),
+        full_name: full_name.clone(),
+        emails: emails_text.clone(),
+        password,
+        password_confirm: confirm,
+        privileges: privileges.clone(),
+    };
+    let errors = match users_service::create(&state, &actor(&req, &state, &me), new).await? {
+        Created::Created(id) => return Ok(redirect(&req, &format!("/admin/users/{id}"))),
+        Created::Invalid(errors) => errors,
+    };
     let partial = NewUserPartial {
         title: "New user".into(),
         csrf_token: crate::web::csrf::token(&req, &state),
@@ -308,56 +248,41 @@ pub async fn render_detail(
     auth_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let csrf_token = crate::web::csrf::token(req, state);
-    let my_id = me.user.id;
-    let partial = state
-        .db
-        .run(move |c| -> Result<UserDetailPartial, AppError> {
-            let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
-            let source = match user.profile_id {
-                Some(p) => directory_profiles::name(c, p)?.unwrap_or_default(),
-                None => "Created in Roster".into(),
-            };
-            let mfa = match (user.mfa_required, user.mfa_enrolled_at) {
-                (_, Some(at)) => format!("Enrolled {}", format_time(at)),
-                (true, None) => "Required, not enrolled yet".into(),
-                (false, None) => "Not required".into(),
-            };
-            let directory_profiles = directory_profiles::list(c, "", false)?
-                .into_iter()
-                .filter(|p| {
-                    matches!(
-                        p.kind(),
-                        Some(ProfileKind::ActiveDirectory | ProfileKind::GenericLdap)
-                    )
-                })
-                .map(|p| (p.id, p.name))
-                .collect();
-            Ok(UserDetailPartial {
-                csrf_token,
-                id,
-                disabled: user.disabled,
-                mfa_required: user.mfa_required,
-                mfa_enrolled: user.mfa_enrolled_at.is_some(),
-                is_me: id == my_id,
-                is_local: user.auth_method() == AuthMethod::Local,
-                directory_profiles,
-                auth_error,
-                privilege_choices: privilege_choices(&user.privileges()),
-                title: user.login_name(),
-                login_name: user.login_name(),
-                full_name: user.full_name.clone(),
-                emails: user.emails(),
-                source,
-                auth_method: crate::web::account::describe_auth(&user),
-                status: user.standing().label().into(),
-                privileges: user.privileges().iter().map(|p| p.label()).collect(),
-                groups: directory_groups::names_for_user(c, id)?,
-                mfa,
-                created: format_time(user.created_at),
-                last_sign_in: format_optional(user.last_sign_in_at),
-            })
-        })
-        .await?;
+    let users_service::Detail {
+        user,
+        source,
+        directory_profiles,
+        groups,
+    } = users_service::detail(state, id).await?;
+    let mfa = match (user.mfa_required, user.mfa_enrolled_at) {
+        (_, Some(at)) => format!("Enrolled {}", format_time(at)),
+        (true, None) => "Required, not enrolled yet".into(),
+        (false, None) => "Not required".into(),
+    };
+    let partial = UserDetailPartial {
+        csrf_token,
+        id,
+        disabled: user.disabled,
+        mfa_required: user.mfa_required,
+        mfa_enrolled: user.mfa_enrolled_at.is_some(),
+        is_me: id == me.user.id,
+        is_local: user.auth_method() == AuthMethod::Local,
+        directory_profiles,
+        auth_error,
+        privilege_choices: privilege_choices(&user.privileges()),
+        title: user.login_name(),
+        login_name: user.login_name(),
+        full_name: user.full_name.clone(),
+        emails: user.emails(),
+        source,
+        auth_method: crate::web::account::describe_auth(&user),
+        status: user.standing().label().into(),
+        privileges: user.privileges().iter().map(|p| p.label()).collect(),
+        groups,
+        mfa,
+        created: format_time(user.created_at),
+        last_sign_in: format_optional(user.last_sign_in_at),
+    };
     render(req, status, partial, || {
         Chrome::new(req, state, Some(me), "users")
     })
@@ -379,62 +304,10 @@ pub async fn action(
     form: actix_web::web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let action = form.action.clone();
-    if id == me.user.id && matches!(action.as_str(), "disable" | "delete") {
-        return Err(AppError::BadRequest(
-            "You cannot disable or delete yourself.".into(),
-        ));
-    }
-    let target = state
-        .db
-        .run(move |c| -> Result<Option<String>, AppError> {
-            let Some(user) = users::find(c, id)? else {
-                return Ok(None);
-            };
-            match action.as_str() {
-                "disable" => {
-                    users::set_disabled(c, id, true)?;
-                    crate::db::models::sessions::delete_for_user(c, id)?;
-                }
-                "enable" => {
-                    users::set_disabled(c, id, false)?;
-                }
-                "require_mfa" => {
-                    users::set_mfa_required(c, id, true)?;
-                }
-                "not_require_mfa" => {
-                    users::set_mfa_required(c, id, false)?;
-                }
-                "reset_mfa" => {
-                    users::reset_mfa(c, id)?;
-                }
-                "delete" => {
-                    users::delete(c, id)?;
-                }
-                _ => return Err(AppError::BadRequest("Unknown action.".into())),
-            }
-            Ok(Some(user.login_name()))
-        })
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let ip = client_ip(&req, &state);
-    let event = match form.action.as_str() {
-        "disable" => Action::UserDisabled,
-        "enable" => Action::UserEnabled,
-        "require_mfa" => Action::UserMfaRequired,
-        "not_require_mfa" => Action::UserMfaNotRequired,
-        "delete" => Action::UserDeleted,
-        _ => Action::UserMfaReset,
-    };
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Actor::user(me.user.id, me.user.login_name(), &ip),
-        event,
-        &target,
-        "",
-    )
-    .await?;
-    if form.action == "delete" {
+    let action = UserAction::parse(&form.action)
+        .ok_or_else(|| AppError::BadRequest("Unknown action.".into()))?;
+    users_service::act(&state, &actor(&req, &state, &me), id, action).await?;
+    if action == UserAction::Delete {
         return Ok(redirect(&req, "/admin/users"));
     }
     Ok(redirect(&req, &format!("/admin/users/{id}")))
@@ -450,33 +323,11 @@ pub async fn set_privileges(
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let mut chosen: Vec<Privilege> = url::form_urlencoded::parse(&body)
+    let chosen: Vec<Privilege> = url::form_urlencoded::parse(&body)
         .filter(|(k, _)| k == "privilege")
         .filter_map(|(_, v)| Privilege::parse(&v))
         .collect();
-    if id == me.user.id && !chosen.contains(&Privilege::Admin) {
-        chosen.push(Privilege::Admin);
-    }
-    let detail = Privilege::join(&chosen);
-    let target = state
-        .db
-        .run(move |c| -> Result<Option<String>, AppError> {
-            let Some(user) = users::find(c, id)? else {
-                return Ok(None);
-            };
-            user_privileges::replace(c, id, &chosen)?;
-            Ok(Some(user.login_name()))
-        })
-        .await?
-        .ok_or(AppError::NotFound)?;
-    crate::audit::record(
-        &state.db,
-        &crate::web::extract::actor(&req, &state, &me),
-        Action::UserPrivilegesChanged,
-        &target,
-        &detail,
-    )
-    .await?;
+    users_service::set_privileges(&state, &actor(&req, &state, &me), id, chosen).await?;
     Ok(redirect(&req, &format!("/admin/users/{id}")))
 }
 
@@ -497,45 +348,14 @@ pub async fn switch_authentication(
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    let user = state
-        .db
-        .run(move |c| users::find(c, id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let switched = match user.auth_method() {
-        AuthMethod::Local => {
-            crate::accounts::switch_to_directory(&state, &user, &field("profile")).await?
-        }
-        AuthMethod::Directory => {
-            let (password, confirm) = (field("password"), field("password_confirm"));
-            let mut errors = FieldErrors::default();
-            validation::check_new_password(&mut errors, &password, &confirm);
-            match errors.first() {
-                Some((name, message)) => Err(format!("{}: {message}", field_label(name))),
-                None => {
-                    let hash = state.hasher.hash(&SecretString::from(password)).await?;
-                    state
-                        .db
-                        .run(move |c| users::switch_to_local(c, id, &hash).map_err(AppError::from))
-                        .await?;
-                    Ok("to a local password".to_owned())
-                }
-            }
-        }
+    let form = users_service::SwitchForm {
+        profile: field("profile"),
+        password: field("password"),
+        password_confirm: field("password_confirm"),
     };
-    match switched {
-        Ok(detail) => {
-            crate::audit::record(
-                &state.db,
-                &crate::web::extract::actor(&req, &state, &me),
-                Action::UserAuthenticationSwitched,
-                &user.login_name(),
-                &detail,
-            )
-            .await?;
-            Ok(redirect(&req, &format!("/admin/users/{id}")))
-        }
-        Err(message) => {
+    match users_service::switch_authentication(&state, &actor(&req, &state, &me), id, form).await? {
+        Switched::Switched => Ok(redirect(&req, &format!("/admin/users/{id}"))),
+        Switched::Refused(message) => {
             render_detail(
                 &req,
                 &state,
@@ -546,12 +366,5 @@ pub async fn switch_authentication(
             )
             .await
         }
-    }
-}
-
-fn field_label(name: &str) -> &'static str {
-    match name {
-        "password_confirm" => "Repeat the new password",
-        _ => "New password",
     }
 }

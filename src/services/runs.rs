@@ -1,0 +1,154 @@
+//! Synchronisation runs as an admin handles them: start (or test), approve or discard a
+//! held run, cancel, and what a run's page and the lists show. The sync engine itself is
+//! `crate::sync`; this layer names the profile, audits, and reads runs for the pages.
+
+use crate::audit::{self, Action, Actor};
+use crate::db::models::directory_profiles;
+use crate::db::models::sync_runs::{self, RunFilter, RunListRow, SyncRun};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::sync::plan::Plan;
+use crate::sync::{self, Trigger};
+
+/// Starts a run of the profile in the background (`dry_run`: "Test settings"); its id.
+pub async fn start(
+    state: &AppState,
+    actor: &Actor,
+    profile_id: i64,
+    dry_run: bool,
+) -> Result<i64, AppError> {
+    let name = profile_name(state, profile_id).await?;
+    let ctx = state.sync_context();
+    let started = sync::start(&ctx, profile_id, Trigger::Admin, &actor.name, dry_run).await?;
+    let run_id = started.run_id;
+    tokio::spawn(async move {
+        sync::execute(&ctx, started).await;
+    });
+    let (action, detail) = if dry_run {
+        (Action::SyncTested, format!("dry run {run_id}"))
+    } else {
+        (Action::SyncStarted, format!("run {run_id}"))
+    };
+    audit::record(&state.db, actor, action, &name, &detail).await?;
+    Ok(run_id)
+}
+
+/// Applies a held run's plan if the directory still agrees (see `sync::approve`).
+pub async fn approve(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+    let outcome = sync::approve(&state.sync_context(), run_id).await?;
+    let detail = match &outcome.error {
+        None => format!("run {run_id} approved and applied"),
+        Some(e) => format!("run {run_id} approved, not applied: {e}"),
+    };
+    let target = format!("run {run_id}");
+    audit::record(&state.db, actor, Action::SyncApproved, &target, &detail).await?;
+    Ok(())
+}
+
+pub async fn discard(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+    sync::discard(&state.sync_context(), run_id).await?;
+    let target = format!("run {run_id}");
+    let detail = "held plan discarded";
+    audit::record(&state.db, actor, Action::SyncDiscarded, &target, detail).await?;
+    Ok(())
+}
+
+/// A run stops before it applies anything; once it is applying, it finishes.
+pub async fn cancel(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+    let actor = actor.clone();
+    let accepted = state
+        .db
+        .write(move |c| -> Result<bool, AppError> {
+            let accepted = sync_runs::request_cancel(c, run_id)?;
+            if accepted {
+                let target = format!("run {run_id}");
+                audit::write(c, &actor, Action::SyncCancelled, &target, "")?;
+            }
+            Ok(accepted)
+        })
+        .await?;
+    if !accepted {
+        return Err(AppError::BadRequest(
+            "This run can no longer be cancelled: it has finished or is already applying its changes."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A run with what its page shows.
+pub struct RunView {
+    pub run: SyncRun,
+    pub profile_name: String,
+    /// The stored plan; empty while running, for failed runs, or if it cannot be read.
+    pub plan: Plan,
+}
+
+pub async fn view(state: &AppState, run_id: i64) -> Result<RunView, AppError> {
+    let (run, profile_name) = state
+        .db
+        .run(move |c| -> Result<_, AppError> {
+            let run = sync_runs::find(c, run_id)?.ok_or(AppError::NotFound)?;
+            let name = directory_profiles::name(c, run.profile_id)?.unwrap_or_default();
+            Ok((run, name))
+        })
+        .await?;
+    let plan = match run.plan.as_deref().map(serde_json::from_str::<Plan>) {
+        None => Plan::default(),
+        Some(Ok(plan)) => plan,
+        Some(Err(e)) => {
+            // The counts in the row are still right; only the list of changes is lost.
+            tracing::error!(run_id, error = %e, "a stored plan cannot be read");
+            Plan::default()
+        }
+    };
+    Ok(RunView {
+        run,
+        profile_name,
+        plan,
+    })
+}
+
+/// Runs matching `filter`, newest first, at most `limit`; with the profile's name when the
+/// list is one profile's.
+pub async fn list(
+    state: &AppState,
+    filter: RunFilter,
+    limit: i64,
+) -> Result<(Option<(i64, String)>, Vec<RunListRow>), AppError> {
+    state
+        .db
+        .run(move |c| {
+            let profile = match filter.profile_id {
+                Some(id) => Some((
+                    id,
+                    directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?,
+                )),
+                None => None,
+            };
+            Ok::<_, AppError>((profile, sync_runs::list(c, &filter, limit)?))
+        })
+        .await
+}
+
+/// The profile's name and its current or last run.
+pub async fn latest_of_profile(
+    state: &AppState,
+    profile_id: i64,
+) -> Result<(String, Option<SyncRun>), AppError> {
+    state
+        .db
+        .run(move |c| {
+            let name = directory_profiles::name(c, profile_id)?.ok_or(AppError::NotFound)?;
+            Ok::<_, AppError>((name, sync_runs::latest_of_profile(c, profile_id)?))
+        })
+        .await
+}
+
+async fn profile_name(state: &AppState, profile_id: i64) -> Result<String, AppError> {
+    state
+        .db
+        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)
+}

@@ -1,0 +1,306 @@
+//! The admin's user actions: the list, creating a local user, a user's page, disable /
+//! enable / MFA / delete, privileges, and switching between a Roster password and
+//! directory sign-in. Each change is audited in its own transaction.
+
+use secrecy::SecretString;
+
+use crate::audit::{self, Action, Actor};
+use crate::db::models::directory_profiles::ProfileKind;
+use crate::db::models::user_privileges::{self, Privilege};
+use crate::db::models::users::{self, AuthMethod, NewLocalUser, User, UserPage};
+use crate::db::models::{directory_groups, directory_profiles, sessions};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::validation::{self, FieldErrors};
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// One page (1-based) of the users matching `q`.
+pub async fn search(state: &AppState, q: &str, page: i64) -> Result<UserPage, AppError> {
+    let needle = q.to_owned();
+    state
+        .db
+        .run(move |c| {
+            users::search(
+                c,
+                &needle,
+                (page - 1) * PAGE_SIZE,
+                PAGE_SIZE,
+                users::SEARCH_COUNT_CAP,
+            )
+            .map_err(AppError::from)
+        })
+        .await
+}
+
+/// A local user as the create form posts it.
+pub struct NewUser {
+    pub username: String,
+    pub full_name: String,
+    pub emails: String,
+    pub password: String,
+    pub password_confirm: String,
+    pub privileges: Vec<Privilege>,
+}
+
+pub enum Created {
+    Created(i64),
+    Invalid(FieldErrors),
+}
+
+pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Created, AppError> {
+    let mut errors = FieldErrors::default();
+    validation::check_username(&mut errors, "username", &new.username);
+    if new.full_name.chars().count() > 256 {
+        errors.add(
+            "full_name",
+            "Full name must be at most 256 characters long.",
+        );
+    }
+    let emails = validation::parse_emails(&mut errors, "emails", &new.emails);
+    validation::check_new_password(&mut errors, &new.password, &new.password_confirm);
+    if !errors.has("username") {
+        let name = new.username.clone();
+        let taken = state
+            .db
+            .run(move |c| users::exists_with_username(c, &name).map_err(AppError::from))
+            .await?;
+        if taken {
+            errors.add("username", "A user with this name already exists.");
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Created::Invalid(errors));
+    }
+    let hash = state.hasher.hash(&SecretString::from(new.password)).await?;
+    let actor = actor.clone();
+    let id = state
+        .db
+        .transaction(move |c| -> Result<i64, AppError> {
+            let id = users::create_local(
+                c,
+                &NewLocalUser {
+                    username: &new.username,
+                    full_name: &new.full_name,
+                    emails: &emails,
+                    password_hash: &hash,
+                    privileges: &new.privileges,
+                },
+            )?;
+            let detail = format!("privileges: {}", Privilege::join(&new.privileges));
+            audit::write(c, &actor, Action::UserCreated, new.username.trim(), &detail)?;
+            Ok(id)
+        })
+        .await?;
+    Ok(Created::Created(id))
+}
+
+/// What a user's page shows besides the row.
+pub struct Detail {
+    pub user: User,
+    /// The source profile's name, or "Created in Roster".
+    pub source: String,
+    /// AD and LDAP profiles a local user can be switched to: (id, name).
+    pub directory_profiles: Vec<(i64, String)>,
+    pub groups: Vec<String>,
+}
+
+pub async fn detail(state: &AppState, id: i64) -> Result<Detail, AppError> {
+    state
+        .db
+        .run(move |c| -> Result<Detail, AppError> {
+            let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
+            let source = match user.profile_id {
+                Some(p) => directory_profiles::name(c, p)?.unwrap_or_default(),
+                None => "Created in Roster".into(),
+            };
+            let directory_profiles = directory_profiles::list(c, "", false)?
+                .into_iter()
+                .filter(|p| {
+                    matches!(
+                        p.kind(),
+                        Some(ProfileKind::ActiveDirectory | ProfileKind::GenericLdap)
+                    )
+                })
+                .map(|p| (p.id, p.name))
+                .collect();
+            Ok(Detail {
+                groups: directory_groups::names_for_user(c, id)?,
+                user,
+                source,
+                directory_profiles,
+            })
+        })
+        .await
+}
+
+/// What an admin can do to a user from the user's page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserAction {
+    /// Also ends the user's sessions.
+    Disable,
+    Enable,
+    RequireMfa,
+    NotRequireMfa,
+    ResetMfa,
+    Delete,
+}
+
+impl UserAction {
+    pub fn parse(value: &str) -> Option<UserAction> {
+        Some(match value {
+            "disable" => UserAction::Disable,
+            "enable" => UserAction::Enable,
+            "require_mfa" => UserAction::RequireMfa,
+            "not_require_mfa" => UserAction::NotRequireMfa,
+            "reset_mfa" => UserAction::ResetMfa,
+            "delete" => UserAction::Delete,
+            _ => return None,
+        })
+    }
+
+    fn audited_as(self) -> Action {
+        match self {
+            UserAction::Disable => Action::UserDisabled,
+            UserAction::Enable => Action::UserEnabled,
+            UserAction::RequireMfa => Action::UserMfaRequired,
+            UserAction::NotRequireMfa => Action::UserMfaNotRequired,
+            UserAction::ResetMfa => Action::UserMfaReset,
+            UserAction::Delete => Action::UserDeleted,
+        }
+    }
+}
+
+pub async fn act(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    action: UserAction,
+) -> Result<(), AppError> {
+    if actor.user_id == Some(id) && matches!(action, UserAction::Disable | UserAction::Delete) {
+        return Err(AppError::BadRequest(
+            "You cannot disable or delete yourself.".into(),
+        ));
+    }
+    let actor = actor.clone();
+    state
+        .db
+        .transaction(move |c| -> Result<(), AppError> {
+            let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
+            match action {
+                UserAction::Disable => {
+                    users::set_disabled(c, id, true)?;
+                    sessions::delete_for_user(c, id)?;
+                }
+                UserAction::Enable => {
+                    users::set_disabled(c, id, false)?;
+                }
+                UserAction::RequireMfa => {
+                    users::set_mfa_required(c, id, true)?;
+                }
+                UserAction::NotRequireMfa => {
+                    users::set_mfa_required(c, id, false)?;
+                }
+                UserAction::ResetMfa => {
+                    users::reset_mfa(c, id)?;
+                }
+                UserAction::Delete => {
+                    users::delete(c, id)?;
+                }
+            }
+            audit::write(c, &actor, action.audited_as(), &user.login_name(), "")?;
+            Ok(())
+        })
+        .await
+}
+
+/// Replaces a user's privileges. An admin cannot take the Administrator privilege from
+/// themselves.
+pub async fn set_privileges(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    mut chosen: Vec<Privilege>,
+) -> Result<(), AppError> {
+    if actor.user_id == Some(id) && !chosen.contains(&Privilege::Admin) {
+        chosen.push(Privilege::Admin);
+    }
+    let actor = actor.clone();
+    state
+        .db
+        .transaction(move |c| -> Result<(), AppError> {
+            let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
+            user_privileges::replace(c, id, &chosen)?;
+            let detail = Privilege::join(&chosen);
+            let target = user.login_name();
+            audit::write(c, &actor, Action::UserPrivilegesChanged, &target, &detail)?;
+            Ok(())
+        })
+        .await
+}
+
+/// The authentication switch as posted: a local user moves to directory sign-in at
+/// `profile` (an AD/LDAP profile's id, whose directory must hold exactly one user of the
+/// same name); a directory user gets the Roster password `password`.
+pub struct SwitchForm {
+    pub profile: String,
+    pub password: String,
+    pub password_confirm: String,
+}
+
+pub enum Switched {
+    Switched,
+    /// Refused, in words for the admin that name the field.
+    Refused(String),
+}
+
+pub async fn switch_authentication(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    form: SwitchForm,
+) -> Result<Switched, AppError> {
+    let user = state
+        .db
+        .run(move |c| users::find(c, id).map_err(AppError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let detail = match user.auth_method() {
+        AuthMethod::Local => {
+            match crate::accounts::switch_to_directory(state, &user, &form.profile).await? {
+                Ok(detail) => detail,
+                Err(refusal) => return Ok(Switched::Refused(refusal)),
+            }
+        }
+        AuthMethod::Directory => {
+            let mut errors = FieldErrors::default();
+            validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
+            if let Some((name, message)) = errors.first() {
+                let label = match name {
+                    "password_confirm" => "Repeat the new password",
+                    _ => "New password",
+                };
+                return Ok(Switched::Refused(format!("{label}: {message}")));
+            }
+            let hash = state
+                .hasher
+                .hash(&SecretString::from(form.password))
+                .await?;
+            state
+                .db
+                .run(move |c| users::switch_to_local(c, id, &hash).map_err(AppError::from))
+                .await?;
+            "to a local password".to_owned()
+        }
+    };
+    let target = user.login_name();
+    audit::record(
+        &state.db,
+        actor,
+        Action::UserAuthenticationSwitched,
+        &target,
+        &detail,
+    )
+    .await?;
+    Ok(Switched::Switched)
+}

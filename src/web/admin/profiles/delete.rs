@@ -1,0 +1,111 @@
+//! A profile's certificate download, removing a dependent configuration, and deleting the
+//! profile (a page that says what uses it first).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use crate::db::models::directory_profiles::DeleteOutcome;
+use crate::error::AppError;
+use crate::page;
+use crate::profiles::KindSettings;
+use crate::services::profiles as profiles_service;
+use crate::state::AppState;
+use crate::web::extract::{Admin, actor};
+use crate::web::render::{Chrome, redirect, render};
+
+pub async fn certificate(
+    state: Data<AppState>,
+    _admin: Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let loaded = profiles_service::load(&state, path.into_inner()).await?;
+    let (profile, KindSettings::Entra(s)) = (loaded.profile, loaded.settings) else {
+        return Err(AppError::NotFound);
+    };
+    if s.certificate_pem.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let file: String = profile
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"roster-{file}.pem\""),
+        ))
+        .body(s.certificate_pem))
+}
+
+pub async fn delete_configuration(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, configuration) = path.into_inner();
+    profiles_service::delete_configuration(&state, &actor(&req, &state, &me), id, configuration)
+        .await?;
+    Ok(redirect(&req, &format!("/admin/profiles/{id}")))
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/profile_delete_partial.html")]
+pub struct DeletePartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub id: i64,
+    pub name: String,
+    pub schedules: i64,
+    pub configurations: Vec<String>,
+    pub synchronised_users: i64,
+}
+page!(DeletePage, "pages/admin/profile_delete.html", DeletePartial);
+
+impl DeletePartial {
+    pub fn in_use(&self) -> bool {
+        self.schedules > 0 || !self.configurations.is_empty()
+    }
+}
+
+pub async fn delete_confirm(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let (profile, usage) = profiles_service::usage(&state, id).await?;
+    let partial = DeletePartial {
+        title: format!("Delete {}", profile.name),
+        csrf_token: crate::web::csrf::token(&req, &state),
+        id,
+        name: profile.name,
+        schedules: usage.schedules,
+        configurations: usage.configurations,
+        synchronised_users: usage.synchronised_users,
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "profiles")
+    })
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    path: Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let outcome = profiles_service::delete(&state, &actor(&req, &state, &me), id).await?;
+    match outcome {
+        DeleteOutcome::NotFound => Err(AppError::NotFound),
+        // Used meanwhile: show the page that says by what.
+        DeleteOutcome::InUse(_) => Ok(redirect(&req, &format!("/admin/profiles/{id}/delete"))),
+        DeleteOutcome::Deleted { .. } => Ok(redirect(&req, "/admin/profiles")),
+    }
+}

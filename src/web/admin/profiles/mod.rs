@@ -1,0 +1,99 @@
+//! `/admin/profiles`: the directory profiles list (here), the create and edit forms
+//! (`form`, type-specific fields swapped in by htmx), Test connection and the group picker
+//! (`probe`: dialogs, shown inline for plain form posts), and certificate download,
+//! dependent configurations and delete (`delete`). The work is `services::profiles`.
+
+mod delete;
+mod form;
+mod probe;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{Data, Query};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::directory_profiles::ProfileKind;
+use crate::error::AppError;
+use crate::page;
+use crate::profiles::fields;
+use crate::services::profiles as profiles_service;
+use crate::state::AppState;
+use crate::web::extract::Admin;
+use crate::web::render::{Chrome, render};
+
+pub use delete::{certificate, delete, delete_configuration, delete_confirm};
+pub use form::{create, edit_form, new_form, new_kind_fields, update};
+pub use probe::{groups, test_connection};
+
+pub struct ProfileRow {
+    pub id: i64,
+    pub name: String,
+    pub kind_label: &'static str,
+    pub delete_users: bool,
+    pub delete_groups: bool,
+    /// Test settings, synchronise now and history (kinds with a connector).
+    pub can_sync: bool,
+}
+
+#[derive(Template)]
+#[template(path = "partials/admin/profiles_partial.html")]
+pub struct ProfilesPartial {
+    pub title: String,
+    pub csrf_token: String,
+    pub query: String,
+    pub descending: bool,
+    pub rows: Vec<ProfileRow>,
+    /// The link that sorts the other way, keeping the search.
+    pub sort_link: String,
+    pub refresh_link: String,
+}
+page!(ProfilesPage, "pages/admin/profiles.html", ProfilesPartial);
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    sort: String,
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: Data<AppState>,
+    Admin(me): Admin,
+    query: Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let q = query.q.trim().chars().take(200).collect::<String>();
+    let descending = query.sort == "desc";
+    let profiles = profiles_service::list(&state, &q, descending).await?;
+    let encoded = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+    let link = |desc: bool| {
+        format!(
+            "/admin/profiles?q={encoded}&sort={}",
+            if desc { "desc" } else { "asc" }
+        )
+    };
+    let partial = ProfilesPartial {
+        title: "Directory profiles".into(),
+        csrf_token: crate::web::csrf::token(&req, &state),
+        sort_link: link(!descending),
+        refresh_link: link(descending),
+        query: q,
+        descending,
+        rows: profiles
+            .into_iter()
+            .map(|p| ProfileRow {
+                kind_label: p.kind().map(ProfileKind::label).unwrap_or("unknown"),
+                can_sync: p.kind().is_some_and(fields::has_connector),
+                id: p.id,
+                name: p.name,
+                delete_users: p.delete_users,
+                delete_groups: p.delete_groups,
+            })
+            .collect(),
+    };
+    render(&req, StatusCode::OK, partial, || {
+        Chrome::new(&req, &state, Some(&me), "profiles")
+    })
+}
