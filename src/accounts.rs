@@ -1,6 +1,5 @@
 //! Admin accounts: the first admin at start-up (from `ROSTER_ADMIN_PASSWORD`, or a one-time
-//! setup link printed on the console) and `roster admin create`; moving a local user to
-//! directory sign-in.
+//! setup link printed on the console) and `roster admin create`.
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -93,78 +92,4 @@ pub async fn create_from_cli(
     create_admin(&mut conn, name.trim(), &hash)?;
     setup_tokens::clear(&mut conn)?;
     Ok(())
-}
-
-/// Moves a local user to directory sign-in at an AD/LDAP profile whose directory holds
-/// exactly one user of the same name (mapped the way the profile's syncs map names).
-/// `Ok(Err(message))` is a refusal for the admin, naming the field.
-pub async fn switch_to_directory(
-    state: &AppState,
-    user: &users::User,
-    profile_field: &str,
-) -> Result<Result<String, String>, crate::error::AppError> {
-    use crate::db::models::directory_profiles;
-    use crate::profiles::connector::ConnectorError;
-    let refuse = |why: String| Ok(Err(format!("Profile: {why}")));
-    let Ok(profile_id) = profile_field.trim().parse::<i64>() else {
-        return refuse("choose an Active Directory or LDAP profile.".into());
-    };
-    let profile = state
-        .db
-        .run(move |c| directory_profiles::find(c, profile_id).map_err(crate::error::AppError::from))
-        .await?;
-    let Some(profile) = profile else {
-        return refuse("that profile no longer exists.".into());
-    };
-    let settings = crate::profiles::KindSettings::of(&profile).map_err(anyhow::Error::from)?;
-    let directory = match state.connectors().for_sign_in(&profile, &settings).await {
-        Ok(d) if d.sign_in_method() == crate::directory::SignInMethod::Password => d,
-        Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
-            return refuse(format!(
-                "{} is not an Active Directory or LDAP profile.",
-                profile.name
-            ));
-        }
-        Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
-    };
-    let source = match directory.find_user(&user.username).await {
-        Ok(Some(source)) => source,
-        Ok(None) => {
-            return refuse(format!(
-                "the directory of {} has no user named {}.",
-                profile.name, user.username
-            ));
-        }
-        Err(e) => {
-            return refuse(format!(
-                "the directory of {} could not be asked: {e}",
-                profile.name
-            ));
-        }
-    };
-    let username = if profile.use_local_part {
-        crate::directory::names::local_part(&source.username).unwrap_or_default()
-    } else {
-        source.username.trim().to_owned()
-    };
-    let (id, domain, external_id) = (user.id, profile.domain.clone(), source.external_id);
-    let name = username.clone();
-    let taken = state
-        .db
-        .run(move |c| {
-            if let Some(other) =
-                users::identity_taken(c, id, &name, &domain, profile_id, &external_id)?
-            {
-                return Ok::<_, crate::error::AppError>(Some(other));
-            }
-            users::switch_to_directory(c, id, profile_id, &external_id, &name, &domain)?;
-            Ok(None)
-        })
-        .await?;
-    if let Some(other) = taken {
-        return refuse(format!(
-            "{other} already has this directory user's name or identity in Roster."
-        ));
-    }
-    Ok(Ok(format!("to directory sign-in at {}", profile.name)))
 }

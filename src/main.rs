@@ -13,6 +13,7 @@ use roster::config::Settings;
 use roster::db::DbConnection;
 use roster::startup::Application;
 use roster::state::AppState;
+use roster::sync::RunStatus;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Parser)]
@@ -263,7 +264,7 @@ async fn sync(
     );
     if let Some(plan) = &outcome.plan {
         // Only a run that applied did what it says; the others say what it would do.
-        let applied = outcome.status == "succeeded" && !dry_run;
+        let applied = outcome.status == RunStatus::Succeeded && !dry_run;
         println!("{}", cli_summary(plan, applied));
         if show_plan {
             let profile_id = found.id;
@@ -300,7 +301,7 @@ async fn sync(
             }
         }
     }
-    if outcome.status == "cancelled" {
+    if outcome.status == RunStatus::Cancelled {
         anyhow::bail!("the run was cancelled by an admin, nothing was changed");
     }
     match outcome.error {

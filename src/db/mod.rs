@@ -5,6 +5,7 @@
 
 pub mod models;
 pub mod schema;
+pub mod text_enum;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,7 +17,7 @@ pub struct Listing {
     pub profile: Option<(i64, String)>,
     pub rows: Vec<ScheduleListRow>,
     /// (run id, status) of the rows' last runs.
-    pub statuses: Vec<(i64, String)>,
+    pub statuses: Vec<(i64, crate::db::models::sync_runs::RunStatus)>,
 }
 
 pub async fn list(state: &AppState, only: Option<i64>) -> Result<Listing, AppError> {

@@ -10,6 +10,8 @@ use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::users::{self, AuthMethod, NewLocalUser, User, UserPage};
 use crate::db::models::{directory_groups, directory_profiles, sessions};
 use crate::error::AppError;
+use crate::profiles::KindSettings;
+use crate::profiles::connector::ConnectorError;
 use crate::state::AppState;
 use crate::validation::{self, FieldErrors};
 
@@ -266,12 +268,10 @@ pub async fn switch_authentication(
         .await?
         .ok_or(AppError::NotFound)?;
     let detail = match user.auth_method() {
-        AuthMethod::Local => {
-            match crate::accounts::switch_to_directory(state, &user, &form.profile).await? {
-                Ok(detail) => detail,
-                Err(refusal) => return Ok(Switched::Refused(refusal)),
-            }
-        }
+        AuthMethod::Local => match switch_to_directory(state, &user, &form.profile).await? {
+            Ok(detail) => detail,
+            Err(refusal) => return Ok(refusal),
+        },
         AuthMethod::Directory => {
             let mut errors = FieldErrors::default();
             validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
@@ -303,4 +303,76 @@ pub async fn switch_authentication(
     )
     .await?;
     Ok(Switched::Switched)
+}
+
+/// Moves a local user to directory sign-in at an AD/LDAP profile whose directory holds
+/// exactly one user of the same name (mapped the way the profile's syncs map names).
+/// The audit detail of the switch, or a refusal for the admin that names the field.
+async fn switch_to_directory(
+    state: &AppState,
+    user: &User,
+    profile_field: &str,
+) -> Result<Result<String, Switched>, AppError> {
+    let refuse = |why: String| Ok(Err(Switched::Refused(format!("Profile: {why}"))));
+    let Ok(profile_id) = profile_field.trim().parse::<i64>() else {
+        return refuse("choose an Active Directory or LDAP profile.".into());
+    };
+    let profile = state
+        .db
+        .run(move |c| directory_profiles::find(c, profile_id).map_err(AppError::from))
+        .await?;
+    let Some(profile) = profile else {
+        return refuse("that profile no longer exists.".into());
+    };
+    let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
+    let directory = match state.connectors().for_sign_in(&profile, &settings).await {
+        Ok(d) if d.sign_in_method() == crate::directory::SignInMethod::Password => d,
+        Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
+            return refuse(format!(
+                "{} is not an Active Directory or LDAP profile.",
+                profile.name
+            ));
+        }
+        Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
+    };
+    let source = match directory.find_user(&user.username).await {
+        Ok(Some(source)) => source,
+        Ok(None) => {
+            return refuse(format!(
+                "the directory of {} has no user named {}.",
+                profile.name, user.username
+            ));
+        }
+        Err(e) => {
+            return refuse(format!(
+                "the directory of {} could not be asked: {e}",
+                profile.name
+            ));
+        }
+    };
+    let username = if profile.use_local_part {
+        crate::directory::names::local_part(&source.username).unwrap_or_default()
+    } else {
+        source.username.trim().to_owned()
+    };
+    let (id, domain, external_id) = (user.id, profile.domain.clone(), source.external_id);
+    let name = username.clone();
+    let taken = state
+        .db
+        .run(move |c| {
+            if let Some(other) =
+                users::identity_taken(c, id, &name, &domain, profile_id, &external_id)?
+            {
+                return Ok::<_, AppError>(Some(other));
+            }
+            users::switch_to_directory(c, id, profile_id, &external_id, &name, &domain)?;
+            Ok(None)
+        })
+        .await?;
+    if let Some(other) = taken {
+        return refuse(format!(
+            "{other} already has this directory user's name or identity in Roster."
+        ));
+    }
+    Ok(Ok(format!("to directory sign-in at {}", profile.name)))
 }

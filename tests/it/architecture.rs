@@ -70,3 +70,49 @@ fn only_the_web_layer_and_start_up_name_the_web_layer_or_start_up() {
         offences.join("\n")
     );
 }
+/// Handlers extract, call one service and render: the database is the services' business.
+#[test]
+fn the_web_layer_leaves_the_database_to_the_services() {
+    let mut offences = Vec::new();
+    for (name, text) in source_files() {
+        if !name.starts_with("src/web/") {
+            continue;
+        }
+        for (line, code) in code_lines(&text) {
+            if [
+                "db.run(",
+                "db.write(",
+                "db.get(",
+                "db.transaction(",
+                "state.db",
+            ]
+            .iter()
+            .any(|p| code.contains(p))
+            {
+                offences.push(format!("{name}:{line}: {}", code.trim()));
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "the web layer touches the database here (move it into a service):\n{}",
+        offences.join("\n")
+    );
+}
+
+#[test]
+fn no_source_file_is_longer_than_about_five_hundred_lines() {
+    let long: Vec<String> = source_files()
+        .into_iter()
+        .filter(|(name, _)| name != "src/db/schema.rs")
+        .filter_map(|(name, text)| {
+            let n = text.lines().count();
+            (n > 520).then(|| format!("{name}: {n} lines"))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these files by responsibility:\n{}",
+        long.join("\n")
+    );
+}

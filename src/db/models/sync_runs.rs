@@ -7,6 +7,55 @@ use crate::db::DbConnection;
 use crate::db::schema::{directory_profiles, sync_leases, sync_runs};
 use crate::with_backend;
 
+/// Where a run is: `Running` until it ends in one of the others.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    /// Waiting for an admin: the deletion guard held the plan.
+    Held,
+    Cancelled,
+    /// A held run an admin discarded.
+    Discarded,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Held,
+        RunStatus::Cancelled,
+        RunStatus::Discarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Held => "held",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Discarded => "discarded",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+crate::stored_as_text!(RunStatus);
+
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sync_runs)]
 pub struct SyncRun {
@@ -15,8 +64,7 @@ pub struct SyncRun {
     pub triggered_by: String,
     pub started_by: String,
     pub dry_run: bool,
-    /// running | succeeded | failed | held | discarded
-    pub status: String,
+    pub status: RunStatus,
     pub phase: String,
     pub progress_users: i32,
     pub progress_groups: i32,
@@ -49,7 +97,7 @@ pub fn start(
             sync_runs::triggered_by.eq(triggered_by),
             sync_runs::started_by.eq(started_by),
             sync_runs::dry_run.eq(dry_run),
-            sync_runs::status.eq("running"),
+            sync_runs::status.eq(RunStatus::Running),
             sync_runs::phase.eq("connecting"),
             sync_runs::started_at.eq(crate::db::now()),
         ))
@@ -76,7 +124,7 @@ pub fn report_progress(
     diesel::update(
         sync_runs::table
             .find(id)
-            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::status.eq(RunStatus::Running))
             .filter(sync_runs::phase.ne("applying")),
     )
     .set((
@@ -99,7 +147,7 @@ pub fn request_cancel(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
-            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::status.eq(RunStatus::Running))
             .filter(sync_runs::phase.ne("applying")),
     )
     .set(sync_runs::cancel_requested.eq(true))
@@ -154,7 +202,7 @@ impl Counts {
 pub fn finish(
     conn: &mut DbConnection,
     id: i64,
-    status: &str,
+    status: RunStatus,
     counts: Counts,
     error: Option<&str>,
     plan: Option<&str>,
@@ -181,11 +229,11 @@ pub fn finish(
 }
 
 /// Moves a held run on (to succeeded or discarded) unless someone else already did.
-pub fn settle_held(conn: &mut DbConnection, id: i64, status: &str) -> QueryResult<bool> {
+pub fn settle_held(conn: &mut DbConnection, id: i64, status: RunStatus) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
-            .filter(sync_runs::status.eq("held")),
+            .filter(sync_runs::status.eq(RunStatus::Held)),
     )
     .set((
         sync_runs::status.eq(status),
@@ -211,7 +259,7 @@ pub struct RunSummary {
     pub triggered_by: String,
     pub started_by: String,
     pub dry_run: bool,
-    pub status: String,
+    pub status: RunStatus,
     pub users_created: i32,
     pub users_updated: i32,
     pub users_deleted: i32,
@@ -237,12 +285,12 @@ pub fn fail_stale(conn: &mut DbConnection, profile_id: i64, except: i64) -> Quer
     diesel::update(
         sync_runs::table
             .filter(sync_runs::profile_id.eq(profile_id))
-            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::status.eq(RunStatus::Running))
             .filter(sync_runs::dry_run.eq(false))
             .filter(sync_runs::id.ne(except)),
     )
     .set((
-        sync_runs::status.eq("failed"),
+        sync_runs::status.eq(RunStatus::Failed),
         sync_runs::error.eq(ABANDONED),
         sync_runs::finished_at.eq(crate::db::now()),
     ))
@@ -271,11 +319,11 @@ pub fn fail_abandoned(conn: &mut DbConnection, now: i64, seconds: i64) -> QueryR
     );
     diesel::update(
         sync_runs::table
-            .filter(sync_runs::status.eq("running"))
+            .filter(sync_runs::status.eq(RunStatus::Running))
             .filter(unleased.or(silent)),
     )
     .set((
-        sync_runs::status.eq("failed"),
+        sync_runs::status.eq(RunStatus::Failed),
         sync_runs::phase.eq(""),
         sync_runs::error.eq(ABANDONED),
         sync_runs::finished_at.eq(now),
@@ -296,7 +344,7 @@ pub struct RunListRow {
 #[derive(Default, Clone, Debug)]
 pub struct RunFilter {
     pub profile_id: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only runs older than this one (paging).
     pub before: Option<i64>,
 }
@@ -322,7 +370,7 @@ pub fn list(
         query = query.filter(sync_runs::profile_id.eq(profile_id));
     }
     if let Some(status) = &filter.status {
-        query = query.filter(sync_runs::status.eq(status.clone()));
+        query = query.filter(sync_runs::status.eq(*status));
     }
     if let Some(before) = filter.before {
         query = query.filter(sync_runs::id.lt(before));
@@ -341,7 +389,7 @@ pub fn latest_of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResul
 }
 
 /// Statuses of these runs, by id.
-pub fn statuses(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+pub fn statuses(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, RunStatus)>> {
     sync_runs::table
         .filter(sync_runs::id.eq_any(ids.to_vec()))
         .select((sync_runs::id, sync_runs::status))

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::models::sync_runs::{self, RunSummary, SyncRun};
+use crate::db::models::sync_runs::{self, RunStatus, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
 use crate::services::runs;
@@ -65,14 +65,14 @@ page!(RunPage, "pages/admin/run.html", RunPartial);
 
 impl RunPartial {
     pub fn running(&self) -> bool {
-        self.run.status == "running"
+        self.run.status == RunStatus::Running
     }
     /// Failed and cancelled runs have no plan to show.
     pub fn has_plan(&self) -> bool {
-        !self.running() && self.run.plan.is_some() && self.run.status != "cancelled"
+        !self.running() && self.run.plan.is_some() && self.run.status != RunStatus::Cancelled
     }
     pub fn action_label(&self, action: &Action) -> &'static str {
-        let planned = self.run.dry_run || self.run.status == "held";
+        let planned = self.run.dry_run || self.run.status == RunStatus::Held;
         match (action, planned) {
             (Action::Create, true) => "would be created",
             (Action::Update, true) => "would be updated",
@@ -134,13 +134,13 @@ pub async fn show(
         elapsed: format!("{} s", (crate::db::now() - run.started_at).max(0)),
         profile_name,
         query: query.q.trim().to_owned(),
-        held: plan.held.clone().filter(|_| run.status == "held"),
+        held: plan.held.clone().filter(|_| run.status == RunStatus::Held),
         hold_note: plan.held.as_ref().and_then(|reason| {
             if run.dry_run {
                 Some(format!(
                     "A synchronisation that applies would be held for approval: {reason}."
                 ))
-            } else if run.status == "succeeded" {
+            } else if run.status == RunStatus::Succeeded {
                 Some(format!(
                     "Applied after an administrator approved it; it was held because {reason}."
                 ))
@@ -212,16 +212,6 @@ pub struct RunRow {
     pub error: String,
 }
 
-/// Statuses a run can end in, for the filter.
-pub const STATUSES: [&str; 6] = [
-    "running",
-    "succeeded",
-    "failed",
-    "held",
-    "cancelled",
-    "discarded",
-];
-
 #[derive(Template)]
 #[template(path = "partials/admin/runs_partial.html")]
 pub struct RunsPartial {
@@ -230,7 +220,7 @@ pub struct RunsPartial {
     pub profile: Option<(i64, String)>,
     pub base: String,
     pub status: String,
-    pub statuses: &'static [&'static str],
+    pub statuses: [RunStatus; 6],
     pub rows: Vec<RunRow>,
     pub next_link: Option<String>,
 }
@@ -273,13 +263,10 @@ async fn runs_page(
     profile_id: Option<i64>,
     query: &RunsQuery,
 ) -> Result<HttpResponse, AppError> {
-    let status = STATUSES
-        .iter()
-        .find(|s| **s == query.status)
-        .map(|s| (*s).to_owned());
+    let status = RunStatus::parse(&query.status);
     let filter = sync_runs::RunFilter {
         profile_id,
-        status: status.clone(),
+        status,
         before: query.before.as_deref().and_then(|b| b.parse().ok()),
     };
     let (profile, listed) = runs::list(state, filter, RUNS_PAGE + 1).await?;
@@ -287,7 +274,7 @@ async fn runs_page(
         Some(id) => format!("/admin/profiles/{id}/runs"),
         None => "/admin/runs".into(),
     };
-    let status = status.unwrap_or_default();
+    let status = status.map(|s| s.to_string()).unwrap_or_default();
     let next_link = (listed.len() as i64 > RUNS_PAGE)
         .then(|| listed.get(RUNS_PAGE as usize - 1).map(|r| r.run.id))
         .flatten()
@@ -322,7 +309,7 @@ async fn runs_page(
         profile,
         base,
         status,
-        statuses: &STATUSES,
+        statuses: RunStatus::ALL,
         rows,
         next_link,
     };
@@ -349,7 +336,9 @@ page!(
 
 impl RunStatusPartial {
     pub fn running(&self) -> bool {
-        self.run.as_ref().is_some_and(|r| r.status == "running")
+        self.run
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Running)
     }
 }
 

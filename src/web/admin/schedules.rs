@@ -77,7 +77,7 @@ pub async fn list(
             let last_status = s
                 .last_run_id
                 .and_then(|id| statuses.iter().find(|(r, _)| *r == id))
-                .map(|(_, status)| status.clone())
+                .map(|(_, status)| status.to_string())
                 .unwrap_or_default();
             ScheduleRow {
                 id: s.id,

@@ -1,12 +1,21 @@
 //! A posted profile form → checked settings, or errors that name the field and say why.
 //! Nothing here touches the database: uniqueness of the name and the secrets are `store`'s.
+//! The checks of single values (hosts, URLs, DNs, attributes) are `checks`; the Entra ID
+//! certificate and redirect slug are `entra`.
+
+mod checks;
+mod entra;
+
+pub use checks::check_text;
+pub use entra::new_slug;
+use entra::{entra_certificate, slug};
 
 use std::collections::HashMap;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
-use super::certificate::{self, Credential};
+use super::certificate::Credential;
 use super::fields::{self, Check, FieldSpec, Input};
 use super::google_key;
 use super::{KindSettings, SecretSlot};
@@ -394,177 +403,6 @@ fn number(
     }
 }
 
-/// Checks a text value against its kind; the error completes "<Label> …".
-pub fn check_text(check: Check, value: &str) -> Result<(), String> {
-    match check {
-        Check::Any | Check::Seconds(..) => Ok(()),
-        Check::Host => check_host(value),
-        Check::Url => check_url(value),
-        Check::Guid => {
-            let groups: Vec<&str> = value.split('-').collect();
-            let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
-            if lengths_ok
-                && groups
-                    .iter()
-                    .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
-            {
-                Ok(())
-            } else {
-                Err("must be a GUID like 00000000-0000-0000-0000-000000000000".into())
-            }
-        }
-        Check::DomainName => {
-            let ok = value.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
-            if ok {
-                Ok(())
-            } else {
-                Err("must be a domain name like example.com".into())
-            }
-        }
-        Check::Email => {
-            let ok = value.rsplit_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && check_text(Check::DomainName, domain).is_ok()
-            });
-            if ok {
-                Ok(())
-            } else {
-                Err("must be an e-mail address like admin@example.com".into())
-            }
-        }
-        Check::Dn => check_dn(value),
-        Check::Filter => {
-            if ldap3::parse_filter(value).is_ok() {
-                Ok(())
-            } else {
-                Err("is not a valid LDAP filter (RFC 4515), e.g. (objectClass=person)".into())
-            }
-        }
-        Check::MemberFilter => {
-            if !value.contains("%s") {
-                Err("must contain %s where the member value goes".into())
-            } else if ldap3::parse_filter(value.replace("%s", "x")).is_err() {
-                Err("is not a valid LDAP filter (RFC 4515)".into())
-            } else {
-                Ok(())
-            }
-        }
-        Check::Attribute => {
-            if is_attribute(value) {
-                Ok(())
-            } else {
-                Err("must be an attribute name (letters, digits, hyphens) or an OID".into())
-            }
-        }
-    }
-}
-
-fn is_attribute(value: &str) -> bool {
-    let descr = value.starts_with(|c: char| c.is_ascii_alphabetic())
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let oid = value
-        .split('.')
-        .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-    descr || oid
-}
-
-fn check_host(value: &str) -> Result<(), String> {
-    if value.contains("://") {
-        return Err("must be a host name without a scheme (no ldap:// or https://)".into());
-    }
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        // [IPv6]:port
-        match rest.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return Err("has an unclosed [".into()),
-        }
-    } else {
-        match value.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h, Some(p)),
-            _ => (value, None),
-        }
-    };
-    if let Some(p) = port
-        && !p.parse::<u16>().is_ok_and(|p| p > 0)
-    {
-        return Err(format!(
-            "has a port `{p}` that is not a number from 1 to 65535"
-        ));
-    }
-    let ok = host.parse::<std::net::IpAddr>().is_ok()
-        || (!host.is_empty()
-            && host.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            }));
-    if ok {
-        Ok(())
-    } else {
-        Err("must be a host name or IP address, optionally with :port".into())
-    }
-}
-
-/// https anywhere; plain http only to this machine (a local test or proxy).
-fn check_url(value: &str) -> Result<(), String> {
-    let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => return Err("has no host".into()),
-    };
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password (use the fields below)".into());
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err("must use https:// (http:// only to localhost)".into()),
-        other => Err(format!("must start with https://, not {other}://")),
-    }
-}
-
-/// A DN is RDNs `attr=value` separated by unescaped commas (RFC 4514).
-fn check_dn(value: &str) -> Result<(), String> {
-    let mut rdns = Vec::new();
-    let mut current = String::new();
-    let mut escaped = false;
-    for c in value.chars() {
-        if escaped {
-            current.push(c);
-            escaped = false;
-        } else if c == '\\' {
-            current.push(c);
-            escaped = true;
-        } else if c == ',' {
-            rdns.push(std::mem::take(&mut current));
-        } else {
-            current.push(c);
-        }
-    }
-    rdns.push(current);
-    let ok = rdns.iter().all(|rdn| {
-        rdn.split('+').all(|ava| {
-            ava.split_once('=')
-                .is_some_and(|(attr, v)| is_attribute(attr.trim()) && !v.trim().is_empty())
-        })
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err("must be a DN like dc=example,dc=com".into())
-    }
-}
-
 /// The chosen groups, comma-separated, trimmed and without duplicates.
 fn normalise_groups(errors: &mut FieldErrors, raw: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
@@ -587,80 +425,6 @@ pub fn chosen_groups(value: &str) -> Vec<String> {
         .split(',')
         .map(|g| g.trim().to_owned())
         .filter(|g| !g.is_empty())
-        .collect()
-}
-
-fn entra_certificate(
-    errors: &mut FieldErrors,
-    posted: &Posted,
-    none_stored: bool,
-) -> CertificateAction {
-    let default = if none_stored { "generate" } else { "keep" };
-    let mode = match posted.get("certificate_mode") {
-        "" => default,
-        m => m,
-    };
-    match mode {
-        "keep" if !none_stored => CertificateAction::Keep,
-        "generate" => CertificateAction::Generate,
-        "import" => {
-            let cert = posted.get("certificate_import");
-            let key = SecretString::from(posted.get("private_key_import").to_owned());
-            if cert.trim().is_empty() {
-                errors.add(
-                    "certificate_import",
-                    "Certificate (PEM) is required to import.",
-                );
-                return CertificateAction::Keep;
-            }
-            if key.expose_secret().trim().is_empty() {
-                errors.add(
-                    "private_key_import",
-                    "Private key (PEM) is required to import.",
-                );
-                return CertificateAction::Keep;
-            }
-            match certificate::import(cert, &key) {
-                Ok(credential) => CertificateAction::Import(credential),
-                Err(
-                    e @ (certificate::CertificateError::BadKey
-                    | certificate::CertificateError::WeakKey
-                    | certificate::CertificateError::Mismatch),
-                ) => {
-                    errors.add("private_key_import", format!("Private key (PEM): {e}."));
-                    CertificateAction::Keep
-                }
-                Err(e) => {
-                    errors.add("certificate_import", format!("Certificate (PEM): {e}."));
-                    CertificateAction::Keep
-                }
-            }
-        }
-        _ => {
-            errors.add(
-                "certificate_mode",
-                "Certificate credential: choose to generate a certificate or import one.",
-            );
-            CertificateAction::Keep
-        }
-    }
-}
-
-/// The redirect URI's slug: the one the form was shown with if well-formed, else a new one.
-fn slug(posted: &str) -> String {
-    let ok = posted.len() == 16
-        && posted
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if ok { posted.to_owned() } else { new_slug() }
-}
-
-pub fn new_slug() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rngs::OsRng;
-    (0..16)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
         .collect()
 }
 

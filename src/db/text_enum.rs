@@ -1,0 +1,48 @@
+//! Enums stored as TEXT on both backends: the column keeps the readable name (`as_str`),
+//! the Rust side gets the enum. A name no variant has fails the read with what it was.
+
+/// Implements diesel's TEXT mapping and `Display` for an enum with `as_str` and `parse`.
+/// The enum also derives `diesel::AsExpression, diesel::FromSqlRow` with
+/// `#[diesel(sql_type = diesel::sql_types::Text)]`.
+#[macro_export]
+macro_rules! stored_as_text {
+    ($ty:ident) => {
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+
+        impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $ty
+        where
+            DB: diesel::backend::Backend,
+            String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+        {
+            fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = String::from_sql(bytes)?;
+                $ty::parse(&text)
+                    .ok_or_else(|| format!("unknown {} `{text}`", stringify!($ty)).into())
+            }
+        }
+
+        /// The stored name compares with its text (as the column reads).
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
