@@ -1,7 +1,6 @@
 //! `/` (sends people where they belong) and `/account` (My account).
 
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -13,12 +12,11 @@ use crate::db::models::users::AuthMethod;
 use crate::error::AppError;
 use crate::page;
 use crate::services::account;
-use crate::state::AppState;
 use crate::time::format_time;
 use crate::validation::{self, FieldErrors};
 use crate::web::extract::SignedIn;
-use crate::web::extract::client_ip;
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::page::Page;
+use crate::web::render::redirect;
 
 pub async fn home(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let to = match crate::web::extract::current(&req).await? {
@@ -39,6 +37,8 @@ pub struct AccountPartial {
     pub privileges: Vec<&'static str>,
     pub auth_method: String,
     pub mfa: String,
+    /// Two-step sign-in is set up (the page offers to set it up again).
+    pub mfa_enrolled: bool,
     pub csrf_token: String,
     pub sessions: Vec<SessionRow>,
     /// Local users change their password here.
@@ -56,32 +56,18 @@ pub struct SessionRow {
 }
 page!(AccountPage, "pages/account/account.html", AccountPartial);
 
-pub async fn show(
-    req: HttpRequest,
-    state: Data<AppState>,
-    me: SignedIn,
-) -> Result<HttpResponse, AppError> {
-    page(
-        &req,
-        &state,
-        &me,
-        FieldErrors::default(),
-        None,
-        StatusCode::OK,
-    )
-    .await
+pub async fn show(page: Page<SignedIn>) -> Result<HttpResponse, AppError> {
+    account_page(&page, FieldErrors::default(), None, StatusCode::OK).await
 }
 
-async fn page(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &SignedIn,
+async fn account_page(
+    page: &Page<SignedIn>,
     errors: FieldErrors,
     notice: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, AppError> {
-    let emails = me.user.emails();
-    let account::Overview { groups, sessions } = account::overview(state, me.user.id).await?;
+    let me = page.me();
+    let account::Overview { groups, sessions } = account::overview(&page.state, me.user.id).await?;
     let mfa = match (me.user.mfa_required, me.user.mfa_enrolled_at) {
         (_, Some(at)) => format!("On since {}", format_time(at)),
         (true, None) => "Required: you will set it up at your next sign-in".into(),
@@ -91,7 +77,7 @@ async fn page(
         title: "My account".into(),
         login_name: me.user.login_name(),
         full_name: me.user.full_name.clone(),
-        emails,
+        emails: me.user.emails(),
         groups,
         privileges: me
             .privileges
@@ -99,8 +85,9 @@ async fn page(
             .map(|p: &Privilege| p.label())
             .collect(),
         auth_method: describe_auth(&me.user),
+        mfa_enrolled: me.user.mfa_enrolled_at.is_some(),
         mfa,
-        csrf_token: crate::web::csrf::token(req, state),
+        csrf_token: page.csrf_token.clone(),
         sessions: sessions
             .into_iter()
             .map(|s| SessionRow {
@@ -115,27 +102,14 @@ async fn page(
         errors,
         notice,
     };
-    render(req, status, partial, || {
-        Chrome::new(req, state, Some(me), "account")
-    })
+    page.render(status, partial, "account")
 }
 
 /// POST `/account/sessions/others`: signs out every other session of this user.
-pub async fn sign_out_others(
-    req: HttpRequest,
-    state: Data<AppState>,
-    me: SignedIn,
-) -> Result<HttpResponse, AppError> {
-    let n = account::sign_out_others(&state, &me, &client_ip(&req, &state)).await?;
-    page(
-        &req,
-        &state,
-        &me,
-        FieldErrors::default(),
-        Some(format!("Signed out {n} other session(s).")),
-        StatusCode::OK,
-    )
-    .await
+pub async fn sign_out_others(page: Page<SignedIn>) -> Result<HttpResponse, AppError> {
+    let n = account::sign_out_others(&page.state, page.me(), &page.client_ip()).await?;
+    let notice = format!("Signed out {n} other session(s).");
+    account_page(&page, FieldErrors::default(), Some(notice), StatusCode::OK).await
 }
 
 #[derive(serde::Deserialize)]
@@ -151,11 +125,10 @@ pub struct PasswordForm {
 /// POST `/account/password`: local users change their password (the current one first);
 /// other sessions end.
 pub async fn change_password(
-    req: HttpRequest,
-    state: Data<AppState>,
-    me: SignedIn,
+    page: Page<SignedIn>,
     form: actix_web::web::Form<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
+    let me = page.me();
     if me.user.auth_method() != AuthMethod::Local {
         return Err(AppError::BadRequest(
             "Your password is managed by your directory.".into(),
@@ -164,8 +137,8 @@ pub async fn change_password(
     let form = form.into_inner();
     let mut errors = FieldErrors::default();
     let current = SecretString::from(form.current.clone());
-    let ip = client_ip(&req, &state);
-    let confirmed = account::confirm(&state, &me.user, &current, &ip).await?;
+    let ip = page.client_ip();
+    let confirmed = account::confirm(&page.state, &me.user, &current, &ip).await?;
     let mut status = StatusCode::UNPROCESSABLE_ENTITY;
     if let Some((message, refused)) = refusal(&confirmed, "Current password is not correct.") {
         errors.add("current", message);
@@ -173,19 +146,12 @@ pub async fn change_password(
     }
     validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
     if !errors.is_empty() {
-        return page(&req, &state, &me, errors, None, status).await;
+        return account_page(&page, errors, None, status).await;
     }
     let password = SecretString::from(form.password);
-    account::change_password(&state, &me, password, &ip).await?;
-    page(
-        &req,
-        &state,
-        &me,
-        FieldErrors::default(),
-        Some("Your password was changed. Other sessions were signed out.".into()),
-        StatusCode::OK,
-    )
-    .await
+    account::change_password(&page.state, me, password, &ip).await?;
+    let notice = "Your password was changed. Other sessions were signed out.".to_owned();
+    account_page(&page, FieldErrors::default(), Some(notice), StatusCode::OK).await
 }
 
 pub fn describe_auth(user: &crate::db::models::users::User) -> String {
@@ -204,21 +170,19 @@ pub struct ReenrolForm {
 /// POST `/account/mfa`: set up two-step sign-in (again) — the password first. The old
 /// secret and recovery codes are forgotten and this session goes back to the MFA step.
 pub async fn reenrol(
-    req: HttpRequest,
-    state: Data<AppState>,
-    me: SignedIn,
+    page: Page<SignedIn>,
     form: actix_web::web::Form<ReenrolForm>,
 ) -> Result<HttpResponse, AppError> {
     let password = SecretString::from(form.into_inner().current);
-    let ip = client_ip(&req, &state);
-    let confirmed = account::confirm(&state, &me.user, &password, &ip).await?;
+    let ip = page.client_ip();
+    let confirmed = account::confirm(&page.state, &page.me().user, &password, &ip).await?;
     if let Some((message, status)) = refusal(&confirmed, "Password is not correct.") {
         let mut errors = FieldErrors::default();
         errors.add("mfa_current", message);
-        return page(&req, &state, &me, errors, None, status).await;
+        return account_page(&page, errors, None, status).await;
     }
-    account::reenrol(&state, &me, &ip).await?;
-    Ok(redirect(&req, "/mfa?next=%2Faccount"))
+    account::reenrol(&page.state, page.me(), &ip).await?;
+    Ok(page.redirect("/mfa?next=%2Faccount"))
 }
 
 /// What a form says when a re-entered password is not accepted, and with which status.

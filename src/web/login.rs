@@ -1,8 +1,8 @@
 //! `GET/POST /login` and `POST /logout`.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Form, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Form, Query};
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -14,9 +14,8 @@ use crate::db::models::user_privileges::Privilege;
 use crate::error::AppError;
 use crate::page;
 use crate::services::sessions as sessions_service;
-use crate::state::AppState;
-use crate::web::extract::{SignedIn, client_ip, home_path, origin, safe_next};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::extract::{SignedIn, home_path, origin, safe_next};
+use crate::web::page::{Anyone, Page};
 
 #[derive(Template)]
 #[template(path = "partials/auth/login_partial.html")]
@@ -34,24 +33,18 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-pub async fn form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    query: Query<LoginQuery>,
-) -> Result<HttpResponse, AppError> {
-    if let Some(user) = crate::web::extract::current(&req).await? {
-        return Ok(redirect(&req, &landing(&user, query.next.as_deref())));
+pub async fn form(page: Page<Anyone>, query: Query<LoginQuery>) -> Result<HttpResponse, AppError> {
+    if let Some(user) = crate::web::extract::current(&page.req).await? {
+        return Ok(page.redirect(&landing(&user, query.next.as_deref())));
     }
     let partial = LoginPartial {
         title: "Sign in".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         username: String::new(),
         next: safe_next(query.next.as_deref()).unwrap_or_default(),
         error: None,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, None, "login")
-    })
+    page.render(StatusCode::OK, partial, "login")
 }
 
 #[derive(Deserialize)]
@@ -64,18 +57,15 @@ pub struct LoginForm {
     next: String,
 }
 
-pub async fn submit(
-    req: HttpRequest,
-    state: Data<AppState>,
-    form: Form<LoginForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn submit(page: Page<Anyone>, form: Form<LoginForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let password = SecretString::from(form.password);
-    let ip = client_ip(&req, &state);
-    let outcome = sign_in(&state, &form.username, &password, &ip).await?;
+    let ip = page.client_ip();
+    let outcome = sign_in(&page.state, &form.username, &password, &ip).await?;
     let (status, error) = match outcome {
         SignInOutcome::Success(user) => {
-            let begun = sessions_service::begin(&state, &user, origin(&req, &state)).await?;
+            let begun =
+                sessions_service::begin(&page.state, &user, origin(&page.req, &page.state)).await?;
             let home = home_path(user.privileges().contains(&Privilege::Admin));
             let to = match (begun.stage, safe_next(Some(&form.next))) {
                 (Stage::MfaPending, Some(next)) => format!(
@@ -85,8 +75,8 @@ pub async fn submit(
                 (Stage::MfaPending, None) => "/mfa".to_owned(),
                 (Stage::Full, next) => next.unwrap_or_else(|| home.to_owned()),
             };
-            let mut res = redirect(&req, &to);
-            res.add_cookie(&sessions::cookie(&state.session_policy, begun.token))
+            let mut res = page.redirect(&to);
+            res.add_cookie(&sessions::cookie(&page.state.session_policy, begun.token))
                 .map_err(|e| AppError::Internal(e.into()))?;
             return Ok(res);
         }
@@ -110,7 +100,7 @@ pub async fn submit(
     };
     let partial = LoginPartial {
         title: "Sign in".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         // Echoed back, but never more than a name can be.
         username: form
             .username
@@ -120,9 +110,7 @@ pub async fn submit(
         next: safe_next(Some(&form.next)).unwrap_or_default(),
         error: Some(error),
     };
-    render(&req, status, partial, || {
-        Chrome::new(&req, &state, None, "login")
-    })
+    page.render(status, partial, "login")
 }
 
 /// Where a signed-in user goes: `next` if it is local, else their home page.
@@ -130,12 +118,12 @@ fn landing(user: &SignedIn, next: Option<&str>) -> String {
     safe_next(next).unwrap_or_else(|| home_path(user.is_admin()).to_owned())
 }
 
-pub async fn logout(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    let policy = state.session_policy;
-    if let Some(cookie) = req.cookie(sessions::cookie_name(policy.https)) {
-        sessions_service::end(&state, cookie.value(), &client_ip(&req, &state)).await?;
+pub async fn logout(page: Page<Anyone>) -> Result<HttpResponse, AppError> {
+    let policy = page.state.session_policy;
+    if let Some(cookie) = page.req.cookie(sessions::cookie_name(policy.https)) {
+        sessions_service::end(&page.state, cookie.value(), &page.client_ip()).await?;
     }
-    let mut res = redirect(&req, "/login");
+    let mut res = page.redirect("/login");
     res.add_cookie(&sessions::removal_cookie(&policy))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(res)

@@ -2,9 +2,9 @@
 //! confirming code, ten recovery codes shown once) and the code check at later sign-ins.
 //! Only a half-signed-in session (stage `mfa`) reaches these pages; it sees nothing else.
 
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::web::{Data, Form, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Form, Query};
 use askama::Template;
 use serde::Deserialize;
 
@@ -13,9 +13,8 @@ use crate::db::models::users::User;
 use crate::error::AppError;
 use crate::page;
 use crate::services::sessions::{self as sessions_service, MfaOutcome};
-use crate::state::AppState;
 use crate::web::extract::{home_path, origin, safe_next};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::page::{Anyone, Page};
 
 #[derive(Template)]
 #[template(path = "partials/auth/mfa_partial.html")]
@@ -32,9 +31,12 @@ pub struct MfaPartial {
 page!(MfaPage, "pages/auth/mfa.html", MfaPartial);
 
 /// The half-signed-in session of this request and its user.
-async fn pending(req: &HttpRequest, state: &AppState) -> Result<Option<(i64, User)>, AppError> {
-    match req.cookie(sessions::cookie_name(state.session_policy.https)) {
-        Some(cookie) => sessions_service::pending(state, cookie.value()).await,
+async fn pending(page: &Page<Anyone>) -> Result<Option<(i64, User)>, AppError> {
+    match page
+        .req
+        .cookie(sessions::cookie_name(page.state.session_policy.https))
+    {
+        Some(cookie) => sessions_service::pending(&page.state, cookie.value()).await,
         None => Ok(None),
     }
 }
@@ -44,21 +46,16 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn show(
-    req: HttpRequest,
-    state: Data<AppState>,
-    query: Query<NextQuery>,
-) -> Result<HttpResponse, AppError> {
-    let Some((_, user)) = pending(&req, &state).await? else {
-        return Ok(redirect(&req, "/login"));
+pub async fn show(page: Page<Anyone>, query: Query<NextQuery>) -> Result<HttpResponse, AppError> {
+    let Some((_, user)) = pending(&page).await? else {
+        return Ok(page.redirect("/login"));
     };
     let next = safe_next(query.next.as_deref()).unwrap_or_default();
-    page_for(&req, &state, &user, next, None, StatusCode::OK).await
+    page_for(&page, &user, next, None, StatusCode::OK).await
 }
 
 async fn page_for(
-    req: &HttpRequest,
-    state: &AppState,
+    page: &Page<Anyone>,
     user: &User,
     next: String,
     error: Option<String>,
@@ -67,7 +64,7 @@ async fn page_for(
     let enrolling = user.mfa_enrolled_at.is_none();
     let mut error = error;
     let secret_text = if enrolling {
-        match sessions_service::secret(state, user, false).await? {
+        match sessions_service::secret(&page.state, user, false).await? {
             Some(bytes) => totp::secret_text(&bytes),
             None => {
                 // Reset meanwhile (an admin's "reset MFA"): a new key comes with a new sign-in.
@@ -83,7 +80,7 @@ async fn page_for(
     };
     let partial = MfaPartial {
         title: "Two-step sign-in".into(),
-        csrf_token: crate::web::csrf::token(req, state),
+        csrf_token: page.csrf_token.clone(),
         enrolling,
         secret_text,
         error,
@@ -91,28 +88,26 @@ async fn page_for(
         recovery_codes: Vec::new(),
         continue_to: String::new(),
     };
-    render(req, status, partial, || {
-        Chrome::new(req, state, None, "login")
-    })
+    page.render(status, partial, "login")
 }
 
 /// A half-signed-in session that has ended: back to the sign-in page.
-fn back_to_sign_in(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, AppError> {
-    let mut res = redirect(req, "/login");
-    res.add_removal_cookie(&sessions::removal_cookie(&state.session_policy))
+fn back_to_sign_in(page: &Page<Anyone>) -> Result<HttpResponse, AppError> {
+    let mut res = page.redirect("/login");
+    res.add_removal_cookie(&sessions::removal_cookie(&page.state.session_policy))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(res)
 }
 
 /// The enrolment QR code, as a PNG (no inline script or data URL needed).
-pub async fn qr(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, AppError> {
-    let Some((_, user)) = pending(&req, &state).await? else {
+pub async fn qr(page: Page<Anyone>) -> Result<HttpResponse, AppError> {
+    let Some((_, user)) = pending(&page).await? else {
         return Err(AppError::NotFound);
     };
     if user.mfa_enrolled_at.is_some() {
         return Err(AppError::NotFound);
     }
-    let bytes = sessions_service::secret(&state, &user, false)
+    let bytes = sessions_service::secret(&page.state, &user, false)
         .await?
         .ok_or(AppError::NotFound)?;
     let png = totp::totp(&bytes, &user.login_name())
@@ -133,24 +128,24 @@ pub struct CodeForm {
     next: String,
 }
 
-pub async fn submit(
-    req: HttpRequest,
-    state: Data<AppState>,
-    form: Form<CodeForm>,
-) -> Result<HttpResponse, AppError> {
-    let Some((session_id, user)) = pending(&req, &state).await? else {
-        return Ok(redirect(&req, "/login"));
+pub async fn submit(page: Page<Anyone>, form: Form<CodeForm>) -> Result<HttpResponse, AppError> {
+    let Some((session_id, user)) = pending(&page).await? else {
+        return Ok(page.redirect("/login"));
     };
     let next = safe_next(Some(&form.next)).unwrap_or_default();
-    let outcome =
-        sessions_service::after_mfa(&state, session_id, &user, &form.code, origin(&req, &state))
-            .await?;
+    let outcome = sessions_service::after_mfa(
+        &page.state,
+        session_id,
+        &user,
+        &form.code,
+        origin(&page.req, &page.state),
+    )
+    .await?;
     let (token, codes, is_admin) = match outcome {
-        MfaOutcome::Dropped => return back_to_sign_in(&req, &state),
+        MfaOutcome::Dropped => return back_to_sign_in(&page),
         MfaOutcome::Wrong => {
             return page_for(
-                &req,
-                &state,
+                &page,
                 &user,
                 next,
                 Some("That code is not valid. Check the time on your device and try again.".into()),
@@ -181,13 +176,11 @@ pub async fn submit(
             recovery_codes: codes,
             continue_to: to,
         };
-        render(&req, StatusCode::OK, partial, || {
-            Chrome::new(&req, &state, None, "login")
-        })?
+        page.render(StatusCode::OK, partial, "login")?
     } else {
-        redirect(&req, &to)
+        page.redirect(&to)
     };
-    res.add_cookie(&sessions::cookie(&state.session_policy, token))
+    res.add_cookie(&sessions::cookie(&page.state.session_policy, token))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(res)
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod login;
 pub mod mfa;
+pub mod page;
 pub mod render;
 pub mod setup;
 

@@ -167,7 +167,11 @@ async fn error_response(req: &HttpRequest, view: ErrorView) -> HttpResponse {
     } else {
         let chrome = match req.app_data::<Data<AppState>>() {
             Some(state) => {
-                let user = crate::web::extract::current(req).await.ok().flatten();
+                // The error page still shows, without the user's name.
+                let user = crate::web::extract::current(req).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "the error page could not tell who is signed in");
+                    None
+                });
                 Chrome::new(req, state, user.as_ref(), "")
             }
             None => Chrome {

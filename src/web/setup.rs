@@ -1,9 +1,9 @@
 //! First start without `ROSTER_ADMIN_PASSWORD`: the console prints a one-time link where the
 //! first admin chooses a password. The link stops working once an admin exists.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Form, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Form, Query};
 use askama::Template;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -12,10 +12,9 @@ use crate::auth::sessions;
 use crate::error::AppError;
 use crate::page;
 use crate::services::setup;
-use crate::state::AppState;
 use crate::validation::FieldErrors;
 use crate::web::extract::origin;
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::page::{Anyone, Page};
 
 #[derive(Template)]
 #[template(path = "partials/auth/setup_partial.html")]
@@ -34,26 +33,20 @@ pub struct SetupQuery {
     token: String,
 }
 
-pub async fn form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    query: Query<SetupQuery>,
-) -> Result<HttpResponse, AppError> {
-    if !setup::token_is_valid(&state, &query.token).await? {
+pub async fn form(page: Page<Anyone>, query: Query<SetupQuery>) -> Result<HttpResponse, AppError> {
+    if !setup::token_is_valid(&page.state, &query.token).await? {
         return Err(AppError::Forbidden(
             "This setup link is not valid (any more). Sign in instead.".into(),
         ));
     }
     let partial = SetupPartial {
         title: "Create the first administrator".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         token: query.token.clone(),
         username: "admin".into(),
         errors: FieldErrors::default(),
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, None, "setup")
-    })
+    page.render(StatusCode::OK, partial, "setup")
 }
 
 #[derive(Deserialize)]
@@ -68,13 +61,9 @@ pub struct SetupForm {
     password_confirm: String,
 }
 
-pub async fn submit(
-    req: HttpRequest,
-    state: Data<AppState>,
-    form: Form<SetupForm>,
-) -> Result<HttpResponse, AppError> {
+pub async fn submit(page: Page<Anyone>, form: Form<SetupForm>) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    if !setup::token_is_valid(&state, &form.token).await? {
+    if !setup::token_is_valid(&page.state, &form.token).await? {
         return Err(AppError::Forbidden(
             "This setup link is not valid (any more). Sign in instead.".into(),
         ));
@@ -84,27 +73,29 @@ pub async fn submit(
     crate::validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
     if errors.is_empty() {
         let password = SecretString::from(form.password.clone());
-        let created =
-            setup::create_first_admin(&state, &form.username, &password, origin(&req, &state))
-                .await?;
+        let created = setup::create_first_admin(
+            &page.state,
+            &form.username,
+            &password,
+            origin(&page.req, &page.state),
+        )
+        .await?;
         let Some(token) = created else {
             return Err(AppError::Forbidden(
                 "An administrator already exists. Sign in instead.".into(),
             ));
         };
-        let mut res = redirect(&req, "/admin");
-        res.add_cookie(&sessions::cookie(&state.session_policy, token))
+        let mut res = page.redirect("/admin");
+        res.add_cookie(&sessions::cookie(&page.state.session_policy, token))
             .map_err(|e| AppError::Internal(e.into()))?;
         return Ok(res);
     }
     let partial = SetupPartial {
         title: "Create the first administrator".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         token: form.token,
         username: form.username,
         errors,
     };
-    render(&req, StatusCode::UNPROCESSABLE_ENTITY, partial, || {
-        Chrome::new(&req, &state, None, "setup")
-    })
+    page.render(StatusCode::UNPROCESSABLE_ENTITY, partial, "setup")
 }

@@ -1,17 +1,15 @@
 //! `/admin`: counts at a glance and the latest audit events.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::Data;
-use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
 use crate::error::AppError;
 use crate::page;
 use crate::services::dashboard;
-use crate::state::AppState;
 use crate::time::format_time;
 use crate::web::extract::Admin;
-use crate::web::render::{Chrome, render};
+use crate::web::page::Page;
 
 pub struct AuditLine {
     pub when: String,
@@ -37,12 +35,8 @@ page!(
     DashboardPartial
 );
 
-pub async fn show(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-) -> Result<HttpResponse, AppError> {
-    let summary = dashboard::summary(&state, 15).await?;
+pub async fn show(page: Page<Admin>) -> Result<HttpResponse, AppError> {
+    let summary = dashboard::summary(&page.state, 15).await?;
     let partial = DashboardPartial {
         title: "Dashboard".into(),
         users: summary.users,
@@ -61,7 +55,5 @@ pub async fn show(
             })
             .collect(),
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "dashboard")
-    })
+    page.render(StatusCode::OK, partial, "dashboard")
 }

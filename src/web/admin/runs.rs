@@ -2,9 +2,9 @@
 //! run page (live while it runs, the plan searchable, approve/discard when held), and a
 //! profile's history.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Bytes, Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
@@ -12,25 +12,22 @@ use crate::db::models::sync_runs::{self, RunStatus, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
 use crate::services::runs;
-use crate::state::AppState;
 use crate::sync::plan::{Action, GroupChange, UserChange};
 use crate::time::{format_optional, format_time};
-use crate::web::extract::{Admin, actor};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
 
 /// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
 /// background and shows its page, which follows it live.
 pub async fn start(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
-    let run_id = runs::start(&state, &actor(&req, &state, &me), id, dry_run).await?;
-    Ok(redirect(&req, &format!("/admin/runs/{run_id}")))
+    let run_id = runs::start(&page.state, &page.actor(), id, dry_run).await?;
+    Ok(page.redirect(&format!("/admin/runs/{run_id}")))
 }
 
 #[derive(Template)]
@@ -94,9 +91,7 @@ pub struct RunQuery {
 const SHOWN: usize = crate::sync::plan::STORED_CHANGES;
 
 pub async fn show(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     query: Query<RunQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -105,7 +100,7 @@ pub async fn show(
         run,
         profile_name,
         plan,
-    } = runs::view(&state, id).await?;
+    } = runs::view(&page.state, id).await?;
     let q = query.q.trim().to_lowercase();
     let matches =
         |texts: &[&str]| q.is_empty() || texts.iter().any(|t| t.to_lowercase().contains(&q));
@@ -128,7 +123,7 @@ pub async fn show(
         .collect();
     let partial = RunPartial {
         title: format!("Run {id} of {profile_name}"),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         started: format_time(run.started_at),
         finished: format_optional(run.finished_at),
         elapsed: format!("{} s", (crate::db::now() - run.started_at).max(0)),
@@ -162,44 +157,27 @@ pub async fn show(
         truncated: plan.truncated,
         run,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    page.render(StatusCode::OK, partial, "profiles")
 }
 
-pub async fn approve(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn approve(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    runs::approve(&state, &actor(&req, &state, &me), id).await?;
-    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+    runs::approve(&page.state, &page.actor(), id).await?;
+    Ok(page.redirect(&format!("/admin/runs/{id}")))
 }
 
-pub async fn discard(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn discard(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    runs::discard(&state, &actor(&req, &state, &me), id).await?;
-    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+    runs::discard(&page.state, &page.actor(), id).await?;
+    Ok(page.redirect(&format!("/admin/runs/{id}")))
 }
 
 /// POST `/admin/runs/{id}/cancel`: a run stops before it applies anything; once it is
 /// applying, it finishes.
-pub async fn cancel(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn cancel(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    runs::cancel(&state, &actor(&req, &state, &me), id).await?;
-    Ok(redirect(&req, &format!("/admin/runs/{id}")))
+    runs::cancel(&page.state, &page.actor(), id).await?;
+    Ok(page.redirect(&format!("/admin/runs/{id}")))
 }
 
 pub struct RunRow {
@@ -236,30 +214,21 @@ pub struct RunsQuery {
 const RUNS_PAGE: i64 = 50;
 
 /// GET `/admin/runs`: every profile's runs, newest first, by status.
-pub async fn list(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    query: Query<RunsQuery>,
-) -> Result<HttpResponse, AppError> {
-    runs_page(&req, &state, &me, None, &query).await
+pub async fn list(page: Page<Admin>, query: Query<RunsQuery>) -> Result<HttpResponse, AppError> {
+    runs_page(&page, None, &query).await
 }
 
 /// GET `/admin/profiles/{id}/runs`: one profile's history.
 pub async fn history(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     query: Query<RunsQuery>,
 ) -> Result<HttpResponse, AppError> {
-    runs_page(&req, &state, &me, Some(path.into_inner()), &query).await
+    runs_page(&page, Some(path.into_inner()), &query).await
 }
 
 async fn runs_page(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &crate::web::extract::SignedIn,
+    page: &Page<Admin>,
     profile_id: Option<i64>,
     query: &RunsQuery,
 ) -> Result<HttpResponse, AppError> {
@@ -269,7 +238,7 @@ async fn runs_page(
         status,
         before: query.before.as_deref().and_then(|b| b.parse().ok()),
     };
-    let (profile, listed) = runs::list(state, filter, RUNS_PAGE + 1).await?;
+    let (profile, listed) = runs::list(&page.state, filter, RUNS_PAGE + 1).await?;
     let base = match profile_id {
         Some(id) => format!("/admin/profiles/{id}/runs"),
         None => "/admin/runs".into(),
@@ -313,9 +282,7 @@ async fn runs_page(
         rows,
         next_link,
     };
-    render(req, StatusCode::OK, partial, || {
-        Chrome::new(req, state, Some(me), "runs")
-    })
+    page.render(StatusCode::OK, partial, "runs")
 }
 
 #[derive(Template)]
@@ -345,16 +312,14 @@ impl RunStatusPartial {
 /// GET `/admin/profiles/{id}/run-status`: the profile's current or last run, refreshing
 /// itself every second while it runs (the profile page loads it).
 pub async fn profile_run_status(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let profile_id = path.into_inner();
-    let (name, run) = runs::latest_of_profile(&state, profile_id).await?;
+    let (name, run) = runs::latest_of_profile(&page.state, profile_id).await?;
     let partial = RunStatusPartial {
         title: format!("Runs of {name}"),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         profile_id,
         elapsed: run
             .as_ref()
@@ -366,7 +331,5 @@ pub async fn profile_run_status(
             .unwrap_or_default(),
         run,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    page.render(StatusCode::OK, partial, "profiles")
 }

@@ -3,7 +3,7 @@
 //! delete. The runs themselves are started by the scheduler (`crate::jobs::scheduler`).
 
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path, Query};
+use actix_web::web::{Bytes, Path, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -12,11 +12,11 @@ use crate::error::AppError;
 use crate::page;
 use crate::schedules::{ScheduleInput, WEEKDAYS};
 use crate::services::schedules::{self as schedules_service, Saved};
-use crate::state::AppState;
 use crate::time::{format_in_zone, format_time};
 use crate::validation::FieldErrors;
-use crate::web::extract::{Admin, actor};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
+use crate::web::render::redirect;
 
 pub struct ScheduleRow {
     pub id: i64,
@@ -56,18 +56,13 @@ impl ProfileQuery {
     }
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    query: Query<ProfileQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(page: Page<Admin>, query: Query<ProfileQuery>) -> Result<HttpResponse, AppError> {
     let only = query.profile_id();
     let schedules_service::Listing {
         profile,
         rows: listed,
         statuses,
-    } = schedules_service::list(&state, only).await?;
+    } = schedules_service::list(&page.state, only).await?;
     let rows = listed
         .into_iter()
         .map(|row| {
@@ -106,13 +101,11 @@ pub async fn list(
     };
     let partial = SchedulesPartial {
         title,
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         profile,
         rows,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "schedules")
-    })
+    page.render(StatusCode::OK, partial, "schedules")
 }
 
 pub struct DayChoice {
@@ -180,9 +173,7 @@ impl FormView {
 }
 
 async fn form(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &crate::web::extract::SignedIn,
+    page: &Page<Admin>,
     status: StatusCode,
     view: FormView,
 ) -> Result<HttpResponse, AppError> {
@@ -192,7 +183,7 @@ async fn form(
         errors,
         next_run,
     } = view;
-    let profiles = schedules_service::syncable_profiles(state).await?;
+    let profiles = schedules_service::syncable_profiles(&page.state).await?;
     let days = WEEKDAYS
         .iter()
         .map(|(_, key, label)| DayChoice {
@@ -206,7 +197,7 @@ async fn form(
             Some(id) => format!("Schedule {id}"),
             None => "New schedule".into(),
         },
-        csrf_token: crate::web::csrf::token(req, state),
+        csrf_token: page.csrf_token.clone(),
         editing,
         input,
         errors,
@@ -215,69 +206,46 @@ async fn form(
         time_zones: chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect(),
         next_run,
     };
-    render(req, status, partial, || {
-        Chrome::new(req, state, Some(me), "schedules")
-    })
+    page.render(status, partial, "schedules")
 }
 
 /// GET `/admin/schedules/new?profile=ID`.
 pub async fn new_form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     query: Query<ProfileQuery>,
 ) -> Result<HttpResponse, AppError> {
     let input = ScheduleInput::defaults(query.profile_id());
-    form(
-        &req,
-        &state,
-        &me,
-        StatusCode::OK,
-        FormView::new(None, input),
-    )
-    .await
+    form(&page, StatusCode::OK, FormView::new(None, input)).await
 }
 
 /// POST `/admin/schedules`.
-pub async fn create(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    body: Bytes,
-) -> Result<HttpResponse, AppError> {
+pub async fn create(page: Page<Admin>, body: Bytes) -> Result<HttpResponse, AppError> {
     let input = ScheduleInput::parse(&body);
-    save(&req, &state, &me, None, input).await
+    save(&page, None, input).await
 }
 
 /// Saves the form, or shows it again with its errors.
 async fn save(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &crate::web::extract::SignedIn,
+    page: &Page<Admin>,
     id: Option<i64>,
     input: ScheduleInput,
 ) -> Result<HttpResponse, AppError> {
-    match schedules_service::save(state, &actor(req, state, me), id, &input).await? {
+    match schedules_service::save(&page.state, &page.actor(), id, &input).await? {
         Saved::Saved { profile_id } => Ok(redirect(
-            req,
+            &page.req,
             &format!("/admin/schedules?profile={profile_id}"),
         )),
         Saved::Invalid(errors) => {
             let view = FormView::with_errors(id, input, errors);
-            form(req, state, me, StatusCode::UNPROCESSABLE_ENTITY, view).await
+            form(page, StatusCode::UNPROCESSABLE_ENTITY, view).await
         }
     }
 }
 
 /// GET `/admin/schedules/{id}`.
-pub async fn edit_form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn edit_form(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let schedule = schedules_service::find(&state, id).await?;
+    let schedule = schedules_service::find(&page.state, id).await?;
     let when = schedule
         .when()
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("schedule {id} cannot be read")))?;
@@ -290,46 +258,37 @@ pub async fn edit_form(
         next_run,
         ..FormView::new(Some(id), input)
     };
-    form(&req, &state, &me, StatusCode::OK, view).await
+    form(&page, StatusCode::OK, view).await
 }
 
 /// POST `/admin/schedules/{id}`: the next run is worked out again from the new settings.
 pub async fn update(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let input = ScheduleInput::parse(&body);
-    save(&req, &state, &me, Some(id), input).await
+    save(&page, Some(id), input).await
 }
 
 /// POST `/admin/schedules/{id}/enabled` with `enabled=1` or `enabled=0`.
 pub async fn set_enabled(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let enabled = url::form_urlencoded::parse(&body).any(|(k, v)| k == "enabled" && v == "1");
-    schedules_service::set_enabled(&state, &actor(&req, &state, &me), id, enabled).await?;
-    Ok(redirect(&req, &back_to_list(&req)))
+    schedules_service::set_enabled(&page.state, &page.actor(), id, enabled).await?;
+    Ok(page.redirect(&back_to_list(&page.req)))
 }
 
 /// POST `/admin/schedules/{id}/delete`.
-pub async fn delete(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    schedules_service::delete(&state, &actor(&req, &state, &me), id).await?;
-    Ok(redirect(&req, &back_to_list(&req)))
+    schedules_service::delete(&page.state, &page.actor(), id).await?;
+    Ok(page.redirect(&back_to_list(&page.req)))
 }
 
 /// The list the admin came from (all schedules, or one profile's).

@@ -1,8 +1,8 @@
 //! `/admin/users`: the users list (search and paging), creating a local user, user detail.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
@@ -11,11 +11,10 @@ use crate::db::models::users::{AuthMethod, UserListRow};
 use crate::error::AppError;
 use crate::page;
 use crate::services::users::{self as users_service, Created, Switched, UserAction};
-use crate::state::AppState;
 use crate::time::{format_optional, format_time};
 use crate::validation::FieldErrors;
-use crate::web::extract::{Admin, actor};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
 
 pub const PAGE_SIZE: i64 = users_service::PAGE_SIZE;
 
@@ -45,48 +44,41 @@ pub struct ListQuery {
     page: Option<String>,
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    query: Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = query.q.trim().chars().take(200).collect::<String>();
     // A page number that is not a number is page 1, not an error page.
-    let page = query
+    let number = query
         .page
         .as_deref()
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .clamp(1, 1_000_000);
-    let result = users_service::search(&state, &q, page).await?;
+    let result = users_service::search(&page.state, &q, number).await?;
     let pages =
         (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
     let link = |p: i64| {
         let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
-        format!("/admin/users?q={q}&page={p}")
+        format!("/admin/users?q={q}&number={p}")
     };
     let first_shown = if result.rows.is_empty() {
         0
     } else {
-        (page - 1) * PAGE_SIZE + 1
+        (number - 1) * PAGE_SIZE + 1
     };
     let partial = UsersPartial {
         title: "Users".into(),
-        prev_link: (page > 1).then(|| link(page - 1)),
-        next_link: result.has_more.then(|| link(page + 1)),
+        prev_link: (number > 1).then(|| link(number - 1)),
+        next_link: result.has_more.then(|| link(number + 1)),
         last_shown: first_shown + result.rows.len() as i64 - i64::from(!result.rows.is_empty()),
         first_shown,
         query: q,
         rows: result.rows,
         total: result.total,
         total_is_lower_bound: result.total_is_lower_bound,
-        page,
+        page: number,
         pages,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "users")
-    })
+    page.render(StatusCode::OK, partial, "users")
 }
 
 pub struct PrivilegeChoice {
@@ -119,14 +111,10 @@ fn privilege_choices(chosen: &[Privilege]) -> Vec<PrivilegeChoice> {
         .collect()
 }
 
-pub async fn new_form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-) -> Result<HttpResponse, AppError> {
+pub async fn new_form(page: Page<Admin>) -> Result<HttpResponse, AppError> {
     let partial = NewUserPartial {
         title: "New user".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         username: String::new(),
         full_name: String::new(),
         emails: String::new(),
@@ -137,17 +125,13 @@ pub async fn new_form(
         ]),
         errors: FieldErrors::default(),
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "users")
-    })
+    page.render(StatusCode::OK, partial, "users")
 }
 
 /// The create form. Privileges arrive as repeated `privilege` fields, which serde's
 /// urlencoded reader cannot collect, so the raw body is parsed here.
 pub async fn create(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let mut username = String::new();
@@ -176,22 +160,20 @@ pub async fn create(
         password_confirm: confirm,
         privileges: privileges.clone(),
     };
-    let errors = match users_service::create(&state, &actor(&req, &state, &me), new).await? {
-        Created::Created(id) => return Ok(redirect(&req, &format!("/admin/users/{id}"))),
+    let errors = match users_service::create(&page.state, &page.actor(), new).await? {
+        Created::Created(id) => return Ok(page.redirect(&format!("/admin/users/{id}"))),
         Created::Invalid(errors) => errors,
     };
     let partial = NewUserPartial {
         title: "New user".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         username,
         full_name,
         emails: emails_text,
         privileges: privilege_choices(&privileges),
         errors,
     };
-    render(&req, StatusCode::UNPROCESSABLE_ENTITY, partial, || {
-        Chrome::new(&req, &state, Some(&me), "users")
-    })
+    page.render(StatusCode::UNPROCESSABLE_ENTITY, partial, "users")
 }
 
 #[derive(Template)]
@@ -228,32 +210,25 @@ page!(
     UserDetailPartial
 );
 
-pub async fn show(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    id: Path<String>,
-) -> Result<HttpResponse, AppError> {
+pub async fn show(page: Page<Admin>, id: Path<String>) -> Result<HttpResponse, AppError> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    render_detail(&req, &state, &me, id, StatusCode::OK, None).await
+    render_detail(&page, id, StatusCode::OK, None).await
 }
 
 /// The user page; `auth_error` is a refused authentication switch, shown at its form.
 pub async fn render_detail(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &crate::web::extract::SignedIn,
+    page: &Page<Admin>,
     id: i64,
     status: StatusCode,
     auth_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let csrf_token = crate::web::csrf::token(req, state);
+    let csrf_token = page.csrf_token.clone();
     let users_service::Detail {
         user,
         source,
         directory_profiles,
         groups,
-    } = users_service::detail(state, id).await?;
+    } = users_service::detail(&page.state, id).await?;
     let mfa = match (user.mfa_required, user.mfa_enrolled_at) {
         (_, Some(at)) => format!("Enrolled {}", format_time(at)),
         (true, None) => "Required, not enrolled yet".into(),
@@ -265,7 +240,7 @@ pub async fn render_detail(
         disabled: user.disabled,
         mfa_required: user.mfa_required,
         mfa_enrolled: user.mfa_enrolled_at.is_some(),
-        is_me: id == me.user.id,
+        is_me: id == page.me().user.id,
         is_local: user.auth_method() == AuthMethod::Local,
         directory_profiles,
         auth_error,
@@ -283,9 +258,7 @@ pub async fn render_detail(
         created: format_time(user.created_at),
         last_sign_in: format_optional(user.last_sign_in_at),
     };
-    render(req, status, partial, || {
-        Chrome::new(req, state, Some(me), "users")
-    })
+    page.render(status, partial, "users")
 }
 
 #[derive(Deserialize)]
@@ -297,28 +270,24 @@ pub struct ActionForm {
 /// POST `/admin/users/{id}/action`: disable / enable (ends sessions), require MFA or not,
 /// reset MFA. Each is audited.
 pub async fn action(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     id: Path<i64>,
     form: actix_web::web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let action = UserAction::parse(&form.action)
         .ok_or_else(|| AppError::BadRequest("Unknown action.".into()))?;
-    users_service::act(&state, &actor(&req, &state, &me), id, action).await?;
+    users_service::act(&page.state, &page.actor(), id, action).await?;
     if action == UserAction::Delete {
-        return Ok(redirect(&req, "/admin/users"));
+        return Ok(page.redirect("/admin/users"));
     }
-    Ok(redirect(&req, &format!("/admin/users/{id}")))
+    Ok(page.redirect(&format!("/admin/users/{id}")))
 }
 
 /// POST `/admin/users/{id}/privileges`: the privileges ticked (repeated `privilege` fields).
 /// An admin cannot take the Administrator privilege from themselves.
 pub async fn set_privileges(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     id: Path<i64>,
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
@@ -327,17 +296,15 @@ pub async fn set_privileges(
         .filter(|(k, _)| k == "privilege")
         .filter_map(|(_, v)| Privilege::parse(&v))
         .collect();
-    users_service::set_privileges(&state, &actor(&req, &state, &me), id, chosen).await?;
-    Ok(redirect(&req, &format!("/admin/users/{id}")))
+    users_service::set_privileges(&page.state, &page.actor(), id, chosen).await?;
+    Ok(page.redirect(&format!("/admin/users/{id}")))
 }
 
 /// POST `/admin/users/{id}/authentication`: a local user signs in at a directory from now on
 /// (`profile`: the AD/LDAP profile whose directory has the same user name), or a directory
 /// user gets a Roster password (`password`, `password_confirm`) and leaves the profile.
 pub async fn switch_authentication(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     id: Path<i64>,
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
@@ -353,18 +320,10 @@ pub async fn switch_authentication(
         password: field("password"),
         password_confirm: field("password_confirm"),
     };
-    match users_service::switch_authentication(&state, &actor(&req, &state, &me), id, form).await? {
-        Switched::Switched => Ok(redirect(&req, &format!("/admin/users/{id}"))),
+    match users_service::switch_authentication(&page.state, &page.actor(), id, form).await? {
+        Switched::Switched => Ok(page.redirect(&format!("/admin/users/{id}"))),
         Switched::Refused(message) => {
-            render_detail(
-                &req,
-                &state,
-                &me,
-                id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some(message),
-            )
-            .await
+            render_detail(&page, id, StatusCode::UNPROCESSABLE_ENTITY, Some(message)).await
         }
     }
 }

@@ -1,9 +1,9 @@
 //! A profile's certificate download, removing a dependent configuration, and deleting the
 //! profile (a page that says what uses it first).
 
+use actix_web::HttpResponse;
 use actix_web::http::{StatusCode, header};
-use actix_web::web::{Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::Path;
 use askama::Template;
 
 use crate::db::models::directory_profiles::DeleteOutcome;
@@ -11,16 +11,11 @@ use crate::error::AppError;
 use crate::page;
 use crate::profiles::KindSettings;
 use crate::services::profiles as profiles_service;
-use crate::state::AppState;
-use crate::web::extract::{Admin, actor};
-use crate::web::render::{Chrome, redirect, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
 
-pub async fn certificate(
-    state: Data<AppState>,
-    _admin: Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let loaded = profiles_service::load(&state, path.into_inner()).await?;
+pub async fn certificate(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+    let loaded = profiles_service::load(&page.state, path.into_inner()).await?;
     let (profile, KindSettings::Entra(s)) = (loaded.profile, loaded.settings) else {
         return Err(AppError::NotFound);
     };
@@ -42,15 +37,12 @@ pub async fn certificate(
 }
 
 pub async fn delete_configuration(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<(i64, i64)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, configuration) = path.into_inner();
-    profiles_service::delete_configuration(&state, &actor(&req, &state, &me), id, configuration)
-        .await?;
-    Ok(redirect(&req, &format!("/admin/profiles/{id}")))
+    profiles_service::delete_configuration(&page.state, &page.actor(), id, configuration).await?;
+    Ok(page.redirect(&format!("/admin/profiles/{id}")))
 }
 
 #[derive(Template)]
@@ -72,40 +64,28 @@ impl DeletePartial {
     }
 }
 
-pub async fn delete_confirm(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete_confirm(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let (profile, usage) = profiles_service::usage(&state, id).await?;
+    let (profile, usage) = profiles_service::usage(&page.state, id).await?;
     let partial = DeletePartial {
         title: format!("Delete {}", profile.name),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         id,
         name: profile.name,
         schedules: usage.schedules,
         configurations: usage.configurations,
         synchronised_users: usage.synchronised_users,
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    page.render(StatusCode::OK, partial, "profiles")
 }
 
-pub async fn delete(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
+pub async fn delete(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let outcome = profiles_service::delete(&state, &actor(&req, &state, &me), id).await?;
+    let outcome = profiles_service::delete(&page.state, &page.actor(), id).await?;
     match outcome {
         DeleteOutcome::NotFound => Err(AppError::NotFound),
         // Used meanwhile: show the page that says by what.
-        DeleteOutcome::InUse(_) => Ok(redirect(&req, &format!("/admin/profiles/{id}/delete"))),
-        DeleteOutcome::Deleted { .. } => Ok(redirect(&req, "/admin/profiles")),
+        DeleteOutcome::InUse(_) => Ok(page.redirect(&format!("/admin/profiles/{id}/delete"))),
+        DeleteOutcome::Deleted { .. } => Ok(page.redirect("/admin/profiles")),
     }
 }

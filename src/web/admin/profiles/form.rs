@@ -1,9 +1,9 @@
 //! The profile form: choosing the type, the create and edit forms with their type-specific
 //! fields, and saving (`services::profiles`).
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Bytes, Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
@@ -16,11 +16,11 @@ use crate::profiles::fields::{self, Input};
 use crate::profiles::form::{self, Posted};
 use crate::profiles::{KindSettings, SecretSlot};
 use crate::services::profiles::{self as profiles_service, Saved};
-use crate::state::AppState;
 use crate::validation::FieldErrors;
 use crate::web::admin::users::PrivilegeChoice;
-use crate::web::extract::{Admin, SignedIn, actor};
-use crate::web::render::{Chrome, fragment, redirect, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
+use crate::web::render::fragment;
 
 /// One type-specific field as the template shows it.
 pub struct FieldView {
@@ -137,19 +137,18 @@ pub(super) fn kind_choices(selected: Option<ProfileKind>) -> Vec<KindChoice> {
         .collect()
 }
 
-fn base_url(req: &HttpRequest, state: &AppState) -> String {
-    match &state.settings.public_url {
+fn base_url(page: &Page<Admin>) -> String {
+    match &page.state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
-            let info = req.connection_info();
+            let info = page.req.connection_info();
             format!("{}://{}", info.scheme(), info.host())
         }
     }
 }
 
 pub(super) fn kind_fields(
-    req: &HttpRequest,
-    state: &AppState,
+    page: &Page<Admin>,
     ctx: &FormContext<'_>,
     values: &Posted,
     errors: &FieldErrors,
@@ -244,7 +243,7 @@ pub(super) fn kind_fields(
         entra,
         google,
         redirect_uri: (has_redirect && !slug.is_empty())
-            .then(|| crate::profiles::redirect_uri(&base_url(req, state), &slug)),
+            .then(|| crate::profiles::redirect_uri(&base_url(page), &slug)),
         redirect_slug: slug,
         offer_dependents: has_redirect && ctx.editing.is_none(),
         create_dependents: values.checked("create_dependents"),
@@ -253,8 +252,7 @@ pub(super) fn kind_fields(
 }
 
 pub(super) fn form_partial(
-    req: &HttpRequest,
-    state: &AppState,
+    page: &Page<Admin>,
     ctx: FormContext<'_>,
     values: &Posted,
     errors: FieldErrors,
@@ -264,10 +262,10 @@ pub(super) fn form_partial(
         Some(p) => format!("Edit {}", p.name),
         None => format!("New {} profile", ctx.kind.label()),
     };
-    let kind_fields = kind_fields(req, state, &ctx, values, &errors);
+    let kind_fields = kind_fields(page, &ctx, values, &errors);
     ProfileFormPartial {
         title,
-        csrf_token: crate::web::csrf::token(req, state),
+        csrf_token: page.csrf_token.clone(),
         editing: ctx.editing.map(|p| p.id),
         form_action: match ctx.editing {
             Some(p) => format!("/admin/profiles/{}", p.id),
@@ -304,18 +302,15 @@ pub struct KindQuery {
 
 /// Step one: the type. Step two (with `?kind=`): the form.
 pub async fn new_form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     query: Query<KindQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let chrome = || Chrome::new(&req, &state, Some(&me), "profiles");
     let Some(kind) = ProfileKind::parse(&query.kind) else {
         let partial = ChooseKindPartial {
             title: "New directory profile".into(),
             kinds: kind_choices(None),
         };
-        return render(&req, StatusCode::OK, partial, chrome);
+        return page.render(StatusCode::OK, partial, "profiles");
     };
     let values = form::values_of(kind, &KindSettings::defaults(kind), None);
     let ctx = FormContext {
@@ -324,16 +319,14 @@ pub async fn new_form(
         stored: None,
         dependents: Vec::new(),
     };
-    let partial = form_partial(&req, &state, ctx, &values, FieldErrors::default(), None);
-    render(&req, StatusCode::OK, partial, chrome)
+    let partial = form_partial(&page, ctx, &values, FieldErrors::default(), None);
+    page.render(StatusCode::OK, partial, "profiles")
 }
 
 /// The type-specific fields of a new profile with their defaults (the type chooser swaps
 /// them in; what was typed in the old type's fields is dropped).
 pub async fn new_kind_fields(
-    req: HttpRequest,
-    state: Data<AppState>,
-    _admin: Admin,
+    page: Page<Admin>,
     query: Query<KindQuery>,
 ) -> Result<HttpResponse, AppError> {
     let kind = ProfileKind::parse(&query.kind)
@@ -345,22 +338,11 @@ pub async fn new_kind_fields(
         stored: None,
         dependents: Vec::new(),
     };
-    fragment(kind_fields(
-        &req,
-        &state,
-        &ctx,
-        &values,
-        &FieldErrors::default(),
-    ))
+    fragment(kind_fields(&page, &ctx, &values, &FieldErrors::default()))
 }
 
-pub async fn edit_form(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    path: Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let loaded = profiles_service::load(&state, path.into_inner()).await?;
+pub async fn edit_form(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+    let loaded = profiles_service::load(&page.state, path.into_inner()).await?;
     let kind = loaded.kind()?;
     let values = form::values_of(kind, &loaded.settings, Some(&loaded.profile));
     let ctx = FormContext {
@@ -369,18 +351,11 @@ pub async fn edit_form(
         stored: Some(&loaded.settings),
         dependents: loaded.dependents.clone(),
     };
-    let partial = form_partial(&req, &state, ctx, &values, FieldErrors::default(), None);
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    let partial = form_partial(&page, ctx, &values, FieldErrors::default(), None);
+    page.render(StatusCode::OK, partial, "profiles")
 }
 
-pub async fn create(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    body: Bytes,
-) -> Result<HttpResponse, AppError> {
+pub async fn create(page: Page<Admin>, body: Bytes) -> Result<HttpResponse, AppError> {
     let posted = Posted::parse(&body);
     let kind = ProfileKind::parse(posted.get("kind"))
         .ok_or_else(|| AppError::BadRequest("Choose one of the six directory types.".into()))?;
@@ -390,39 +365,33 @@ pub async fn create(
         stored: None,
         dependents: Vec::new(),
     };
-    match profiles_service::create(&state, &actor(&req, &state, &me), kind, &posted).await? {
-        Saved::Saved(id) => Ok(redirect(&req, &format!("/admin/profiles/{id}"))),
-        Saved::Invalid(errors) => invalid(&req, &state, &me, ctx, &posted, errors),
+    match profiles_service::create(&page.state, &page.actor(), kind, &posted).await? {
+        Saved::Saved(id) => Ok(page.redirect(&format!("/admin/profiles/{id}"))),
+        Saved::Invalid(errors) => invalid(&page, ctx, &posted, errors),
     }
 }
 
 /// Names of the settings an edit changed (never their values: some are secrets' ids).
 fn invalid(
-    req: &HttpRequest,
-    state: &AppState,
-    me: &SignedIn,
+    page: &Page<Admin>,
     ctx: FormContext<'_>,
     posted: &Posted,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let partial = form_partial(req, state, ctx, posted, errors, None);
-    render(req, StatusCode::UNPROCESSABLE_ENTITY, partial, || {
-        Chrome::new(req, state, Some(me), "profiles")
-    })
+    let partial = form_partial(page, ctx, posted, errors, None);
+    page.render(StatusCode::UNPROCESSABLE_ENTITY, partial, "profiles")
 }
 
 pub async fn update(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Path<i64>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
-    let loaded = profiles_service::load(&state, path.into_inner()).await?;
+    let loaded = profiles_service::load(&page.state, path.into_inner()).await?;
     let posted = Posted::parse(&body);
-    let me_actor = actor(&req, &state, &me);
-    match profiles_service::update(&state, &me_actor, &loaded, &posted).await? {
-        Saved::Saved(id) => Ok(redirect(&req, &format!("/admin/profiles/{id}"))),
+    let me_actor = page.actor();
+    match profiles_service::update(&page.state, &me_actor, &loaded, &posted).await? {
+        Saved::Saved(id) => Ok(page.redirect(&format!("/admin/profiles/{id}"))),
         Saved::Invalid(errors) => {
             let ctx = FormContext {
                 kind: loaded.kind()?,
@@ -430,7 +399,7 @@ pub async fn update(
                 stored: Some(&loaded.settings),
                 dependents: loaded.dependents.clone(),
             };
-            invalid(&req, &state, &me, ctx, &posted, errors)
+            invalid(&page, ctx, &posted, errors)
         }
     }
 }

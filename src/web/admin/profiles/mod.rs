@@ -7,9 +7,9 @@ mod delete;
 mod form;
 mod probe;
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Data, Query};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::Query;
 use askama::Template;
 use serde::Deserialize;
 
@@ -18,9 +18,8 @@ use crate::error::AppError;
 use crate::page;
 use crate::profiles::fields;
 use crate::services::profiles as profiles_service;
-use crate::state::AppState;
 use crate::web::extract::Admin;
-use crate::web::render::{Chrome, render};
+use crate::web::page::Page;
 
 pub use delete::{certificate, delete, delete_configuration, delete_confirm};
 pub use form::{create, edit_form, new_form, new_kind_fields, update};
@@ -58,15 +57,10 @@ pub struct ListQuery {
     sort: String,
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
-    query: Query<ListQuery>,
-) -> Result<HttpResponse, AppError> {
+pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = query.q.trim().chars().take(200).collect::<String>();
     let descending = query.sort == "desc";
-    let profiles = profiles_service::list(&state, &q, descending).await?;
+    let profiles = profiles_service::list(&page.state, &q, descending).await?;
     let encoded = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
     let link = |desc: bool| {
         format!(
@@ -76,7 +70,7 @@ pub async fn list(
     };
     let partial = ProfilesPartial {
         title: "Directory profiles".into(),
-        csrf_token: crate::web::csrf::token(&req, &state),
+        csrf_token: page.csrf_token.clone(),
         sort_link: link(!descending),
         refresh_link: link(descending),
         query: q,
@@ -93,7 +87,5 @@ pub async fn list(
             })
             .collect(),
     };
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    page.render(StatusCode::OK, partial, "profiles")
 }

@@ -1,9 +1,9 @@
 //! Test connection and the group picker: dialogs for htmx, the form again with the result
 //! above it for plain form posts.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::web::{Bytes, Data, Path};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::web::{Bytes, Path};
 use askama::Template;
 
 use super::form::{FormContext, form_partial};
@@ -12,10 +12,9 @@ use crate::directory::{ConnectionReport, DirectoryGroup};
 use crate::error::AppError;
 use crate::profiles::form::{self, Posted};
 use crate::services::profiles::{self as profiles_service, Groups, Tested};
-use crate::state::AppState;
 use crate::validation::FieldErrors;
-use crate::web::extract::{Admin, SignedIn, actor};
-use crate::web::render::{Chrome, render};
+use crate::web::extract::Admin;
+use crate::web::page::Page;
 
 #[derive(Template)]
 #[template(path = "partials/admin/profile_test_partial.html")]
@@ -46,39 +45,33 @@ enum Probe {
 /// "Test connection": `/admin/profiles/test-connection` for an unsaved profile,
 /// `/admin/profiles/{id}/test-connection` for a saved one (blank secrets = the stored ones).
 pub async fn test_connection(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Option<Path<i64>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.map(Path::into_inner);
-    probe(req, state, me, id, body, Probe::Test).await
+    probe(page, id, body, Probe::Test).await
 }
 
 /// The group picker, for an unsaved (`/admin/profiles/groups`) or a saved profile.
 pub async fn groups(
-    req: HttpRequest,
-    state: Data<AppState>,
-    Admin(me): Admin,
+    page: Page<Admin>,
     path: Option<Path<i64>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.map(Path::into_inner);
-    probe(req, state, me, id, body, Probe::Groups).await
+    probe(page, id, body, Probe::Groups).await
 }
 
 async fn probe(
-    req: HttpRequest,
-    state: Data<AppState>,
-    me: SignedIn,
+    page: Page<Admin>,
     id: Option<i64>,
     body: Bytes,
     what: Probe,
 ) -> Result<HttpResponse, AppError> {
     let posted = Posted::parse(&body);
     let loaded = match id {
-        Some(id) => Some(profiles_service::load(&state, id).await?),
+        Some(id) => Some(profiles_service::load(&page.state, id).await?),
         None => None,
     };
     let kind = match &loaded {
@@ -90,8 +83,8 @@ async fn probe(
     let html = match what {
         Probe::Test => {
             let tested = profiles_service::test_connection(
-                &state,
-                &actor(&req, &state, &me),
+                &page.state,
+                &page.actor(),
                 kind,
                 &posted,
                 loaded.as_ref(),
@@ -112,7 +105,8 @@ async fn probe(
         Probe::Groups => {
             let search = posted.get("group_search").trim().to_owned();
             let chosen = form::chosen_groups(posted.get("groups_to_sync"));
-            let found = profiles_service::groups(&state, kind, &posted, stored, &search).await?;
+            let found =
+                profiles_service::groups(&page.state, kind, &posted, stored, &search).await?;
             let (groups, error, problems) = match found {
                 Groups::Found(groups) => (groups, None, Vec::new()),
                 Groups::Failed(error) => (Vec::new(), Some(error), Vec::new()),
@@ -138,7 +132,7 @@ async fn probe(
             .render()?
         }
     };
-    if crate::web::render::is_htmx(&req) {
+    if crate::web::render::is_htmx(&page.req) {
         return Ok(crate::web::render::html(html));
     }
     // Plain form post: the form again, with the result above it.
@@ -151,15 +145,6 @@ async fn probe(
             .map(|l| l.dependents.clone())
             .unwrap_or_default(),
     };
-    let partial = form_partial(
-        &req,
-        &state,
-        ctx,
-        &posted,
-        FieldErrors::default(),
-        Some(html),
-    );
-    render(&req, StatusCode::OK, partial, || {
-        Chrome::new(&req, &state, Some(&me), "profiles")
-    })
+    let partial = form_partial(&page, ctx, &posted, FieldErrors::default(), Some(html));
+    page.render(StatusCode::OK, partial, "profiles")
 }
