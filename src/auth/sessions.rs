@@ -49,7 +49,7 @@ pub fn start(
         &NewSession {
             token_hash: &token_hash(&token),
             user_id: req.user_id,
-            stage: req.stage.as_str(),
+            stage: req.stage,
             client_ip: req.client_ip,
             user_agent: &user_agent,
             created_at: at,

@@ -42,7 +42,7 @@ pub async fn current(state: &AppState, cookie: &str) -> Result<Option<SignedIn>,
             let Some((session, user)) = session_rows::find_live(c, &hash, at, idle)? else {
                 return Ok(None);
             };
-            if session.stage != Stage::Full.as_str() || user.disabled {
+            if session.stage != Stage::Full || user.disabled {
                 return Ok(None);
             }
             // Writing on every request would serialise readers on SQLite; a minute is
@@ -67,7 +67,7 @@ pub async fn pending(state: &AppState, cookie: &str) -> Result<Option<(i64, User
         .db
         .run(move |c| -> Result<_, AppError> {
             Ok(session_rows::find_live(c, &hash, now(), idle)?
-                .filter(|(s, u)| s.stage == Stage::MfaPending.as_str() && !u.disabled)
+                .filter(|(s, u)| s.stage == Stage::MfaPending && !u.disabled)
                 .map(|(s, u)| (s.id, u)))
         })
         .await

@@ -38,6 +38,14 @@ impl Chrome {
     }
 }
 
+/// One option of a choice a form offers (a select's option, a checkbox of a group).
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    /// Selected or ticked.
+    pub chosen: bool,
+}
+
 /// A partial that has a page wrapping it.
 pub trait Partial: Template + Sized {
     type Page: Template;

@@ -7,7 +7,16 @@ use crate::db::models::users::User;
 use crate::db::schema::{sessions, users};
 use crate::with_backend;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    diesel::expression::AsExpression,
+    diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Stage {
     /// Password accepted, second factor still owed: no data may be served.
     MfaPending,
@@ -21,14 +30,21 @@ impl Stage {
             Stage::Full => "full",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Stage> {
+        [Stage::MfaPending, Stage::Full]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
+crate::stored_as_text!(Stage);
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sessions)]
 pub struct Session {
     pub id: i64,
     pub user_id: i64,
-    pub stage: String,
+    pub stage: Stage,
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
@@ -39,7 +55,7 @@ pub struct Session {
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
     pub user_id: i64,
-    pub stage: &'a str,
+    pub stage: Stage,
     pub client_ip: &'a str,
     pub user_agent: &'a str,
     pub created_at: i64,
@@ -139,7 +155,7 @@ pub fn live_for_user(
 ) -> QueryResult<Vec<LiveSession>> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::stage.eq(Stage::Full.as_str()))
+        .filter(sessions::stage.eq(Stage::Full))
         .filter(sessions::expires_at.gt(now))
         .filter(sessions::last_seen_at.gt(now - idle_seconds))
         .order(sessions::last_seen_at.desc())
@@ -167,7 +183,7 @@ pub fn delete_others(conn: &mut DbConnection, user_id: i64, keep: i64) -> QueryR
 pub fn back_to_mfa(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id))
         .set((
-            sessions::stage.eq(Stage::MfaPending.as_str()),
+            sessions::stage.eq(Stage::MfaPending),
             sessions::mfa_failures.eq(0),
         ))
         .execute(conn)

@@ -16,7 +16,7 @@ use crate::time::{format_in_zone, format_time};
 use crate::validation::FieldErrors;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
-use crate::web::render::redirect;
+use crate::web::render::{Choice, redirect};
 
 pub struct ScheduleRow {
     pub id: i64,
@@ -108,12 +108,6 @@ pub async fn list(page: Page<Admin>, query: Query<ProfileQuery>) -> Result<HttpR
     page.render(StatusCode::OK, partial, "schedules")
 }
 
-pub struct DayChoice {
-    pub key: &'static str,
-    pub label: &'static str,
-    pub checked: bool,
-}
-
 #[derive(Template)]
 #[template(path = "partials/admin/schedule_form_partial.html")]
 pub struct ScheduleFormPartial {
@@ -124,7 +118,7 @@ pub struct ScheduleFormPartial {
     pub errors: FieldErrors,
     /// Profiles that can synchronise: (id, name).
     pub profiles: Vec<(i64, String)>,
-    pub days: Vec<DayChoice>,
+    pub days: Vec<Choice>,
     pub time_zones: Vec<&'static str>,
     /// When the saved schedule runs next, if it is enabled.
     pub next_run: Option<String>,
@@ -186,10 +180,10 @@ async fn form(
     let profiles = schedules_service::syncable_profiles(&page.state).await?;
     let days = WEEKDAYS
         .iter()
-        .map(|(_, key, label)| DayChoice {
-            key,
+        .map(|(_, key, label)| Choice {
+            value: key,
             label,
-            checked: input.days.iter().any(|d| d == key),
+            chosen: input.days.iter().any(|d| d == key),
         })
         .collect();
     let partial = ScheduleFormPartial {

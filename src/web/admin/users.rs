@@ -15,6 +15,7 @@ use crate::time::{format_optional, format_time};
 use crate::validation::FieldErrors;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
+use crate::web::render::Choice;
 
 pub const PAGE_SIZE: i64 = users_service::PAGE_SIZE;
 
@@ -58,7 +59,7 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
         (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
     let link = |p: i64| {
         let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
-        format!("/admin/users?q={q}&number={p}")
+        format!("/admin/users?q={q}&page={p}")
     };
     let first_shown = if result.rows.is_empty() {
         0
@@ -81,12 +82,6 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
     page.render(StatusCode::OK, partial, "users")
 }
 
-pub struct PrivilegeChoice {
-    pub value: &'static str,
-    pub label: &'static str,
-    pub checked: bool,
-}
-
 #[derive(Template)]
 #[template(path = "partials/admin/user_new_partial.html")]
 pub struct NewUserPartial {
@@ -95,18 +90,18 @@ pub struct NewUserPartial {
     pub username: String,
     pub full_name: String,
     pub emails: String,
-    pub privileges: Vec<PrivilegeChoice>,
+    pub privileges: Vec<Choice>,
     pub errors: FieldErrors,
 }
 page!(NewUserPage, "pages/admin/user_new.html", NewUserPartial);
 
-fn privilege_choices(chosen: &[Privilege]) -> Vec<PrivilegeChoice> {
+fn privilege_choices(chosen: &[Privilege]) -> Vec<Choice> {
     Privilege::ALL
         .into_iter()
-        .map(|p| PrivilegeChoice {
+        .map(|p| Choice {
             value: p.as_str(),
             label: p.label(),
-            checked: chosen.contains(&p),
+            chosen: chosen.contains(&p),
         })
         .collect()
 }
@@ -191,7 +186,7 @@ pub struct UserDetailPartial {
     /// AD and LDAP profiles a local user can be switched to: (id, name).
     pub directory_profiles: Vec<(i64, String)>,
     pub auth_error: Option<String>,
-    pub privilege_choices: Vec<PrivilegeChoice>,
+    pub privilege_choices: Vec<Choice>,
     pub login_name: String,
     pub full_name: String,
     pub emails: Vec<String>,

@@ -17,10 +17,9 @@ use crate::profiles::form::{self, Posted};
 use crate::profiles::{KindSettings, SecretSlot};
 use crate::services::profiles::{self as profiles_service, Saved};
 use crate::validation::FieldErrors;
-use crate::web::admin::users::PrivilegeChoice;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
-use crate::web::render::fragment;
+use crate::web::render::{Choice, fragment};
 
 /// One type-specific field as the template shows it.
 pub struct FieldView {
@@ -71,12 +70,6 @@ pub struct KindFieldsPartial {
     pub errors: FieldErrors,
 }
 
-pub struct KindChoice {
-    pub value: &'static str,
-    pub label: &'static str,
-    pub selected: bool,
-}
-
 #[derive(Template)]
 #[template(path = "partials/admin/profile_form_partial.html")]
 pub struct ProfileFormPartial {
@@ -85,13 +78,13 @@ pub struct ProfileFormPartial {
     /// The profile being edited; `None` on create.
     pub editing: Option<i64>,
     pub form_action: String,
-    pub kinds: Vec<KindChoice>,
+    pub kinds: Vec<Choice>,
     pub kind_label: &'static str,
     pub name: String,
     pub delete_users: bool,
     pub delete_groups: bool,
     pub mfa_by_default: bool,
-    pub privileges: Vec<PrivilegeChoice>,
+    pub privileges: Vec<Choice>,
     pub threshold_count: String,
     pub threshold_percent: String,
     pub errors: FieldErrors,
@@ -110,7 +103,7 @@ page!(
 #[template(path = "partials/admin/profile_choose_partial.html")]
 pub struct ChooseKindPartial {
     pub title: String,
-    pub kinds: Vec<KindChoice>,
+    pub kinds: Vec<Choice>,
 }
 page!(
     ChooseKindPage,
@@ -126,13 +119,13 @@ pub(super) struct FormContext<'a> {
     pub dependents: Vec<DependentConfiguration>,
 }
 
-pub(super) fn kind_choices(selected: Option<ProfileKind>) -> Vec<KindChoice> {
+pub(super) fn kind_choices(selected: Option<ProfileKind>) -> Vec<Choice> {
     ProfileKind::ALL
         .into_iter()
-        .map(|k| KindChoice {
+        .map(|k| Choice {
             value: k.as_str(),
             label: k.label(),
-            selected: Some(k) == selected,
+            chosen: Some(k) == selected,
         })
         .collect()
 }
@@ -279,10 +272,10 @@ pub(super) fn form_partial(
         mfa_by_default: values.checked("mfa_by_default"),
         privileges: form::DEFAULT_PRIVILEGE_CHOICES
             .into_iter()
-            .map(|p| PrivilegeChoice {
+            .map(|p| Choice {
                 value: p.as_str(),
                 label: p.label(),
-                checked: values.privileges.contains(&p),
+                chosen: values.privileges.contains(&p),
             })
             .collect(),
         threshold_count: values.get("delete_threshold_count").to_owned(),
