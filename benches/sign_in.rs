@@ -374,7 +374,7 @@ async fn create_local_users(
     state: &AppState,
     names: Vec<String>,
     hash: String,
-) -> anyhow::Result<Vec<i64>> {
+) -> anyhow::Result<Vec<roster::db::ids::UserId>> {
     state
         .db
         .run(move |c| {

@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::crypto::{random_token, token_hash};
+use crate::db::ids::UserId;
 use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::{setup_tokens, users};
 use crate::db::{DbConnection, now};
@@ -23,7 +24,7 @@ pub fn create_admin(
     conn: &mut DbConnection,
     name: &str,
     password_hash: &str,
-) -> diesel::QueryResult<i64> {
+) -> diesel::QueryResult<UserId> {
     users::create_local(
         conn,
         &users::NewLocalUser {

@@ -3,19 +3,20 @@
 //! `record` is for events that change nothing else (a refused sign-in, a connection test).
 //! Callers pass names and ids, never secrets.
 
+use crate::db::ids::UserId;
 use crate::db::models::audit_events::{self, NewAuditEvent};
 use crate::db::{Db, DbConnection, DbError, now};
 
 /// Who acts: a signed-in user, or a name someone typed (sign-in), and the client address.
 #[derive(Clone, Debug, Default)]
 pub struct Actor {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub name: String,
     pub client_ip: String,
 }
 
 impl Actor {
-    pub fn user(user_id: i64, name: impl Into<String>, client_ip: impl Into<String>) -> Actor {
+    pub fn user(user_id: UserId, name: impl Into<String>, client_ip: impl Into<String>) -> Actor {
         Actor {
             user_id: Some(user_id),
             name: name.into(),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
+use crate::db::ids::ProfileId;
 use crate::validation::FieldErrors;
 
 /// Shortest interval: a run of a large directory takes seconds, and one profile runs one
@@ -250,7 +251,7 @@ impl ScheduleInput {
     }
 
     /// The form as a new schedule shows it: daily at 02:00 UTC, enabled.
-    pub fn defaults(profile: Option<i64>) -> ScheduleInput {
+    pub fn defaults(profile: Option<ProfileId>) -> ScheduleInput {
         ScheduleInput {
             profile: profile.map(|p| p.to_string()).unwrap_or_default(),
             kind: "daily".into(),
@@ -264,7 +265,7 @@ impl ScheduleInput {
     }
 
     /// The form filled from a stored schedule.
-    pub fn of(profile_id: i64, when: &When, enabled: bool) -> ScheduleInput {
+    pub fn of(profile_id: ProfileId, when: &When, enabled: bool) -> ScheduleInput {
         let mut input = ScheduleInput::defaults(Some(profile_id));
         input.enabled = enabled;
         input.time_zone = when.time_zone.name().to_owned();
@@ -295,9 +296,9 @@ impl ScheduleInput {
     }
 
     /// The profile id and the schedule, or every problem by field.
-    pub fn check(&self) -> Result<(i64, When), FieldErrors> {
+    pub fn check(&self) -> Result<(ProfileId, When), FieldErrors> {
         let mut errors = FieldErrors::default();
-        let profile = self.profile.trim().parse::<i64>().ok();
+        let profile = self.profile.trim().parse::<ProfileId>().ok();
         if profile.is_none() {
             errors.add("profile", "Choose the directory profile to synchronise.");
         }

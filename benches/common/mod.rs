@@ -11,7 +11,7 @@ pub async fn create_profile(
     state: &AppState,
     slapd: &crate::servers::ExternalServer,
     mfa_by_default: bool,
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<roster::db::ids::ProfileId> {
     let server = slapd
         .fact("LDAP_URL")
         .trim_start_matches("ldap://")

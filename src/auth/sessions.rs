@@ -4,6 +4,7 @@
 use actix_web::cookie::{Cookie, SameSite, time};
 
 use crate::crypto::{random_token, token_hash};
+use crate::db::ids::UserId;
 use crate::db::models::sessions::{self, NewSession, Stage};
 use crate::db::{DbConnection, now};
 
@@ -24,7 +25,7 @@ pub struct SessionPolicy {
 }
 
 pub struct NewSessionRequest<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub stage: Stage,
     pub client_ip: &'a str,
     pub user_agent: &'a str,

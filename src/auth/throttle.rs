@@ -1,6 +1,7 @@
 //! Sign-in throttling per account and per client address (limits from the settings).
 
 use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::models::sign_in_throttle as counters;
 
 #[derive(Clone, Copy, Debug)]
@@ -24,11 +25,11 @@ pub enum Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Subject {
     /// A resolved user: every spelling of the account, and re-entered passwords.
-    User(i64),
+    User(UserId),
     /// A canonical typed name that resolves to no single user.
     Name(String),
     /// A user's one-time codes.
-    Mfa(i64),
+    Mfa(UserId),
 }
 
 impl Subject {

@@ -3,6 +3,7 @@
 //! the generated multi-backend (RETURNING, ON CONFLICT, FTS) go through `with_backend!`,
 //! which compiles the same code once per concrete connection.
 
+pub mod ids;
 pub mod models;
 pub mod schema;
 pub mod text_enum;

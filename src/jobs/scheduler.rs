@@ -39,7 +39,7 @@ pub async fn run_once(ctx: &SyncContext, now: DateTime<Utc>) -> anyhow::Result<R
     };
     for schedule in due {
         let (Some(when), Some(due_at)) = (schedule.when(), schedule.next_run_at) else {
-            tracing::warn!(schedule = schedule.id, "schedule cannot be read: skipped");
+            tracing::warn!(schedule = schedule.id.0, "schedule cannot be read: skipped");
             continue;
         };
         let anchor = DateTime::from_timestamp(due_at, 0);
@@ -67,7 +67,11 @@ pub async fn run_once(ctx: &SyncContext, now: DateTime<Utc>) -> anyhow::Result<R
                 ctx.db
                     .run(move |c| schedules::record_run(c, id, run_id).map_err(anyhow::Error::from))
                     .await?;
-                tracing::info!(schedule = id, run_id, "scheduled synchronisation started");
+                tracing::info!(
+                    schedule = id.0,
+                    run_id = run_id.0,
+                    "scheduled synchronisation started"
+                );
                 let ctx = ctx.clone();
                 round.started.push(tokio::spawn(
                     async move { sync::execute(&ctx, started).await },
@@ -75,12 +79,12 @@ pub async fn run_once(ctx: &SyncContext, now: DateTime<Utc>) -> anyhow::Result<R
             }
             Err(SyncError::Busy) => {
                 tracing::info!(
-                    schedule = id,
+                    schedule = id.0,
                     "profile already synchronising: occurrence skipped"
                 );
                 round.busy += 1;
             }
-            Err(e) => tracing::warn!(schedule = id, error = %e, "scheduled run not started"),
+            Err(e) => tracing::warn!(schedule = id.0, error = %e, "scheduled run not started"),
         }
     }
     Ok(round)

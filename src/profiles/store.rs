@@ -9,6 +9,7 @@ use super::form::Checked;
 use super::{KindSettings, SecretSlot};
 use crate::crypto::MasterKey;
 use crate::db::DbConnection;
+use crate::db::ids::ProfileId;
 use crate::db::models::dependent_configurations;
 use crate::db::models::directory_profiles::{self, DeleteOutcome, ProfileKind};
 use crate::db::schema::directory_profiles as profiles_table;
@@ -31,7 +32,7 @@ pub enum StoreError {
 /// What a save changed, for the audit log: secret slots written or removed.
 #[derive(Debug, Default)]
 pub struct Saved {
-    pub id: i64,
+    pub id: ProfileId,
     pub secrets_changed: Vec<SecretSlot>,
 }
 
@@ -80,7 +81,7 @@ pub fn create(
 pub fn update(
     conn: &mut DbConnection,
     key: &MasterKey,
-    id: i64,
+    id: ProfileId,
     mut checked: Checked,
 ) -> Result<Saved, StoreError> {
     conn.transaction(|c| {
@@ -158,7 +159,7 @@ fn slug_taken(c: &mut DbConnection, slug: &str) -> QueryResult<bool> {
 }
 
 /// Deletes a profile with its users and its secrets (see `directory_profiles::delete`).
-pub fn delete(conn: &mut DbConnection, id: i64) -> Result<DeleteOutcome, StoreError> {
+pub fn delete(conn: &mut DbConnection, id: ProfileId) -> Result<DeleteOutcome, StoreError> {
     conn.transaction(|c| {
         let Some(profile) = directory_profiles::find(c, id)? else {
             return Ok(DeleteOutcome::NotFound);

@@ -4,6 +4,7 @@ use secrecy::SecretString;
 
 use crate::audit::{self, Action, Actor};
 use crate::auth::sign_in::{Confirmation, confirm_password};
+use crate::db::ids::UserId;
 use crate::db::models::directory_groups;
 use crate::db::models::sessions::{self as session_rows, LiveSession};
 use crate::db::models::users::{self, User};
@@ -18,7 +19,7 @@ pub struct Overview {
     pub sessions: Vec<LiveSession>,
 }
 
-pub async fn overview(state: &AppState, user_id: i64) -> Result<Overview, AppError> {
+pub async fn overview(state: &AppState, user_id: UserId) -> Result<Overview, AppError> {
     let idle = state.session_policy.idle_seconds;
     state
         .db

@@ -3,6 +3,7 @@
 //! the group picker (a connector for the form as posted), and delete.
 
 use crate::audit::{self, Action, Actor};
+use crate::db::ids::ProfileId;
 use crate::db::models::dependent_configurations::{self, DependentConfiguration};
 use crate::db::models::directory_profiles::{
     self, DeleteOutcome, DirectoryProfile, ProfileKind, ProfileUsers,
@@ -43,7 +44,7 @@ impl Loaded {
     }
 }
 
-pub async fn load(state: &AppState, id: i64) -> Result<Loaded, AppError> {
+pub async fn load(state: &AppState, id: ProfileId) -> Result<Loaded, AppError> {
     let (profile, dependents) = state
         .db
         .run(move |c| {
@@ -62,7 +63,7 @@ pub async fn load(state: &AppState, id: i64) -> Result<Loaded, AppError> {
 }
 
 pub enum Saved {
-    Saved(i64),
+    Saved(ProfileId),
     /// The form again, with these errors (another profile may have got the name first:
     /// checked in the saving transaction).
     Invalid(FieldErrors),
@@ -333,7 +334,7 @@ pub async fn groups(
 pub async fn delete_configuration(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ProfileId,
     configuration: i64,
 ) -> Result<(), AppError> {
     let profile = load(state, id).await?.profile;
@@ -353,7 +354,7 @@ pub async fn delete_configuration(
 /// The profile and what uses it, for the delete page.
 pub async fn usage(
     state: &AppState,
-    id: i64,
+    id: ProfileId,
 ) -> Result<(DirectoryProfile, ProfileUsers), AppError> {
     let (profile, usage) = state
         .db
@@ -367,7 +368,11 @@ pub async fn usage(
 }
 
 /// Deletes a profile with its users, groups and secrets, unless something uses it.
-pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<DeleteOutcome, AppError> {
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    id: ProfileId,
+) -> Result<DeleteOutcome, AppError> {
     let actor = actor.clone();
     state
         .db

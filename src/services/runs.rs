@@ -3,6 +3,7 @@
 //! `crate::sync`; this layer names the profile, audits, and reads runs for the pages.
 
 use crate::audit::{self, Action, Actor};
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::directory_profiles;
 use crate::db::models::sync_runs::{self, RunFilter, RunListRow, SyncRun};
 use crate::error::AppError;
@@ -14,9 +15,9 @@ use crate::sync::{self, Trigger};
 pub async fn start(
     state: &AppState,
     actor: &Actor,
-    profile_id: i64,
+    profile_id: ProfileId,
     dry_run: bool,
-) -> Result<i64, AppError> {
+) -> Result<RunId, AppError> {
     let name = profile_name(state, profile_id).await?;
     let ctx = state.sync_context();
     let started = sync::start(&ctx, profile_id, Trigger::Admin, &actor.name, dry_run).await?;
@@ -34,7 +35,7 @@ pub async fn start(
 }
 
 /// Applies a held run's plan if the directory still agrees (see `sync::approve`).
-pub async fn approve(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+pub async fn approve(state: &AppState, actor: &Actor, run_id: RunId) -> Result<(), AppError> {
     let outcome = sync::approve(&state.sync_context(), run_id).await?;
     let detail = match &outcome.error {
         None => format!("run {run_id} approved and applied"),
@@ -45,7 +46,7 @@ pub async fn approve(state: &AppState, actor: &Actor, run_id: i64) -> Result<(),
     Ok(())
 }
 
-pub async fn discard(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+pub async fn discard(state: &AppState, actor: &Actor, run_id: RunId) -> Result<(), AppError> {
     sync::discard(&state.sync_context(), run_id).await?;
     let target = format!("run {run_id}");
     let detail = "held plan discarded";
@@ -54,7 +55,7 @@ pub async fn discard(state: &AppState, actor: &Actor, run_id: i64) -> Result<(),
 }
 
 /// A run stops before it applies anything; once it is applying, it finishes.
-pub async fn cancel(state: &AppState, actor: &Actor, run_id: i64) -> Result<(), AppError> {
+pub async fn cancel(state: &AppState, actor: &Actor, run_id: RunId) -> Result<(), AppError> {
     let actor = actor.clone();
     let accepted = state
         .db
@@ -84,7 +85,7 @@ pub struct RunView {
     pub plan: Plan,
 }
 
-pub async fn view(state: &AppState, run_id: i64) -> Result<RunView, AppError> {
+pub async fn view(state: &AppState, run_id: RunId) -> Result<RunView, AppError> {
     let (run, profile_name) = state
         .db
         .run(move |c| -> Result<_, AppError> {
@@ -98,7 +99,7 @@ pub async fn view(state: &AppState, run_id: i64) -> Result<RunView, AppError> {
         Some(Ok(plan)) => plan,
         Some(Err(e)) => {
             // The counts in the row are still right; only the list of changes is lost.
-            tracing::error!(run_id, error = %e, "a stored plan cannot be read");
+            tracing::error!(run_id = run_id.0, error = %e, "a stored plan cannot be read");
             Plan::default()
         }
     };
@@ -115,7 +116,7 @@ pub async fn list(
     state: &AppState,
     filter: RunFilter,
     limit: i64,
-) -> Result<(Option<(i64, String)>, Vec<RunListRow>), AppError> {
+) -> Result<(Option<(ProfileId, String)>, Vec<RunListRow>), AppError> {
     state
         .db
         .run(move |c| {
@@ -134,7 +135,7 @@ pub async fn list(
 /// The profile's name and its current or last run.
 pub async fn latest_of_profile(
     state: &AppState,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<(String, Option<SyncRun>), AppError> {
     state
         .db
@@ -145,7 +146,7 @@ pub async fn latest_of_profile(
         .await
 }
 
-async fn profile_name(state: &AppState, profile_id: i64) -> Result<String, AppError> {
+async fn profile_name(state: &AppState, profile_id: ProfileId) -> Result<String, AppError> {
     state
         .db
         .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))

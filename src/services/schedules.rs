@@ -4,6 +4,7 @@
 
 use crate::audit::{self, Action, Actor};
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, RunId, ScheduleId};
 use crate::db::models::schedules::{self, Schedule, ScheduleChanges, ScheduleListRow};
 use crate::db::models::{directory_profiles, sync_runs};
 use crate::error::AppError;
@@ -14,13 +15,13 @@ use crate::validation::FieldErrors;
 
 /// The schedules (all, or one profile's with its name) and their last runs' statuses.
 pub struct Listing {
-    pub profile: Option<(i64, String)>,
+    pub profile: Option<(ProfileId, String)>,
     pub rows: Vec<ScheduleListRow>,
     /// (run id, status) of the rows' last runs.
-    pub statuses: Vec<(i64, crate::db::models::sync_runs::RunStatus)>,
+    pub statuses: Vec<(RunId, crate::db::models::sync_runs::RunStatus)>,
 }
 
-pub async fn list(state: &AppState, only: Option<i64>) -> Result<Listing, AppError> {
+pub async fn list(state: &AppState, only: Option<ProfileId>) -> Result<Listing, AppError> {
     state
         .db
         .run(move |c| {
@@ -32,7 +33,7 @@ pub async fn list(state: &AppState, only: Option<i64>) -> Result<Listing, AppErr
                 None => None,
             };
             let rows = schedules::list(c, only)?;
-            let run_ids: Vec<i64> = rows.iter().filter_map(|r| r.schedule.last_run_id).collect();
+            let run_ids: Vec<RunId> = rows.iter().filter_map(|r| r.schedule.last_run_id).collect();
             let statuses = sync_runs::statuses(c, &run_ids)?;
             Ok::<_, AppError>(Listing {
                 profile,
@@ -44,11 +45,11 @@ pub async fn list(state: &AppState, only: Option<i64>) -> Result<Listing, AppErr
 }
 
 /// Profiles that can synchronise: (id, name). Only kinds with a connector can.
-pub async fn syncable_profiles(state: &AppState) -> Result<Vec<(i64, String)>, AppError> {
+pub async fn syncable_profiles(state: &AppState) -> Result<Vec<(ProfileId, String)>, AppError> {
     state.db.run(syncable).await
 }
 
-fn syncable(c: &mut DbConnection) -> Result<Vec<(i64, String)>, AppError> {
+fn syncable(c: &mut DbConnection) -> Result<Vec<(ProfileId, String)>, AppError> {
     Ok(directory_profiles::list(c, "", false)?
         .into_iter()
         .filter(|p| p.kind().is_some_and(fields::has_connector))
@@ -56,7 +57,7 @@ fn syncable(c: &mut DbConnection) -> Result<Vec<(i64, String)>, AppError> {
         .collect())
 }
 
-pub async fn find(state: &AppState, id: i64) -> Result<Schedule, AppError> {
+pub async fn find(state: &AppState, id: ScheduleId) -> Result<Schedule, AppError> {
     state
         .db
         .run(move |c| schedules::find(c, id).map_err(AppError::from))
@@ -67,7 +68,7 @@ pub async fn find(state: &AppState, id: i64) -> Result<Schedule, AppError> {
 pub enum Saved {
     /// The schedule's profile (the list to go back to).
     Saved {
-        profile_id: i64,
+        profile_id: ProfileId,
     },
     Invalid(FieldErrors),
 }
@@ -76,7 +77,7 @@ pub enum Saved {
 pub async fn save(
     state: &AppState,
     actor: &Actor,
-    id: Option<i64>,
+    id: Option<ScheduleId>,
     input: &ScheduleInput,
 ) -> Result<Saved, AppError> {
     let (profile_id, when) = match input.check() {
@@ -114,7 +115,7 @@ pub async fn save(
 pub async fn set_enabled(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ScheduleId,
     enabled: bool,
 ) -> Result<(), AppError> {
     let actor = actor.clone();
@@ -134,7 +135,7 @@ pub async fn set_enabled(
         .await
 }
 
-pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), AppError> {
+pub async fn delete(state: &AppState, actor: &Actor, id: ScheduleId) -> Result<(), AppError> {
     let actor = actor.clone();
     state
         .db
@@ -149,7 +150,7 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), AppE
 }
 
 /// What the form saves; an enabled schedule's next run counts from now.
-fn changes(profile_id: i64, when: &When, enabled: bool) -> ScheduleChanges<'_> {
+fn changes(profile_id: ProfileId, when: &When, enabled: bool) -> ScheduleChanges<'_> {
     ScheduleChanges {
         profile_id,
         when,
@@ -166,8 +167,8 @@ fn write_audit(
     c: &mut DbConnection,
     actor: &Actor,
     action: Action,
-    id: i64,
-    profile_id: i64,
+    id: ScheduleId,
+    profile_id: ProfileId,
     detail: &str,
 ) -> Result<(), AppError> {
     let profile = directory_profiles::name(c, profile_id)?.unwrap_or_default();

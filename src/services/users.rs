@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 
 use crate::audit::{self, Action, Actor};
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::db::models::user_privileges::{self, Privilege};
 use crate::db::models::users::{self, AuthMethod, NewLocalUser, User, UserPage};
@@ -46,7 +47,7 @@ pub struct NewUser {
 }
 
 pub enum Created {
-    Created(i64),
+    Created(UserId),
     Invalid(FieldErrors),
 }
 
@@ -78,7 +79,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Cre
     let actor = actor.clone();
     let id = state
         .db
-        .transaction(move |c| -> Result<i64, AppError> {
+        .transaction(move |c| -> Result<UserId, AppError> {
             let id = users::create_local(
                 c,
                 &NewLocalUser {
@@ -103,11 +104,11 @@ pub struct Detail {
     /// The source profile's name, or "Created in Roster".
     pub source: String,
     /// AD and LDAP profiles a local user can be switched to: (id, name).
-    pub directory_profiles: Vec<(i64, String)>,
+    pub directory_profiles: Vec<(ProfileId, String)>,
     pub groups: Vec<String>,
 }
 
-pub async fn detail(state: &AppState, id: i64) -> Result<Detail, AppError> {
+pub async fn detail(state: &AppState, id: UserId) -> Result<Detail, AppError> {
     state
         .db
         .run(move |c| -> Result<Detail, AppError> {
@@ -176,7 +177,7 @@ impl UserAction {
 pub async fn act(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: UserId,
     action: UserAction,
 ) -> Result<(), AppError> {
     if actor.user_id == Some(id) && matches!(action, UserAction::Disable | UserAction::Delete) {
@@ -221,7 +222,7 @@ pub async fn act(
 pub async fn set_privileges(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: UserId,
     mut chosen: Vec<Privilege>,
 ) -> Result<(), AppError> {
     if actor.user_id == Some(id) && !chosen.contains(&Privilege::Admin) {
@@ -259,7 +260,7 @@ pub enum Switched {
 pub async fn switch_authentication(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: UserId,
     form: SwitchForm,
 ) -> Result<Switched, AppError> {
     let user = state
@@ -314,7 +315,7 @@ async fn switch_to_directory(
     profile_field: &str,
 ) -> Result<Result<String, Switched>, AppError> {
     let refuse = |why: String| Ok(Err(Switched::Refused(format!("Profile: {why}"))));
-    let Ok(profile_id) = profile_field.trim().parse::<i64>() else {
+    let Ok(profile_id) = profile_field.trim().parse::<ProfileId>() else {
         return refuse("choose an Active Directory or LDAP profile.".into());
     };
     let profile = state

@@ -8,13 +8,14 @@ use diesel::prelude::*;
 
 use super::plan::{Action, Plan};
 use crate::db::DbConnection;
+use crate::db::ids::ProfileId;
 use crate::db::models::directory_groups;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
 use crate::db::schema::sessions;
 
 pub struct ApplyOptions<'a> {
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub domain: &'a str,
     pub mfa_by_default: bool,
     pub default_privileges: &'a [Privilege],

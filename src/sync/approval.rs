@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::db::ids::RunId;
 use crate::db::models::sync_leases;
 use crate::db::models::sync_runs::{self, Counts, RunStatus};
 use crate::directory::Progress;
@@ -13,7 +14,7 @@ use super::{Outcome, RunError, SyncContext, SyncError};
 
 /// An admin approves a held run: its plan is applied exactly, if the directory still
 /// agrees (a fresh plan has the same changes); otherwise nothing is applied.
-pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncError> {
+pub async fn approve(ctx: &SyncContext, run_id: RunId) -> Result<Outcome, SyncError> {
     let run = ctx
         .db
         .run(move |c| sync_runs::find(c, run_id).map_err(SyncError::from))
@@ -51,7 +52,7 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
                 .await;
             // An unreleased lease expires on its own; the next run waits until then.
             if let Err(e) = released {
-                tracing::warn!(run_id, error = %e, "releasing a synchronisation lease failed");
+                tracing::warn!(run_id = run_id.0, error = %e, "releasing a synchronisation lease failed");
             }
         }
     };
@@ -113,7 +114,7 @@ pub async fn approve(ctx: &SyncContext, run_id: i64) -> Result<Outcome, SyncErro
 }
 
 /// An admin discards a held run: nothing is applied.
-pub async fn discard(ctx: &SyncContext, run_id: i64) -> Result<(), SyncError> {
+pub async fn discard(ctx: &SyncContext, run_id: RunId) -> Result<(), SyncError> {
     let settled = ctx
         .db
         .run(move |c| {

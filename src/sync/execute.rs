@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::directory_profiles::{self, DirectoryProfile};
 use crate::db::models::sync_runs::{self, Counts, RunStatus};
 use crate::db::models::user_privileges::Privilege;
@@ -62,10 +63,10 @@ pub async fn execute(ctx: &SyncContext, started: Started) -> Outcome {
         })
         .await;
     if let Err(e) = saved {
-        tracing::error!(run_id, error = %e, "recording a synchronisation run failed");
+        tracing::error!(run_id = run_id.0, error = %e, "recording a synchronisation run failed");
     }
     tracing::info!(
-        run_id,
+        run_id = run_id.0,
         elapsed_ms = recording.elapsed().as_millis() as u64,
         "run recorded"
     );
@@ -107,7 +108,7 @@ async fn plan_and_apply(
     apply_plan(ctx, &profile, plan.clone()).await?;
     let plan = Arc::try_unwrap(plan).unwrap_or_else(|shared| (*shared).clone());
     tracing::info!(
-        profile = profile_id,
+        profile = profile_id.0,
         elapsed_ms = elapsed.elapsed().as_millis() as u64,
         "applied"
     );
@@ -116,7 +117,7 @@ async fn plan_and_apply(
 
 pub(super) async fn load_profile(
     ctx: &SyncContext,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> Result<(DirectoryProfile, KindSettings), RunError> {
     let profile = ctx
         .db
@@ -145,7 +146,7 @@ pub(super) async fn fresh_plan(
         let started = std::time::Instant::now();
         let snapshot = directory.snapshot(progress).await?;
         tracing::info!(
-            profile = profile.id,
+            profile = profile.id.0,
             users = snapshot.users.len(),
             groups = snapshot.groups.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -169,7 +170,7 @@ pub(super) async fn fresh_plan(
             .await
             .map_err(RunError::ReadExisting)?;
         tracing::info!(
-            profile = profile_id,
+            profile = profile_id.0,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "synchronised state loaded"
         );
@@ -187,7 +188,7 @@ pub(super) async fn fresh_plan(
     let planning = std::time::Instant::now();
     let plan = plan::plan(&options, &snapshot, &existing);
     tracing::info!(
-        profile = profile.id,
+        profile = profile.id.0,
         elapsed_ms = planning.elapsed().as_millis() as u64,
         "planned"
     );
@@ -226,14 +227,14 @@ pub(super) async fn apply_plan(
         })
 }
 
-pub(super) async fn set_phase(ctx: &SyncContext, run_id: i64, phase: &'static str) {
+pub(super) async fn set_phase(ctx: &SyncContext, run_id: RunId, phase: &'static str) {
     let set = ctx
         .db
         .run(move |c| sync_runs::set_phase(c, run_id, phase).map_err(SyncError::from))
         .await;
     // Only the live page's phase line is behind: the run goes on.
     if let Err(e) = set {
-        tracing::warn!(run_id, error = %e, "recording a run's phase failed");
+        tracing::warn!(run_id = run_id.0, error = %e, "recording a run's phase failed");
     }
 }
 

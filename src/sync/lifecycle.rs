@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::db::ids::ProfileId;
 use crate::db::models::{directory_profiles, sync_leases, sync_runs};
 use crate::directory::Progress;
 
@@ -11,7 +12,7 @@ use super::{Started, SyncContext, SyncError, Trigger};
 /// Creates the run (after winning the profile's lease, for runs that apply).
 pub async fn start(
     ctx: &SyncContext,
-    profile_id: i64,
+    profile_id: ProfileId,
     trigger: Trigger,
     started_by: &str,
     dry_run: bool,
@@ -30,7 +31,7 @@ pub async fn start(
 
 fn start_in(
     c: &mut crate::db::DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     trigger: Trigger,
     started_by: &str,
     dry_run: bool,
@@ -102,7 +103,7 @@ pub(super) fn watch(
                 Ok(false) => {}
                 // The lease may lapse if this goes on; the next tick tries again.
                 Err(e) => {
-                    tracing::warn!(run_id, error = %e, "renewing a run's lease or progress failed")
+                    tracing::warn!(run_id = run_id.0, error = %e, "renewing a run's lease or progress failed")
                 }
             }
         }

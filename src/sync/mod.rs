@@ -23,6 +23,7 @@ use rustls::ClientConfig;
 
 use crate::crypto::MasterKey;
 use crate::db::Db;
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::directory_profiles::ProfileKind;
 pub use crate::db::models::sync_runs::RunStatus;
 use crate::profiles::connector::{ConnectorError, Connectors};
@@ -130,8 +131,8 @@ impl From<crate::db::DbError> for SyncError {
 
 /// A started run: the caller may show it at once and let `execute` finish it.
 pub struct Started {
-    pub run_id: i64,
-    pub profile_id: i64,
+    pub run_id: RunId,
+    pub profile_id: ProfileId,
     pub dry_run: bool,
     /// The lease owner token (apply runs only).
     pub(crate) lease: Option<String>,
@@ -139,7 +140,7 @@ pub struct Started {
 
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Succeeded, failed, held or cancelled.
     pub status: RunStatus,
     pub plan: Option<Plan>,
@@ -149,7 +150,7 @@ pub struct Outcome {
 /// Starts and finishes a run (the CLI and the schedules).
 pub async fn run(
     ctx: &SyncContext,
-    profile_id: i64,
+    profile_id: ProfileId,
     trigger: Trigger,
     started_by: &str,
     dry_run: bool,

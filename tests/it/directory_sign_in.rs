@@ -2,6 +2,7 @@
 //! AD DC bind at their directory; every accepted form of the name; failures answer alike.
 
 use diesel::prelude::*;
+use roster::db::ids::ProfileId;
 use roster::db::schema::audit_events;
 use roster::sync::{self, Trigger};
 
@@ -178,7 +179,7 @@ crate::db_test! {
         // the old local one does not.
         let res = switch(vec![("profile", profile.to_string())]).await;
         assert_eq!(res.status().as_u16(), 303);
-        let (method, profile_id, domain): (String, Option<i64>, String) = app.conn(move |c| users::table.find(id).select((users::auth_method, users::profile_id, users::domain)).first(c).expect("user")).await;
+        let (method, profile_id, domain): (String, Option<ProfileId>, String) = app.conn(move |c| users::table.find(id).select((users::auth_method, users::profile_id, users::domain)).first(c).expect("user")).await;
         assert_eq!((method.as_str(), profile_id), ("directory", Some(profile)));
         assert_eq!(domain, "example.test");
         assert_eq!(status_and_body(&app, "alice", &password).await, (303, "/account".into()));

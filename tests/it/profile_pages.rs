@@ -3,6 +3,7 @@
 //! against real slapd and Samba, dependent configurations, delete, the list.
 
 use diesel::prelude::*;
+use roster::db::ids::ProfileId;
 use roster::db::models::directory_profiles::{self as profiles, ProfileKind};
 use roster::db::schema::{audit_events, dependent_configurations, secrets, users};
 use roster::profiles::KindSettings;
@@ -135,7 +136,7 @@ pub async fn post(
     req.send().await.expect("POST")
 }
 
-pub async fn create(app: &TestApp, fields: &Fields) -> i64 {
+pub async fn create(app: &TestApp, fields: &Fields) -> ProfileId {
     let res = post(
         app,
         "/admin/profiles/new?kind=generic_ldap",

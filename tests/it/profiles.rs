@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use roster::db::DbConnection;
+use roster::db::ids::ProfileId;
 use roster::db::models::directory_profiles::{
     self as profiles, DeleteOutcome, ProfileChanges, ProfileKind,
 };
@@ -57,7 +58,7 @@ crate::db_test! {
     }
 }
 
-pub fn add_synchronised_user(c: &mut DbConnection, profile: i64, name: &str) {
+pub fn add_synchronised_user(c: &mut DbConnection, profile: ProfileId, name: &str) {
     diesel::insert_into(users::table)
         .values((
             users::profile_id.eq(profile),

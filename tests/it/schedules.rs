@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::prelude::*;
+use roster::db::ids::ProfileId;
 use roster::db::schema::{audit_events, schedules, sync_leases, sync_runs};
 use roster::jobs::scheduler;
 use roster::schedules::{Frequency, ScheduleInput, When};
@@ -132,7 +133,7 @@ fn intervals_keep_their_rhythm_and_a_late_claim_skips_what_it_missed() {
 
 #[test]
 fn the_schedule_form_names_each_wrong_field() {
-    let mut input = ScheduleInput::defaults(Some(1));
+    let mut input = ScheduleInput::defaults(Some(ProfileId(1)));
     input.kind = "weekly".into();
     input.days.clear();
     input.time = "25:00".into();
@@ -170,6 +171,7 @@ fn the_schedule_form_names_each_wrong_field() {
     input.every = "8".into();
     input.unit = "hours".into();
     let (profile, checked) = input.check().expect("valid");
+    let profile = profile.0;
     assert_eq!(
         (profile, checked.frequency),
         (3, Frequency::Every { minutes: 480 })
@@ -271,7 +273,7 @@ crate::db_test! {
 }
 
 /// Creates an hourly schedule for `profile` through the form and makes it due now.
-async fn due_schedule(app: &TestApp, profile: i64) -> i64 {
+async fn due_schedule(app: &TestApp, profile: ProfileId) -> i64 {
     let profile_text = profile.to_string();
     let res = app
         .post_form(
@@ -387,7 +389,7 @@ fn worker(app: &TestApp, log: &str) -> std::process::Child {
         .expect("start roster worker")
 }
 
-async fn runs_of(app: &TestApp, profile: i64) -> Vec<(i64, String)> {
+async fn runs_of(app: &TestApp, profile: ProfileId) -> Vec<(i64, String)> {
     app.conn(move |c| {
         sync_runs::table
             .filter(sync_runs::profile_id.eq(profile))

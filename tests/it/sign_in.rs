@@ -240,7 +240,7 @@ crate::db_test! {
         app.conn(|c| {
             use diesel::prelude::*;
             use roster::db::schema::users;
-            let id: i64 = users::table.filter(users::username.eq("erin")).select(users::id).first(c).expect("erin");
+            let id: roster::db::ids::UserId = users::table.filter(users::username.eq("erin")).select(users::id).first(c).expect("erin");
             roster::db::models::user_privileges::replace(c, id, &[]).expect("revoke");
         })
         .await;

@@ -2,6 +2,7 @@
 //! slapd of its own (started in < 1 s); Active Directory runs in its own OU of the shared
 //! Samba DC. Both database backends.
 
+use roster::db::ids::{ProfileId, UserId};
 use std::collections::HashSet;
 
 use diesel::prelude::*;
@@ -119,7 +120,7 @@ pub async fn ldap_profile(
     server: &ExternalServer,
     name: &str,
     tweak: impl FnOnce(&mut Fields),
-) -> i64 {
+) -> ProfileId {
     let mut f = slapd_profile_of(server, name);
     set(&mut f, "ignore_tls_errors", "on");
     set(&mut f, "delete_users", "on");
@@ -131,7 +132,7 @@ pub async fn ldap_profile(
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Row {
-    id: i64,
+    id: UserId,
     username: String,
     full_name: String,
     disabled: bool,
@@ -139,9 +140,9 @@ pub struct Row {
     emails: Vec<String>,
 }
 
-pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
+pub async fn synced_users(app: &TestApp, profile: ProfileId) -> Vec<Row> {
     app.conn(move |c| {
-        let rows: Vec<(i64, String, String, bool, bool)> = users::table
+        let rows: Vec<(UserId, String, String, bool, bool)> = users::table
             .filter(users::profile_id.eq(profile))
             .order(users::username)
             .select((
@@ -171,7 +172,7 @@ pub async fn synced_users(app: &TestApp, profile: i64) -> Vec<Row> {
 }
 
 /// group name → member user names
-fn privileges_of(c: &mut roster::db::DbConnection, id: i64) -> Vec<user_privileges::Privilege> {
+fn privileges_of(c: &mut roster::db::DbConnection, id: UserId) -> Vec<user_privileges::Privilege> {
     roster::db::models::users::find(c, id)
         .expect("user")
         .expect("user")
@@ -188,7 +189,7 @@ async fn count(app: &TestApp) -> i64 {
     .await
 }
 
-pub async fn memberships(app: &TestApp, profile: i64) -> Vec<(String, String)> {
+pub async fn memberships(app: &TestApp, profile: ProfileId) -> Vec<(String, String)> {
     app.conn(move |c| {
         let mut rows: Vec<(String, String)> = group_memberships::table
             .inner_join(directory_groups::table)
@@ -313,12 +314,12 @@ crate::db_test! {
 
         // Nor can a user point at a missing profile, when created or moved.
         let orphan = app.conn(move |c| {
-            let of = user_rows::NewUsersOf { profile_id: profile + 1000, domain: "", mfa_required: false, privileges: &[] };
+            let of = user_rows::NewUsersOf { profile_id: ProfileId(profile.0 + 1000), domain: "", mfa_required: false, privileges: &[] };
             let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false, sign_in_name: "" };
             user_rows::insert_directory_users(c, &of, &[new])
         }).await;
         assert!(orphan.is_err(), "a user of a missing profile was accepted");
-        let moved = app.conn(move |c| diesel::update(users::table.find(ben)).set(users::profile_id.eq(profile + 1000)).execute(c)).await;
+        let moved = app.conn(move |c| diesel::update(users::table.find(ben)).set(users::profile_id.eq(ProfileId(profile.0 + 1000))).execute(c)).await;
         assert!(moved.is_err(), "a user was moved to a missing profile");
 
         // Deleting a user, a group, or the profile takes their memberships along.

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::schema::audit_events;
 
 #[derive(Queryable, Selectable, Debug, Clone)]
@@ -10,7 +11,7 @@ use crate::db::schema::audit_events;
 pub struct AuditEvent {
     pub id: i64,
     pub occurred_at: i64,
-    pub actor_user_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
     pub actor_name: String,
     pub action: String,
     pub target: String,
@@ -22,7 +23,7 @@ pub struct AuditEvent {
 #[diesel(table_name = audit_events)]
 pub struct NewAuditEvent<'a> {
     pub occurred_at: i64,
-    pub actor_user_id: Option<i64>,
+    pub actor_user_id: Option<UserId>,
     pub actor_name: &'a str,
     pub action: &'a str,
     pub target: &'a str,

@@ -5,13 +5,14 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::ProfileId;
 use crate::db::schema::dependent_configurations;
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = dependent_configurations)]
 pub struct DependentConfiguration {
     pub id: i64,
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub kind: String,
     pub name: String,
     pub settings: String,
@@ -26,7 +27,7 @@ pub const KINDS: [(&str, &str); 2] = [
 
 pub fn insert(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     kind: &str,
     name: &str,
     settings: &str,
@@ -44,7 +45,7 @@ pub fn insert(
 
 pub fn for_profile(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> QueryResult<Vec<DependentConfiguration>> {
     dependent_configurations::table
         .filter(dependent_configurations::profile_id.eq(profile_id))
@@ -54,7 +55,11 @@ pub fn for_profile(
 }
 
 /// Removes one configuration of a profile; returns its name if it existed.
-pub fn delete(conn: &mut DbConnection, profile_id: i64, id: i64) -> QueryResult<Option<String>> {
+pub fn delete(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+    id: i64,
+) -> QueryResult<Option<String>> {
     let target = dependent_configurations::table
         .filter(dependent_configurations::id.eq(id))
         .filter(dependent_configurations::profile_id.eq(profile_id));

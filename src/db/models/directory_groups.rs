@@ -4,6 +4,7 @@ use diesel::ExecuteCopyFromDsl;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::schema::{directory_groups, group_memberships};
 use crate::with_backend;
 
@@ -11,7 +12,7 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     directory_groups::table.count().get_result(conn)
 }
 
-pub fn names_for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<String>> {
+pub fn names_for_user(conn: &mut DbConnection, user_id: UserId) -> QueryResult<Vec<String>> {
     group_memberships::table
         .inner_join(directory_groups::table)
         .filter(group_memberships::user_id.eq(user_id))
@@ -30,7 +31,7 @@ pub struct SyncedGroup {
 
 pub fn synced_by_profile(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> QueryResult<Vec<SyncedGroup>> {
     let rows: Vec<(i64, String, String, String)> = directory_groups::table
         .filter(directory_groups::profile_id.eq(profile_id))
@@ -56,7 +57,7 @@ pub fn synced_by_profile(
 /// (group id, user id) of every membership in a profile's groups.
 pub fn memberships_of_profile(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> QueryResult<Vec<(i64, i64)>> {
     group_memberships::table
         .inner_join(directory_groups::table)
@@ -67,7 +68,7 @@ pub fn memberships_of_profile(
 
 pub fn insert_groups(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     groups: &[(&str, &str, &str)],
 ) -> QueryResult<()> {
     let now = crate::db::now();
@@ -108,7 +109,11 @@ pub fn update_group(
     Ok(())
 }
 
-pub fn delete_groups(conn: &mut DbConnection, profile_id: i64, ids: &[i64]) -> QueryResult<usize> {
+pub fn delete_groups(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+    ids: &[i64],
+) -> QueryResult<usize> {
     let mut n = 0;
     for chunk in ids.chunks(500) {
         n += diesel::delete(
@@ -123,7 +128,7 @@ pub fn delete_groups(conn: &mut DbConnection, profile_id: i64, ids: &[i64]) -> Q
 
 pub fn ids_by_external_id(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> QueryResult<std::collections::HashMap<String, i64>> {
     let rows: Vec<(String, i64)> = directory_groups::table
         .filter(directory_groups::profile_id.eq(profile_id))

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::ProfileId;
 use crate::db::schema::{dependent_configurations, directory_profiles, schedules, users};
 use crate::with_backend;
 
@@ -58,7 +59,7 @@ impl ProfileKind {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = directory_profiles)]
 pub struct DirectoryProfile {
-    pub id: i64,
+    pub id: ProfileId,
     pub name: String,
     pub kind: String,
     pub settings: String,
@@ -108,7 +109,7 @@ pub fn create(
     conn: &mut DbConnection,
     kind: ProfileKind,
     changes: &ProfileChanges,
-) -> QueryResult<i64> {
+) -> QueryResult<ProfileId> {
     let now = crate::db::now();
     with_backend!(conn, |c| diesel::insert_into(directory_profiles::table)
         .values((
@@ -122,13 +123,17 @@ pub fn create(
 }
 
 /// Updates everything but the kind.
-pub fn update(conn: &mut DbConnection, id: i64, changes: &ProfileChanges) -> QueryResult<usize> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: ProfileId,
+    changes: &ProfileChanges,
+) -> QueryResult<usize> {
     diesel::update(directory_profiles::table.find(id))
         .set((changes, directory_profiles::updated_at.eq(crate::db::now())))
         .execute(conn)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DirectoryProfile>> {
+pub fn find(conn: &mut DbConnection, id: ProfileId) -> QueryResult<Option<DirectoryProfile>> {
     directory_profiles::table
         .find(id)
         .select(DirectoryProfile::as_select())
@@ -140,13 +145,13 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<DirectoryPro
 pub fn name_taken(
     conn: &mut DbConnection,
     name: &str,
-    except_id: Option<i64>,
+    except_id: Option<ProfileId>,
 ) -> QueryResult<bool> {
     // Ids start at 1, so -1 excludes nothing.
     diesel::select(diesel::dsl::exists(
         directory_profiles::table
             .filter(directory_profiles::name_key.eq(name_key(name)))
-            .filter(directory_profiles::id.ne(except_id.unwrap_or(-1))),
+            .filter(directory_profiles::id.ne(except_id.unwrap_or(ProfileId(-1)))),
     ))
     .get_result(conn)
 }
@@ -198,7 +203,7 @@ pub fn find_by_name_or_id(
         .select(DirectoryProfile::as_select())
         .first(conn)
         .optional()?;
-    match (by_name, name_or_id.trim().parse::<i64>()) {
+    match (by_name, name_or_id.trim().parse::<ProfileId>()) {
         (Some(p), _) => Ok(Some(p)),
         (None, Ok(id)) => find(conn, id),
         (None, Err(_)) => Ok(None),
@@ -209,7 +214,7 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     directory_profiles::table.count().get_result(conn)
 }
 
-pub fn name(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
+pub fn name(conn: &mut DbConnection, id: ProfileId) -> QueryResult<Option<String>> {
     directory_profiles::table
         .find(id)
         .select(directory_profiles::name)
@@ -227,7 +232,7 @@ pub struct ProfileUsers {
     pub synchronised_users: i64,
 }
 
-pub fn usage(conn: &mut DbConnection, id: i64) -> QueryResult<ProfileUsers> {
+pub fn usage(conn: &mut DbConnection, id: ProfileId) -> QueryResult<ProfileUsers> {
     Ok(ProfileUsers {
         schedules: schedules::table
             .filter(schedules::profile_id.eq(id))
@@ -257,7 +262,7 @@ pub enum DeleteOutcome {
 
 /// Deletes a profile with its users, groups and run history, in one transaction; refused
 /// while schedules or dependent configurations use it.
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<DeleteOutcome> {
+pub fn delete(conn: &mut DbConnection, id: ProfileId) -> QueryResult<DeleteOutcome> {
     conn.transaction(|c| {
         if find(c, id)?.is_none() {
             return Ok(DeleteOutcome::NotFound);

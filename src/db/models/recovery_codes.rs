@@ -3,9 +3,10 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::schema::recovery_codes;
 
-pub fn replace(conn: &mut DbConnection, user_id: i64, hashes: &[String]) -> QueryResult<()> {
+pub fn replace(conn: &mut DbConnection, user_id: UserId, hashes: &[String]) -> QueryResult<()> {
     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user_id)))
         .execute(conn)?;
     for hash in hashes {
@@ -20,7 +21,7 @@ pub fn replace(conn: &mut DbConnection, user_id: i64, hashes: &[String]) -> Quer
 }
 
 /// Uses a code: true exactly once per code, even when two requests race (one UPDATE).
-pub fn redeem(conn: &mut DbConnection, user_id: i64, hash: &str) -> QueryResult<bool> {
+pub fn redeem(conn: &mut DbConnection, user_id: UserId, hash: &str) -> QueryResult<bool> {
     let n = diesel::update(
         recovery_codes::table
             .filter(recovery_codes::user_id.eq(user_id))
@@ -32,7 +33,7 @@ pub fn redeem(conn: &mut DbConnection, user_id: i64, hash: &str) -> QueryResult<
     Ok(n == 1)
 }
 
-pub fn remaining(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {
+pub fn remaining(conn: &mut DbConnection, user_id: UserId) -> QueryResult<i64> {
     recovery_codes::table
         .filter(recovery_codes::user_id.eq(user_id))
         .filter(recovery_codes::used_at.is_null())

@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, RunId, ScheduleId};
 use crate::db::schema::{directory_profiles, schedules};
 use crate::schedules::When;
 use crate::with_backend;
@@ -12,8 +13,8 @@ use crate::with_backend;
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = schedules)]
 pub struct Schedule {
-    pub id: i64,
-    pub profile_id: i64,
+    pub id: ScheduleId,
+    pub profile_id: ProfileId,
     pub kind: String,
     pub interval_minutes: Option<i32>,
     pub time_of_day: Option<String>,
@@ -22,7 +23,7 @@ pub struct Schedule {
     pub enabled: bool,
     pub next_run_at: Option<i64>,
     pub last_run_at: Option<i64>,
-    pub last_run_id: Option<i64>,
+    pub last_run_id: Option<RunId>,
 }
 
 impl Schedule {
@@ -46,7 +47,7 @@ pub struct ScheduleListRow {
 
 /// What the form sets; `next_run_at` is computed by the caller from its clock.
 pub struct ScheduleChanges<'a> {
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub when: &'a When,
     pub enabled: bool,
     pub next_run_at: Option<i64>,
@@ -56,7 +57,7 @@ pub struct ScheduleChanges<'a> {
 #[derive(Insertable, AsChangeset)]
 #[diesel(table_name = schedules, treat_none_as_null = true)]
 struct ScheduleRow<'a> {
-    profile_id: i64,
+    profile_id: ProfileId,
     kind: &'a str,
     interval_minutes: Option<i32>,
     time_of_day: Option<&'a str>,
@@ -84,7 +85,7 @@ impl ScheduleChanges<'_> {
     }
 }
 
-pub fn create(conn: &mut DbConnection, changes: &ScheduleChanges) -> QueryResult<i64> {
+pub fn create(conn: &mut DbConnection, changes: &ScheduleChanges) -> QueryResult<ScheduleId> {
     changes.with_row(|row| {
         with_backend!(conn, |c| diesel::insert_into(schedules::table)
             .values((row, schedules::created_at.eq(row.updated_at)))
@@ -94,7 +95,11 @@ pub fn create(conn: &mut DbConnection, changes: &ScheduleChanges) -> QueryResult
 }
 
 /// Returns false if the schedule does not exist.
-pub fn update(conn: &mut DbConnection, id: i64, changes: &ScheduleChanges) -> QueryResult<bool> {
+pub fn update(
+    conn: &mut DbConnection,
+    id: ScheduleId,
+    changes: &ScheduleChanges,
+) -> QueryResult<bool> {
     let n = changes.with_row(|row| {
         diesel::update(schedules::table.find(id))
             .set(row)
@@ -105,7 +110,7 @@ pub fn update(conn: &mut DbConnection, id: i64, changes: &ScheduleChanges) -> Qu
 
 pub fn set_enabled(
     conn: &mut DbConnection,
-    id: i64,
+    id: ScheduleId,
     enabled: bool,
     next_run_at: Option<i64>,
 ) -> QueryResult<bool> {
@@ -119,11 +124,11 @@ pub fn set_enabled(
     Ok(n == 1)
 }
 
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+pub fn delete(conn: &mut DbConnection, id: ScheduleId) -> QueryResult<bool> {
     Ok(diesel::delete(schedules::table.find(id)).execute(conn)? == 1)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Schedule>> {
+pub fn find(conn: &mut DbConnection, id: ScheduleId) -> QueryResult<Option<Schedule>> {
     schedules::table
         .find(id)
         .select(Schedule::as_select())
@@ -132,7 +137,10 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Schedule>> {
 }
 
 /// Every schedule, by profile name, or those of one profile.
-pub fn list(conn: &mut DbConnection, profile_id: Option<i64>) -> QueryResult<Vec<ScheduleListRow>> {
+pub fn list(
+    conn: &mut DbConnection,
+    profile_id: Option<ProfileId>,
+) -> QueryResult<Vec<ScheduleListRow>> {
     let mut query = schedules::table
         .inner_join(directory_profiles::table)
         .order((directory_profiles::name, schedules::id))
@@ -159,7 +167,7 @@ pub fn due(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<Schedule>> {
 /// updates, so exactly one of them matches.
 pub fn claim(
     conn: &mut DbConnection,
-    id: i64,
+    id: ScheduleId,
     due_at: i64,
     next_run_at: i64,
     now: i64,
@@ -178,7 +186,7 @@ pub fn claim(
     Ok(n == 1)
 }
 
-pub fn record_run(conn: &mut DbConnection, id: i64, run_id: i64) -> QueryResult<()> {
+pub fn record_run(conn: &mut DbConnection, id: ScheduleId, run_id: RunId) -> QueryResult<()> {
     diesel::update(schedules::table.find(id))
         .set(schedules::last_run_id.eq(run_id))
         .execute(conn)

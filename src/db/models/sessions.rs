@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::models::users::User;
 use crate::db::schema::{sessions, users};
 use crate::with_backend;
@@ -43,7 +44,7 @@ crate::stored_as_text!(Stage);
 #[diesel(table_name = sessions)]
 pub struct Session {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub stage: Stage,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -54,7 +55,7 @@ pub struct Session {
 #[diesel(table_name = sessions)]
 pub struct NewSession<'a> {
     pub token_hash: &'a str,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub stage: Stage,
     pub client_ip: &'a str,
     pub user_agent: &'a str,
@@ -98,7 +99,7 @@ pub fn delete_by_hash(conn: &mut DbConnection, token_hash: &str) -> QueryResult<
     diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(conn)
 }
 
-pub fn delete_for_user(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
+pub fn delete_for_user(conn: &mut DbConnection, user_id: UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
@@ -149,7 +150,7 @@ pub struct LiveSession {
 /// A user's live sessions, newest first, for My account.
 pub fn live_for_user(
     conn: &mut DbConnection,
-    user_id: i64,
+    user_id: UserId,
     now: i64,
     idle_seconds: i64,
 ) -> QueryResult<Vec<LiveSession>> {
@@ -170,7 +171,7 @@ pub fn live_for_user(
 }
 
 /// Signs a user out everywhere but in `keep`.
-pub fn delete_others(conn: &mut DbConnection, user_id: i64, keep: i64) -> QueryResult<usize> {
+pub fn delete_others(conn: &mut DbConnection, user_id: UserId, keep: i64) -> QueryResult<usize> {
     diesel::delete(
         sessions::table
             .filter(sessions::user_id.eq(user_id))

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::schema::sync_leases;
 use crate::with_backend;
 
@@ -11,7 +12,7 @@ use crate::with_backend;
 /// false if someone holds it.
 pub fn acquire(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     owner: &str,
     seconds: i64,
 ) -> QueryResult<bool> {
@@ -38,7 +39,7 @@ pub fn acquire(
 
 pub fn renew(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     owner: &str,
     seconds: i64,
 ) -> QueryResult<()> {
@@ -55,9 +56,9 @@ pub fn renew(
 /// Records which run holds the lease (the run row is made once the lease is won).
 pub fn attach(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     owner: &str,
-    run_id: i64,
+    run_id: RunId,
 ) -> QueryResult<()> {
     diesel::update(
         sync_leases::table
@@ -69,7 +70,7 @@ pub fn attach(
     Ok(())
 }
 
-pub fn release(conn: &mut DbConnection, profile_id: i64, owner: &str) -> QueryResult<()> {
+pub fn release(conn: &mut DbConnection, profile_id: ProfileId, owner: &str) -> QueryResult<()> {
     diesel::delete(
         sync_leases::table
             .filter(sync_leases::profile_id.eq(profile_id))

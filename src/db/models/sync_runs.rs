@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::schema::{directory_profiles, sync_leases, sync_runs};
 use crate::with_backend;
 
@@ -59,8 +60,8 @@ crate::stored_as_text!(RunStatus);
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sync_runs)]
 pub struct SyncRun {
-    pub id: i64,
-    pub profile_id: i64,
+    pub id: RunId,
+    pub profile_id: ProfileId,
     pub triggered_by: String,
     pub started_by: String,
     pub dry_run: bool,
@@ -86,11 +87,11 @@ pub struct SyncRun {
 
 pub fn start(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     triggered_by: &str,
     started_by: &str,
     dry_run: bool,
-) -> QueryResult<i64> {
+) -> QueryResult<RunId> {
     with_backend!(conn, |c| diesel::insert_into(sync_runs::table)
         .values((
             sync_runs::profile_id.eq(profile_id),
@@ -105,7 +106,7 @@ pub fn start(
         .get_result(c))
 }
 
-pub fn set_phase(conn: &mut DbConnection, id: i64, phase: &str) -> QueryResult<()> {
+pub fn set_phase(conn: &mut DbConnection, id: RunId, phase: &str) -> QueryResult<()> {
     diesel::update(sync_runs::table.find(id))
         .set(sync_runs::phase.eq(phase))
         .execute(conn)?;
@@ -115,7 +116,7 @@ pub fn set_phase(conn: &mut DbConnection, id: i64, phase: &str) -> QueryResult<(
 /// Copies a live run's progress into its row and tells whether an admin asked to cancel it.
 pub fn report_progress(
     conn: &mut DbConnection,
-    id: i64,
+    id: RunId,
     phase: &str,
     users: u64,
     groups: u64,
@@ -143,7 +144,7 @@ pub fn report_progress(
 }
 
 /// An admin asks a running run to stop. Whether it stops is decided by `begin_applying`.
-pub fn request_cancel(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+pub fn request_cancel(conn: &mut DbConnection, id: RunId) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
@@ -157,7 +158,7 @@ pub fn request_cancel(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
 
 /// The point of no return: moves the run to `applying` unless a cancel came first. The two
 /// conditional updates are serialised by the database, so exactly one of them wins.
-pub fn begin_applying(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+pub fn begin_applying(conn: &mut DbConnection, id: RunId) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
@@ -201,7 +202,7 @@ impl Counts {
 
 pub fn finish(
     conn: &mut DbConnection,
-    id: i64,
+    id: RunId,
     status: RunStatus,
     counts: Counts,
     error: Option<&str>,
@@ -229,7 +230,7 @@ pub fn finish(
 }
 
 /// Moves a held run on (to succeeded or discarded) unless someone else already did.
-pub fn settle_held(conn: &mut DbConnection, id: i64, status: RunStatus) -> QueryResult<bool> {
+pub fn settle_held(conn: &mut DbConnection, id: RunId, status: RunStatus) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
@@ -243,7 +244,7 @@ pub fn settle_held(conn: &mut DbConnection, id: i64, status: RunStatus) -> Query
     Ok(n == 1)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncRun>> {
+pub fn find(conn: &mut DbConnection, id: RunId) -> QueryResult<Option<SyncRun>> {
     sync_runs::table
         .find(id)
         .select(SyncRun::as_select())
@@ -255,7 +256,7 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SyncRun>> {
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sync_runs)]
 pub struct RunSummary {
-    pub id: i64,
+    pub id: RunId,
     pub triggered_by: String,
     pub started_by: String,
     pub dry_run: bool,
@@ -269,7 +270,7 @@ pub struct RunSummary {
 
 pub fn for_profile(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     limit: i64,
 ) -> QueryResult<Vec<RunSummary>> {
     sync_runs::table
@@ -281,7 +282,11 @@ pub fn for_profile(
 }
 
 /// Runs left `running` by a process that died (its lease expired) are failed.
-pub fn fail_stale(conn: &mut DbConnection, profile_id: i64, except: i64) -> QueryResult<usize> {
+pub fn fail_stale(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+    except: RunId,
+) -> QueryResult<usize> {
     diesel::update(
         sync_runs::table
             .filter(sync_runs::profile_id.eq(profile_id))
@@ -335,7 +340,7 @@ pub fn fail_abandoned(conn: &mut DbConnection, now: i64, seconds: i64) -> QueryR
 #[derive(Queryable, Clone, Debug)]
 pub struct RunListRow {
     pub run: RunSummary,
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub profile_name: String,
     pub error: Option<String>,
 }
@@ -343,10 +348,10 @@ pub struct RunListRow {
 /// Which runs a list shows.
 #[derive(Default, Clone, Debug)]
 pub struct RunFilter {
-    pub profile_id: Option<i64>,
+    pub profile_id: Option<ProfileId>,
     pub status: Option<RunStatus>,
     /// Only runs older than this one (paging).
-    pub before: Option<i64>,
+    pub before: Option<RunId>,
 }
 
 /// The newest runs matching `filter`, newest first.
@@ -379,7 +384,10 @@ pub fn list(
 }
 
 /// The newest run of a profile, live or finished.
-pub fn latest_of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Option<SyncRun>> {
+pub fn latest_of_profile(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+) -> QueryResult<Option<SyncRun>> {
     sync_runs::table
         .filter(sync_runs::profile_id.eq(profile_id))
         .order(sync_runs::id.desc())
@@ -389,7 +397,7 @@ pub fn latest_of_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResul
 }
 
 /// Statuses of these runs, by id.
-pub fn statuses(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<(i64, RunStatus)>> {
+pub fn statuses(conn: &mut DbConnection, ids: &[RunId]) -> QueryResult<Vec<(RunId, RunStatus)>> {
     sync_runs::table
         .filter(sync_runs::id.eq_any(ids.to_vec()))
         .select((sync_runs::id, sync_runs::status))

@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::schema::users;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +71,11 @@ impl Privilege {
     }
 }
 
-pub fn replace(conn: &mut DbConnection, user_id: i64, privileges: &[Privilege]) -> QueryResult<()> {
+pub fn replace(
+    conn: &mut DbConnection,
+    user_id: UserId,
+    privileges: &[Privilege],
+) -> QueryResult<()> {
     diesel::update(users::table.find(user_id))
         .set(users::privileges.eq(Privilege::join(privileges)))
         .execute(conn)?;

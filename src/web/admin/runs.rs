@@ -8,6 +8,7 @@ use actix_web::web::{Bytes, Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::sync_runs::{self, RunStatus, RunSummary, SyncRun};
 use crate::error::AppError;
 use crate::page;
@@ -21,7 +22,7 @@ use crate::web::page::Page;
 /// background and shows its page, which follows it live.
 pub async fn start(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ProfileId>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -92,7 +93,7 @@ const SHOWN: usize = crate::sync::plan::STORED_CHANGES;
 
 pub async fn show(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<RunId>,
     query: Query<RunQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -160,13 +161,13 @@ pub async fn show(
     page.render(StatusCode::OK, partial, "profiles")
 }
 
-pub async fn approve(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn approve(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::approve(&page.state, &page.actor(), id).await?;
     Ok(page.redirect(&format!("/admin/runs/{id}")))
 }
 
-pub async fn discard(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn discard(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::discard(&page.state, &page.actor(), id).await?;
     Ok(page.redirect(&format!("/admin/runs/{id}")))
@@ -174,7 +175,7 @@ pub async fn discard(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse,
 
 /// POST `/admin/runs/{id}/cancel`: a run stops before it applies anything; once it is
 /// applying, it finishes.
-pub async fn cancel(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn cancel(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::cancel(&page.state, &page.actor(), id).await?;
     Ok(page.redirect(&format!("/admin/runs/{id}")))
@@ -182,7 +183,7 @@ pub async fn cancel(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, 
 
 pub struct RunRow {
     pub run: RunSummary,
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub profile_name: String,
     pub started: String,
     pub duration: String,
@@ -195,7 +196,7 @@ pub struct RunRow {
 pub struct RunsPartial {
     pub title: String,
     /// The profile the list is limited to: (id, name).
-    pub profile: Option<(i64, String)>,
+    pub profile: Option<(ProfileId, String)>,
     pub base: String,
     pub status: String,
     pub statuses: [RunStatus; 6],
@@ -221,7 +222,7 @@ pub async fn list(page: Page<Admin>, query: Query<RunsQuery>) -> Result<HttpResp
 /// GET `/admin/profiles/{id}/runs`: one profile's history.
 pub async fn history(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ProfileId>,
     query: Query<RunsQuery>,
 ) -> Result<HttpResponse, AppError> {
     runs_page(&page, Some(path.into_inner()), &query).await
@@ -229,7 +230,7 @@ pub async fn history(
 
 async fn runs_page(
     page: &Page<Admin>,
-    profile_id: Option<i64>,
+    profile_id: Option<ProfileId>,
     query: &RunsQuery,
 ) -> Result<HttpResponse, AppError> {
     let status = RunStatus::parse(&query.status);
@@ -290,7 +291,7 @@ async fn runs_page(
 pub struct RunStatusPartial {
     pub title: String,
     pub csrf_token: String,
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub run: Option<SyncRun>,
     pub elapsed: String,
     pub finished: String,
@@ -313,7 +314,7 @@ impl RunStatusPartial {
 /// itself every second while it runs (the profile page loads it).
 pub async fn profile_run_status(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ProfileId>,
 ) -> Result<HttpResponse, AppError> {
     let profile_id = path.into_inner();
     let (name, run) = runs::latest_of_profile(&page.state, profile_id).await?;

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::ids::{ProfileId, RunId, ScheduleId};
 use crate::error::AppError;
 use crate::page;
 use crate::schedules::{ScheduleInput, WEEKDAYS};
@@ -19,14 +20,14 @@ use crate::web::page::Page;
 use crate::web::render::{Choice, redirect};
 
 pub struct ScheduleRow {
-    pub id: i64,
-    pub profile_id: i64,
+    pub id: ScheduleId,
+    pub profile_id: ProfileId,
     pub profile_name: String,
     pub when: String,
     pub enabled: bool,
     pub next_run: String,
     pub last_run: String,
-    pub last_run_id: Option<i64>,
+    pub last_run_id: Option<RunId>,
     pub last_status: String,
 }
 
@@ -36,7 +37,7 @@ pub struct SchedulesPartial {
     pub title: String,
     pub csrf_token: String,
     /// The profile the list is limited to: (id, name).
-    pub profile: Option<(i64, String)>,
+    pub profile: Option<(ProfileId, String)>,
     pub rows: Vec<ScheduleRow>,
 }
 page!(
@@ -51,7 +52,7 @@ pub struct ProfileQuery {
 }
 
 impl ProfileQuery {
-    fn profile_id(&self) -> Option<i64> {
+    fn profile_id(&self) -> Option<ProfileId> {
         self.profile.as_deref().and_then(|p| p.trim().parse().ok())
     }
 }
@@ -113,11 +114,11 @@ pub async fn list(page: Page<Admin>, query: Query<ProfileQuery>) -> Result<HttpR
 pub struct ScheduleFormPartial {
     pub title: String,
     pub csrf_token: String,
-    pub editing: Option<i64>,
+    pub editing: Option<ScheduleId>,
     pub input: ScheduleInput,
     pub errors: FieldErrors,
     /// Profiles that can synchronise: (id, name).
-    pub profiles: Vec<(i64, String)>,
+    pub profiles: Vec<(ProfileId, String)>,
     pub days: Vec<Choice>,
     pub time_zones: Vec<&'static str>,
     /// When the saved schedule runs next, if it is enabled.
@@ -136,21 +137,21 @@ impl ScheduleFormPartial {
             None => "/admin/schedules".into(),
         }
     }
-    pub fn is_profile(&self, id: &i64) -> bool {
+    pub fn is_profile(&self, id: &ProfileId) -> bool {
         self.input.profile == id.to_string()
     }
 }
 
 /// What the form shows besides the page around it.
 struct FormView {
-    editing: Option<i64>,
+    editing: Option<ScheduleId>,
     input: ScheduleInput,
     errors: FieldErrors,
     next_run: Option<String>,
 }
 
 impl FormView {
-    fn new(editing: Option<i64>, input: ScheduleInput) -> FormView {
+    fn new(editing: Option<ScheduleId>, input: ScheduleInput) -> FormView {
         FormView {
             editing,
             input,
@@ -158,7 +159,11 @@ impl FormView {
             next_run: None,
         }
     }
-    fn with_errors(editing: Option<i64>, input: ScheduleInput, errors: FieldErrors) -> FormView {
+    fn with_errors(
+        editing: Option<ScheduleId>,
+        input: ScheduleInput,
+        errors: FieldErrors,
+    ) -> FormView {
         FormView {
             errors,
             ..FormView::new(editing, input)
@@ -221,7 +226,7 @@ pub async fn create(page: Page<Admin>, body: Bytes) -> Result<HttpResponse, AppE
 /// Saves the form, or shows it again with its errors.
 async fn save(
     page: &Page<Admin>,
-    id: Option<i64>,
+    id: Option<ScheduleId>,
     input: ScheduleInput,
 ) -> Result<HttpResponse, AppError> {
     match schedules_service::save(&page.state, &page.actor(), id, &input).await? {
@@ -237,7 +242,10 @@ async fn save(
 }
 
 /// GET `/admin/schedules/{id}`.
-pub async fn edit_form(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn edit_form(
+    page: Page<Admin>,
+    path: Path<ScheduleId>,
+) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let schedule = schedules_service::find(&page.state, id).await?;
     let when = schedule
@@ -258,7 +266,7 @@ pub async fn edit_form(page: Page<Admin>, path: Path<i64>) -> Result<HttpRespons
 /// POST `/admin/schedules/{id}`: the next run is worked out again from the new settings.
 pub async fn update(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ScheduleId>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -269,7 +277,7 @@ pub async fn update(
 /// POST `/admin/schedules/{id}/enabled` with `enabled=1` or `enabled=0`.
 pub async fn set_enabled(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ScheduleId>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -279,7 +287,7 @@ pub async fn set_enabled(
 }
 
 /// POST `/admin/schedules/{id}/delete`.
-pub async fn delete(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete(page: Page<Admin>, path: Path<ScheduleId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     schedules_service::delete(&page.state, &page.actor(), id).await?;
     Ok(page.redirect(&back_to_list(&page.req)))

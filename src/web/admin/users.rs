@@ -6,6 +6,7 @@ use actix_web::web::{Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{AuthMethod, UserListRow};
 use crate::error::AppError;
@@ -176,7 +177,7 @@ pub async fn create(
 pub struct UserDetailPartial {
     pub title: String,
     pub csrf_token: String,
-    pub id: i64,
+    pub id: UserId,
     pub disabled: bool,
     pub mfa_required: bool,
     pub mfa_enrolled: bool,
@@ -184,7 +185,7 @@ pub struct UserDetailPartial {
     /// Signs in with a Roster password (else at a directory).
     pub is_local: bool,
     /// AD and LDAP profiles a local user can be switched to: (id, name).
-    pub directory_profiles: Vec<(i64, String)>,
+    pub directory_profiles: Vec<(ProfileId, String)>,
     pub auth_error: Option<String>,
     pub privilege_choices: Vec<Choice>,
     pub login_name: String,
@@ -206,14 +207,14 @@ page!(
 );
 
 pub async fn show(page: Page<Admin>, id: Path<String>) -> Result<HttpResponse, AppError> {
-    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let id: UserId = id.parse().map_err(|_| AppError::NotFound)?;
     render_detail(&page, id, StatusCode::OK, None).await
 }
 
 /// The user page; `auth_error` is a refused authentication switch, shown at its form.
 pub async fn render_detail(
     page: &Page<Admin>,
-    id: i64,
+    id: UserId,
     status: StatusCode,
     auth_error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
@@ -266,7 +267,7 @@ pub struct ActionForm {
 /// reset MFA. Each is audited.
 pub async fn action(
     page: Page<Admin>,
-    id: Path<i64>,
+    id: Path<UserId>,
     form: actix_web::web::Form<ActionForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -283,7 +284,7 @@ pub async fn action(
 /// An admin cannot take the Administrator privilege from themselves.
 pub async fn set_privileges(
     page: Page<Admin>,
-    id: Path<i64>,
+    id: Path<UserId>,
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
@@ -300,7 +301,7 @@ pub async fn set_privileges(
 /// user gets a Roster password (`password`, `password_confirm`) and leaves the profile.
 pub async fn switch_authentication(
     page: Page<Admin>,
-    id: Path<i64>,
+    id: Path<UserId>,
     body: actix_web::web::Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();

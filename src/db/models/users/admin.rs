@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 
 use super::{AuthMethod, emails_column, index_search, search_text, totp_secret_id, username_key};
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::schema::users;
 use crate::db::{DbConnection, models};
@@ -13,7 +14,7 @@ use crate::with_backend;
 #[derive(Insertable)]
 #[diesel(table_name = users)]
 struct NewUserRow<'a> {
-    profile_id: Option<i64>,
+    profile_id: Option<ProfileId>,
     external_id: Option<&'a str>,
     username: &'a str,
     username_key: &'a str,
@@ -38,7 +39,7 @@ pub struct NewLocalUser<'a> {
     pub privileges: &'a [Privilege],
 }
 
-pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<i64> {
+pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<UserId> {
     let now = crate::db::now();
     let key = username_key(new.username);
     let search = search_text(new.username, new.full_name, new.emails);
@@ -59,11 +60,11 @@ pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<
         updated_at: now,
     };
     conn.transaction(|conn| {
-        let id: i64 = with_backend!(conn, |c| diesel::insert_into(users::table)
+        let id: UserId = with_backend!(conn, |c| diesel::insert_into(users::table)
             .values(&row)
             .returning(users::id)
             .get_result(c))?;
-        index_search(conn, id - 1)?;
+        index_search(conn, id.0 - 1)?;
         Ok(id)
     })
 }
@@ -71,10 +72,10 @@ pub fn create_local(conn: &mut DbConnection, new: &NewLocalUser) -> QueryResult<
 /// Whether a user other than `except` already has this name, or this directory identity.
 pub fn identity_taken(
     conn: &mut DbConnection,
-    except: i64,
+    except: UserId,
     username: &str,
     domain: &str,
-    profile_id: i64,
+    profile_id: ProfileId,
     external_id: &str,
 ) -> QueryResult<Option<String>> {
     let by_name = users::username_key
@@ -102,8 +103,8 @@ pub fn identity_taken(
 /// (it finds it by stable id). The Roster password is forgotten.
 pub fn switch_to_directory(
     conn: &mut DbConnection,
-    id: i64,
-    profile_id: i64,
+    id: UserId,
+    profile_id: ProfileId,
     external_id: &str,
     username: &str,
     domain: &str,
@@ -125,7 +126,7 @@ pub fn switch_to_directory(
 
 /// A directory user gets a Roster password and leaves its profile (its syncs no longer
 /// touch it; its name stays).
-pub fn switch_to_local(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<()> {
+pub fn switch_to_local(conn: &mut DbConnection, id: UserId, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::auth_method.eq(AuthMethod::Local.as_str()),
@@ -139,14 +140,14 @@ pub fn switch_to_local(conn: &mut DbConnection, id: i64, hash: &str) -> QueryRes
         .map(drop)
 }
 
-pub fn set_disabled(conn: &mut DbConnection, id: i64, disabled: bool) -> QueryResult<usize> {
+pub fn set_disabled(conn: &mut DbConnection, id: UserId, disabled: bool) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set(users::disabled.eq(disabled))
         .execute(conn)
 }
 
 /// Deletes a user with everything that hangs off it (cascades) and its TOTP secret.
-pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+pub fn delete(conn: &mut DbConnection, id: UserId) -> QueryResult<usize> {
     conn.transaction(|c| {
         let secret = totp_secret_id(c, id).optional()?.flatten();
         let n = diesel::delete(users::table.find(id)).execute(c)?;

@@ -4,11 +4,12 @@
 
 use diesel::prelude::*;
 
+use crate::db::ids::UserId;
 use crate::db::schema::users;
 use crate::db::{DbConnection, models};
 
 /// The user's TOTP secret (sealed, in `secrets`) while enrolling or enrolled.
-pub fn totp_secret_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
+pub fn totp_secret_id(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<i64>> {
     users::table
         .find(id)
         .select(users::totp_secret_id)
@@ -17,7 +18,7 @@ pub fn totp_secret_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i6
 
 pub fn set_totp_secret(
     conn: &mut DbConnection,
-    id: i64,
+    id: UserId,
     secret_id: Option<i64>,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(id))
@@ -28,7 +29,7 @@ pub fn set_totp_secret(
 
 /// Accepts a TOTP time step once: compare-and-set on the last accepted step, so the same
 /// code in two browsers at the same moment works for one of them.
-pub fn accept_totp_step(conn: &mut DbConnection, id: i64, step: i64) -> QueryResult<bool> {
+pub fn accept_totp_step(conn: &mut DbConnection, id: UserId, step: i64) -> QueryResult<bool> {
     let n = diesel::update(
         users::table.find(id).filter(
             users::totp_last_step
@@ -41,14 +42,14 @@ pub fn accept_totp_step(conn: &mut DbConnection, id: i64, step: i64) -> QueryRes
     Ok(n == 1)
 }
 
-pub fn mark_mfa_enrolled(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+pub fn mark_mfa_enrolled(conn: &mut DbConnection, id: UserId) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::mfa_enrolled_at.eq(crate::db::now()))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn set_mfa_required(conn: &mut DbConnection, id: i64, required: bool) -> QueryResult<usize> {
+pub fn set_mfa_required(conn: &mut DbConnection, id: UserId, required: bool) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set(users::mfa_required.eq(required))
         .execute(conn)
@@ -56,7 +57,7 @@ pub fn set_mfa_required(conn: &mut DbConnection, id: i64, required: bool) -> Que
 
 /// Forgets a user's TOTP enrolment: secret, last step, recovery codes. The next sign-in
 /// enrols again (when MFA is required). Returns the secret's id for deletion.
-pub fn reset_mfa(conn: &mut DbConnection, id: i64) -> QueryResult<Option<i64>> {
+pub fn reset_mfa(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<i64>> {
     let secret = totp_secret_id(conn, id)?;
     diesel::update(users::table.find(id))
         .set((

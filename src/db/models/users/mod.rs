@@ -35,6 +35,7 @@ pub use sync::{
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::user_privileges::Privilege;
 use crate::db::schema::users;
 
@@ -64,8 +65,8 @@ impl AuthMethod {
 #[derive(Queryable, Selectable, Clone)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
-    pub profile_id: Option<i64>,
+    pub id: UserId,
+    pub profile_id: Option<ProfileId>,
     pub external_id: Option<String>,
     pub username: String,
     pub domain: String,
@@ -172,7 +173,7 @@ pub fn search_text(username: &str, full_name: &str, emails: &[String]) -> String
     text.to_lowercase()
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<User>> {
+pub fn find(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
@@ -246,7 +247,7 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     users::table.count().get_result(conn)
 }
 
-pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryResult<()> {
+pub fn set_password_hash(conn: &mut DbConnection, id: UserId, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::password_hash.eq(hash),
@@ -256,7 +257,7 @@ pub fn set_password_hash(conn: &mut DbConnection, id: i64, hash: &str) -> QueryR
         .map(drop)
 }
 
-pub fn record_sign_in(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+pub fn record_sign_in(conn: &mut DbConnection, id: UserId) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::last_sign_in_at.eq(crate::db::now()))
         .execute(conn)

@@ -7,13 +7,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::{Standing, parse_emails};
+use crate::db::ids::UserId;
 use crate::db::schema::{directory_profiles, users};
 use crate::db::{Backend, DbConnection};
 use crate::with_backend;
 
 /// One row of the users list.
 pub struct UserListRow {
-    pub id: i64,
+    pub id: UserId,
     pub login_name: String,
     pub full_name: String,
     pub email: String,
@@ -70,7 +71,7 @@ pub fn search(
     let total = counted.min(count_cap);
 
     type Row = (
-        i64,
+        UserId,
         String,
         String,
         String,

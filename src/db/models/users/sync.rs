@@ -1,11 +1,14 @@
 //! What the sync engine reads and writes in bulk: a profile's synchronised users
 //! (`synced_by_profile`, `names_taken_elsewhere`, for the plan) and the batched insert,
-//! update, rename and delete its apply step runs in one transaction.
+//! update, rename and delete its apply step runs in one transaction. Row ids here are raw
+//! `i64`s: the bulk path moves hundreds of thousands of them between maps, vectors and
+//! COPY buffers, all of them user ids.
 
 use diesel::prelude::*;
 
 use super::{AuthMethod, emails_column, index_search, parse_emails, search_text, username_key};
 use crate::db::DbConnection;
+use crate::db::ids::ProfileId;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::schema::users;
 
@@ -22,7 +25,10 @@ pub struct SyncedUser {
 }
 
 /// The users a profile synchronised, with their addresses.
-pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResult<Vec<SyncedUser>> {
+pub fn synced_by_profile(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+) -> QueryResult<Vec<SyncedUser>> {
     type Row = (i64, Option<String>, String, String, bool, String, String);
     let rows: Vec<Row> = users::table
         .filter(users::profile_id.eq(profile_id))
@@ -59,7 +65,7 @@ pub fn synced_by_profile(conn: &mut DbConnection, profile_id: i64) -> QueryResul
 /// Login names in `domain` that belong to someone else than this profile's users.
 pub fn names_taken_elsewhere(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     domain: &str,
 ) -> QueryResult<std::collections::HashSet<String>> {
     let keys: Vec<String> = users::table
@@ -89,7 +95,7 @@ pub struct NewDirectoryUser<'a> {
 #[derive(Insertable)]
 #[diesel(table_name = users, treat_none_as_default_value = false)]
 struct DirectoryUserRow<'a> {
-    profile_id: Option<i64>,
+    profile_id: Option<ProfileId>,
     external_id: Option<&'a str>,
     username: &'a str,
     username_key: String,
@@ -109,7 +115,7 @@ struct DirectoryUserRow<'a> {
 /// How a sync creates users: in its profile's domain, with its MFA-by-default and default
 /// privileges.
 pub struct NewUsersOf<'a> {
-    pub profile_id: i64,
+    pub profile_id: ProfileId,
     pub domain: &'a str,
     pub mfa_required: bool,
     pub privileges: &'a [Privilege],
@@ -172,7 +178,7 @@ pub fn insert_directory_users(
 /// External id → user id for a profile's users.
 pub fn ids_by_external_id(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
 ) -> QueryResult<std::collections::HashMap<String, i64>> {
     let rows: Vec<(Option<String>, i64)> = users::table
         .filter(users::profile_id.eq(profile_id))
@@ -215,7 +221,7 @@ pub fn update_directory_user(
 /// Deletes directory users of one profile (and nobody else, whatever the ids say).
 pub fn delete_directory_users(
     conn: &mut DbConnection,
-    profile_id: i64,
+    profile_id: ProfileId,
     ids: &[i64],
 ) -> QueryResult<usize> {
     let mut n = 0;

@@ -6,6 +6,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::Path;
 use askama::Template;
 
+use crate::db::ids::ProfileId;
 use crate::db::models::directory_profiles::DeleteOutcome;
 use crate::error::AppError;
 use crate::page;
@@ -14,7 +15,10 @@ use crate::services::profiles as profiles_service;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
 
-pub async fn certificate(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn certificate(
+    page: Page<Admin>,
+    path: Path<ProfileId>,
+) -> Result<HttpResponse, AppError> {
     let loaded = profiles_service::load(&page.state, path.into_inner()).await?;
     let (profile, KindSettings::Entra(s)) = (loaded.profile, loaded.settings) else {
         return Err(AppError::NotFound);
@@ -38,7 +42,7 @@ pub async fn certificate(page: Page<Admin>, path: Path<i64>) -> Result<HttpRespo
 
 pub async fn delete_configuration(
     page: Page<Admin>,
-    path: Path<(i64, i64)>,
+    path: Path<(ProfileId, i64)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, configuration) = path.into_inner();
     profiles_service::delete_configuration(&page.state, &page.actor(), id, configuration).await?;
@@ -50,7 +54,7 @@ pub async fn delete_configuration(
 pub struct DeletePartial {
     pub title: String,
     pub csrf_token: String,
-    pub id: i64,
+    pub id: ProfileId,
     pub name: String,
     pub schedules: i64,
     pub configurations: Vec<String>,
@@ -64,7 +68,10 @@ impl DeletePartial {
     }
 }
 
-pub async fn delete_confirm(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete_confirm(
+    page: Page<Admin>,
+    path: Path<ProfileId>,
+) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let (profile, usage) = profiles_service::usage(&page.state, id).await?;
     let partial = DeletePartial {
@@ -79,7 +86,7 @@ pub async fn delete_confirm(page: Page<Admin>, path: Path<i64>) -> Result<HttpRe
     page.render(StatusCode::OK, partial, "profiles")
 }
 
-pub async fn delete(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn delete(page: Page<Admin>, path: Path<ProfileId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let outcome = profiles_service::delete(&page.state, &page.actor(), id).await?;
     match outcome {

@@ -7,6 +7,7 @@ use actix_web::web::{Bytes, Path, Query};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::ids::ProfileId;
 use crate::db::models::dependent_configurations::DependentConfiguration;
 use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
 use crate::error::AppError;
@@ -76,7 +77,7 @@ pub struct ProfileFormPartial {
     pub title: String,
     pub csrf_token: String,
     /// The profile being edited; `None` on create.
-    pub editing: Option<i64>,
+    pub editing: Option<ProfileId>,
     pub form_action: String,
     pub kinds: Vec<Choice>,
     pub kind_label: &'static str,
@@ -334,7 +335,7 @@ pub async fn new_kind_fields(
     fragment(kind_fields(&page, &ctx, &values, &FieldErrors::default()))
 }
 
-pub async fn edit_form(page: Page<Admin>, path: Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn edit_form(page: Page<Admin>, path: Path<ProfileId>) -> Result<HttpResponse, AppError> {
     let loaded = profiles_service::load(&page.state, path.into_inner()).await?;
     let kind = loaded.kind()?;
     let values = form::values_of(kind, &loaded.settings, Some(&loaded.profile));
@@ -377,7 +378,7 @@ fn invalid(
 
 pub async fn update(
     page: Page<Admin>,
-    path: Path<i64>,
+    path: Path<ProfileId>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let loaded = profiles_service::load(&page.state, path.into_inner()).await?;

@@ -13,6 +13,7 @@ use actix_web::web::Query;
 use askama::Template;
 use serde::Deserialize;
 
+use crate::db::ids::ProfileId;
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::error::AppError;
 use crate::page;
@@ -26,7 +27,7 @@ pub use form::{create, edit_form, new_form, new_kind_fields, update};
 pub use probe::{groups, test_connection};
 
 pub struct ProfileRow {
-    pub id: i64,
+    pub id: ProfileId,
     pub name: String,
     pub kind_label: &'static str,
     pub delete_users: bool,

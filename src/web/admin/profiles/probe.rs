@@ -7,6 +7,7 @@ use actix_web::web::{Bytes, Path};
 use askama::Template;
 
 use super::form::{FormContext, form_partial};
+use crate::db::ids::ProfileId;
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::directory::{ConnectionReport, DirectoryGroup};
 use crate::error::AppError;
@@ -46,7 +47,7 @@ enum Probe {
 /// `/admin/profiles/{id}/test-connection` for a saved one (blank secrets = the stored ones).
 pub async fn test_connection(
     page: Page<Admin>,
-    path: Option<Path<i64>>,
+    path: Option<Path<ProfileId>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.map(Path::into_inner);
@@ -56,7 +57,7 @@ pub async fn test_connection(
 /// The group picker, for an unsaved (`/admin/profiles/groups`) or a saved profile.
 pub async fn groups(
     page: Page<Admin>,
-    path: Option<Path<i64>>,
+    path: Option<Path<ProfileId>>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.map(Path::into_inner);
@@ -65,7 +66,7 @@ pub async fn groups(
 
 async fn probe(
     page: Page<Admin>,
-    id: Option<i64>,
+    id: Option<ProfileId>,
     body: Bytes,
     what: Probe,
 ) -> Result<HttpResponse, AppError> {
