@@ -1,7 +1,9 @@
-//! One error type at the web edge.
+//! One error type at the web edge, and every conversion into it.
 //!
-//! Policy: models return `QueryResult`; jobs and start-up use `anyhow`; handlers return
-//! `AppError`, which decides the status and the words a person sees. Internal errors are
+//! Policy: models return `QueryResult`; connectors `DirectoryError`; the sync engine
+//! `SyncError`/`RunError`; jobs and start-up use `anyhow`; services and handlers return
+//! `AppError` (refusals a person can act on are typed outcomes, not errors), which decides
+//! the status and the words a person sees. Internal errors are
 //! logged with their cause and shown only as "something went wrong" — never with details
 //! that could carry a secret. Whether an error becomes a full page or an htmx toast is
 //! decided by `web::render::error_pages`, which can see the request.

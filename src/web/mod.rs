@@ -1,4 +1,6 @@
-//! The web edge: every route in one place, handlers grouped by page.
+//! The web edge: every route in one place, handlers grouped by page. A handler takes a
+//! `page::Page` (request, state, viewer, CSRF token) and its input, calls one function of
+//! `crate::services`, and renders (`page.render`) or redirects.
 
 pub mod account;
 pub mod admin;
