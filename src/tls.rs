@@ -12,8 +12,17 @@ use rustls::{ClientConfig, RootCertStore};
 pub fn client_config(extra_ca_file: Option<&Path>) -> anyhow::Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
     // A system without a certificate store still works with `tls_ca_file` alone.
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "part of the system's certificate store could not be read");
+    }
+    // One certificate webpki cannot parse must not cost the others.
+    let (_, unusable) = roots.add_parsable_certificates(native.certs);
+    if unusable > 0 {
+        tracing::debug!(
+            unusable,
+            "system certificates webpki cannot use were left out"
+        );
     }
     if let Some(path) = extra_ca_file {
         let pem = std::fs::read(path)

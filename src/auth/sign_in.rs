@@ -74,7 +74,7 @@ pub async fn sign_in(
         let mut padding = None;
         for user in &found {
             let (checked, pad) = check_password(state, user, password).await?;
-            right |= checked.is_ok();
+            right |= checked == Checked::Accepted;
             padding = Some(pad);
         }
         if let Some(pad) = padding {
@@ -100,10 +100,10 @@ pub async fn sign_in(
 
     let (checked, padding) = check_password(state, &user, password).await?;
     let refusal = match checked {
-        Err(why) => Some(why),
-        Ok(()) if user.disabled => Some("user is disabled".into()),
-        Ok(()) if !may_log_on => Some("user lacks the log on privilege".into()),
-        Ok(()) => None,
+        Checked::Refused(why) => Some(why),
+        Checked::Accepted if user.disabled => Some("user is disabled".into()),
+        Checked::Accepted if !may_log_on => Some("user lacks the log on privilege".into()),
+        Checked::Accepted => None,
     };
     if let Some(why) = refusal {
         padding.wait().await?;
@@ -193,6 +193,13 @@ async fn refuse_nobody(
     Ok(SignInOutcome::Refused)
 }
 
+/// A password check's answer; a refusal's reason is for the audit log only.
+#[derive(Debug, PartialEq, Eq)]
+enum Checked {
+    Accepted,
+    Refused(String),
+}
+
 /// A re-entered password (My account, setting up two-step sign-in again).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Confirmation {
@@ -232,7 +239,7 @@ pub async fn confirm_password(
         });
     }
     let (checked, padding) = check_password(state, user, password).await?;
-    if let Err(why) = checked {
+    if let Checked::Refused(why) = checked {
         padding.wait().await?;
         return Ok(Confirmation::Refused(why));
     }
@@ -295,7 +302,7 @@ async fn check_password(
     state: &AppState,
     user: &User,
     password: &SecretString,
-) -> Result<(Result<(), String>, Padding), AppError> {
+) -> Result<(Checked, Padding), AppError> {
     let blank = crate::auth::password::is_blank(password.expose_secret());
     Ok(match user.auth_method() {
         AuthMethod::Local => {
@@ -304,9 +311,9 @@ async fn check_password(
                 .verify(password, user.password_hash.clone())
                 .await?;
             let checked = if matches && !blank {
-                Ok(())
+                Checked::Accepted
             } else {
-                Err("wrong password".into())
+                Checked::Refused("wrong password".into())
             };
             (checked, Padding::delay())
         }
@@ -315,9 +322,9 @@ async fn check_password(
             // two, not their sum.
             let padding = Padding::delay_then_dummy(state.hasher.clone(), password.clone());
             let checked = if blank {
-                Err("empty password (refused before any bind)".into())
+                Checked::Refused("empty password (refused before any bind)".into())
             } else if user.directory_disabled {
-                Err("disabled in the directory".into())
+                Checked::Refused("disabled in the directory".into())
             } else {
                 check_at_directory(state, user, password).await?
             };
@@ -332,28 +339,30 @@ async fn check_at_directory(
     state: &AppState,
     user: &User,
     password: &SecretString,
-) -> Result<Result<(), String>, AppError> {
+) -> Result<Checked, AppError> {
     let (Some(profile_id), Some(external_id)) = (user.profile_id, user.external_id.clone()) else {
-        return Ok(Err("directory user without a profile".into()));
+        return Ok(Checked::Refused("directory user without a profile".into()));
     };
     let profile = state
         .db
         .run(move |c| directory_profiles::find(c, profile_id).map_err(AppError::from))
         .await?;
     let Some(profile) = profile else {
-        return Ok(Err("the user's profile is gone".into()));
+        return Ok(Checked::Refused("the user's profile is gone".into()));
     };
     let settings = KindSettings::of(&profile).map_err(anyhow::Error::from)?;
     let directory = match state.connectors().for_sign_in(&profile, &settings).await {
         Ok(d) if d.sign_in_method() == SignInMethod::Password => d,
         Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
-            return Ok(Err("this profile type signs in by OpenID Connect".into()));
+            return Ok(Checked::Refused(
+                "this profile type signs in by OpenID Connect".into(),
+            ));
         }
         Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
     Ok(match directory.authenticate(&external_id, password).await {
-        Ok(PasswordCheck::Accepted) => Ok(()),
-        Ok(PasswordCheck::Refused { reason }) => Err(reason),
-        Err(e) => Err(format!("directory error: {e}")),
+        Ok(PasswordCheck::Accepted) => Checked::Accepted,
+        Ok(PasswordCheck::Refused { reason }) => Checked::Refused(reason),
+        Err(e) => Checked::Refused(format!("directory error: {e}")),
     })
 }

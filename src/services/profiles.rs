@@ -211,16 +211,23 @@ async fn with_certificate(mut checked: Checked) -> Result<Checked, AppError> {
     Ok(checked)
 }
 
+/// A connector for the form as posted, or why there is none.
+enum Probe {
+    Ready(Box<Connector>),
+    /// Form errors in the fields the connection needs (or no connector for the kind).
+    NotTried(Vec<String>),
+}
+
 /// The connector for the form as posted; blank secrets mean the stored ones. Form errors
-/// in the type-specific fields come back as `Err` for the dialog to list.
+/// in the type-specific fields come back for the dialog to list.
 async fn connector_for(
     state: &AppState,
     kind: ProfileKind,
     posted: &Posted,
     stored: Option<&KindSettings>,
-) -> Result<Result<Connector, Vec<String>>, AppError> {
+) -> Result<Probe, AppError> {
     if !fields::has_connector(kind) {
-        return Ok(Err(vec![format!(
+        return Ok(Probe::NotTried(vec![format!(
             "{} profiles cannot be tested in this version of Roster.",
             kind.label()
         )]));
@@ -234,7 +241,7 @@ async fn connector_for(
                 .filter_map(|spec| errors.get(spec.name).map(str::to_owned))
                 .collect();
             if !relevant.is_empty() {
-                return Ok(Err(relevant));
+                return Ok(Probe::NotTried(relevant));
             }
             let mut lenient = posted.clone();
             lenient.set("name", "connection test");
@@ -243,15 +250,15 @@ async fn connector_for(
             lenient.set("groups_to_sync", "");
             match form::check(kind, &lenient, stored) {
                 Ok(checked) => checked,
-                Err(_) => return Ok(Err(vec!["The form has errors.".into()])),
+                Err(_) => return Ok(Probe::NotTried(vec!["The form has errors.".into()])),
             }
         }
     };
     match state.connectors().for_form(&checked).await {
-        Ok(connector) => Ok(Ok(connector)),
-        Err(ConnectorError::NotAvailable(_)) => {
-            Ok(Err(vec!["This type has no connector.".to_owned()]))
-        }
+        Ok(connector) => Ok(Probe::Ready(Box::new(connector))),
+        Err(ConnectorError::NotAvailable(_)) => Ok(Probe::NotTried(vec![
+            "This type has no connector.".to_owned(),
+        ])),
         Err(e @ ConnectorError::Secret(_)) => Err(anyhow::Error::from(e).into()),
     }
 }
@@ -275,8 +282,8 @@ pub async fn test_connection(
     loaded: Option<&Loaded>,
 ) -> Result<Tested, AppError> {
     let tested = match connector_for(state, kind, posted, loaded.map(|l| &l.settings)).await? {
-        Err(problems) => Tested::NotTried(problems),
-        Ok(connector) => match connector.test_connection().await {
+        Probe::NotTried(problems) => Tested::NotTried(problems),
+        Probe::Ready(connector) => match connector.test_connection().await {
             Ok(report) => Tested::Connected(report),
             Err(e) => Tested::Failed(e.explained()),
         },
@@ -323,8 +330,8 @@ pub async fn groups(
     search: &str,
 ) -> Result<Groups, AppError> {
     Ok(match connector_for(state, kind, posted, stored).await? {
-        Err(problems) => Groups::NotTried(problems),
-        Ok(connector) => match connector.list_groups(search).await {
+        Probe::NotTried(problems) => Groups::NotTried(problems),
+        Probe::Ready(connector) => match connector.list_groups(search).await {
             Ok(groups) => Groups::Found(groups),
             Err(e) => Groups::Failed(e.explained()),
         },

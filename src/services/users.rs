@@ -268,53 +268,55 @@ pub async fn switch_authentication(
         .run(move |c| users::find(c, id).map_err(AppError::from))
         .await?
         .ok_or(AppError::NotFound)?;
-    let detail = match user.auth_method() {
-        AuthMethod::Local => match switch_to_directory(state, &user, &form.profile).await? {
-            Ok(detail) => detail,
-            Err(refusal) => return Ok(refusal),
-        },
-        AuthMethod::Directory => {
-            let mut errors = FieldErrors::default();
-            validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
-            if let Some((name, message)) = errors.first() {
-                let label = match name {
-                    "password_confirm" => "Repeat the new password",
-                    _ => "New password",
-                };
-                return Ok(Switched::Refused(format!("{label}: {message}")));
-            }
-            let hash = state
-                .hasher
-                .hash(&SecretString::from(form.password))
-                .await?;
-            state
-                .db
-                .run(move |c| users::switch_to_local(c, id, &hash).map_err(AppError::from))
-                .await?;
-            "to a local password".to_owned()
-        }
-    };
-    let target = user.login_name();
-    audit::record(
-        &state.db,
-        actor,
-        Action::UserAuthenticationSwitched,
-        &target,
-        &detail,
-    )
-    .await?;
+    match user.auth_method() {
+        AuthMethod::Local => switch_to_directory(state, actor, &user, &form.profile).await,
+        AuthMethod::Directory => switch_to_local(state, actor, &user, form).await,
+    }
+}
+
+/// A directory user gets a Roster password and leaves the profile.
+async fn switch_to_local(
+    state: &AppState,
+    actor: &Actor,
+    user: &User,
+    form: SwitchForm,
+) -> Result<Switched, AppError> {
+    let mut errors = FieldErrors::default();
+    validation::check_new_password(&mut errors, &form.password, &form.password_confirm);
+    if let Some((name, message)) = errors.first() {
+        let label = match name {
+            "password_confirm" => "Repeat the new password",
+            _ => "New password",
+        };
+        return Ok(Switched::Refused(format!("{label}: {message}")));
+    }
+    let hash = state
+        .hasher
+        .hash(&SecretString::from(form.password))
+        .await?;
+    let (id, target, actor) = (user.id, user.login_name(), actor.clone());
+    state
+        .db
+        .transaction(move |c| -> Result<(), AppError> {
+            users::switch_to_local(c, id, &hash)?;
+            let action = Action::UserAuthenticationSwitched;
+            audit::write(c, &actor, action, &target, "to a local password")?;
+            Ok(())
+        })
+        .await?;
     Ok(Switched::Switched)
 }
 
 /// Moves a local user to directory sign-in at an AD/LDAP profile whose directory holds
 /// exactly one user of the same name (mapped the way the profile's syncs map names).
-/// The audit detail of the switch, or a refusal for the admin that names the field.
+/// A refusal names the field for the admin.
 async fn switch_to_directory(
     state: &AppState,
+    actor: &Actor,
     user: &User,
     profile_field: &str,
-) -> Result<Result<String, Switched>, AppError> {
-    let refuse = |why: String| Ok(Err(Switched::Refused(format!("Profile: {why}"))));
+) -> Result<Switched, AppError> {
+    let refuse = |why: String| Ok(Switched::Refused(format!("Profile: {why}")));
     let Ok(profile_id) = profile_field.trim().parse::<ProfileId>() else {
         return refuse("choose an Active Directory or LDAP profile.".into());
     };
@@ -357,23 +359,27 @@ async fn switch_to_directory(
         source.username.trim().to_owned()
     };
     let (id, domain, external_id) = (user.id, profile.domain.clone(), source.external_id);
+    let (target, actor) = (user.login_name(), actor.clone());
+    let detail = format!("to directory sign-in at {}", profile.name);
     let name = username.clone();
     let taken = state
         .db
-        .run(move |c| {
+        .transaction(move |c| {
             if let Some(other) =
                 users::identity_taken(c, id, &name, &domain, profile_id, &external_id)?
             {
                 return Ok::<_, AppError>(Some(other));
             }
             users::switch_to_directory(c, id, profile_id, &external_id, &name, &domain)?;
+            let action = Action::UserAuthenticationSwitched;
+            audit::write(c, &actor, action, &target, &detail)?;
             Ok(None)
         })
         .await?;
-    if let Some(other) = taken {
-        return refuse(format!(
+    match taken {
+        Some(other) => refuse(format!(
             "{other} already has this directory user's name or identity in Roster."
-        ));
+        )),
+        None => Ok(Switched::Switched),
     }
-    Ok(Ok(format!("to directory sign-in at {}", profile.name)))
 }
