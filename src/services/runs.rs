@@ -18,19 +18,31 @@ pub async fn start(
     profile_id: ProfileId,
     dry_run: bool,
 ) -> Result<RunId, AppError> {
-    let name = profile_name(state, profile_id).await?;
     let ctx = state.sync_context();
-    let started = sync::start(&ctx, profile_id, Trigger::Admin, &actor.name, dry_run).await?;
+    let started_by = actor.name.clone();
+    let actor = actor.clone();
+    let record = move |c: &mut crate::db::DbConnection, run_id: RunId| {
+        let name = directory_profiles::name(c, profile_id)?.unwrap_or_default();
+        let (action, detail) = if dry_run {
+            (Action::SyncTested, format!("dry run {run_id}"))
+        } else {
+            (Action::SyncStarted, format!("run {run_id}"))
+        };
+        audit::write(c, &actor, action, &name, &detail)
+    };
+    let started = sync::start_recorded(
+        &ctx,
+        profile_id,
+        Trigger::Admin,
+        &started_by,
+        dry_run,
+        record,
+    )
+    .await?;
     let run_id = started.run_id;
     tokio::spawn(async move {
         sync::execute(&ctx, started).await;
     });
-    let (action, detail) = if dry_run {
-        (Action::SyncTested, format!("dry run {run_id}"))
-    } else {
-        (Action::SyncStarted, format!("run {run_id}"))
-    };
-    audit::record(&state.db, actor, action, &name, &detail).await?;
     Ok(run_id)
 }
 
@@ -47,10 +59,13 @@ pub async fn approve(state: &AppState, actor: &Actor, run_id: RunId) -> Result<(
 }
 
 pub async fn discard(state: &AppState, actor: &Actor, run_id: RunId) -> Result<(), AppError> {
-    sync::discard(&state.sync_context(), run_id).await?;
-    let target = format!("run {run_id}");
-    let detail = "held plan discarded";
-    audit::record(&state.db, actor, Action::SyncDiscarded, &target, detail).await?;
+    let actor = actor.clone();
+    let record = move |c: &mut crate::db::DbConnection| {
+        let target = format!("run {run_id}");
+        let detail = "held plan discarded";
+        audit::write(c, &actor, Action::SyncDiscarded, &target, detail)
+    };
+    sync::discard_recorded(&state.sync_context(), run_id, record).await?;
     Ok(())
 }
 
@@ -144,12 +159,4 @@ pub async fn latest_of_profile(
             Ok::<_, AppError>((name, sync_runs::latest_of_profile(c, profile_id)?))
         })
         .await
-}
-
-async fn profile_name(state: &AppState, profile_id: ProfileId) -> Result<String, AppError> {
-    state
-        .db
-        .run(move |c| directory_profiles::name(c, profile_id).map_err(AppError::from))
-        .await?
-        .ok_or(AppError::NotFound)
 }

@@ -115,15 +115,22 @@ pub async fn approve(ctx: &SyncContext, run_id: RunId) -> Result<Outcome, SyncEr
 
 /// An admin discards a held run: nothing is applied.
 pub async fn discard(ctx: &SyncContext, run_id: RunId) -> Result<(), SyncError> {
-    let settled = ctx
-        .db
-        .run(move |c| {
-            sync_runs::settle_held(c, run_id, RunStatus::Discarded).map_err(SyncError::from)
+    discard_recorded(ctx, run_id, |_| Ok(())).await
+}
+
+/// Like `discard`; `record` runs in the transaction that discards (the admin's audit event).
+pub async fn discard_recorded(
+    ctx: &SyncContext,
+    run_id: RunId,
+    record: impl FnOnce(&mut crate::db::DbConnection) -> diesel::QueryResult<()> + Send + 'static,
+) -> Result<(), SyncError> {
+    ctx.db
+        .write(move |c| {
+            if !sync_runs::settle_held(c, run_id, RunStatus::Discarded)? {
+                return Err(SyncError::NotHeld);
+            }
+            record(c)?;
+            Ok(())
         })
-        .await?;
-    if settled {
-        Ok(())
-    } else {
-        Err(SyncError::NotHeld)
-    }
+        .await
 }

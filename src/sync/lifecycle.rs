@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::db::ids::ProfileId;
+use crate::db::DbConnection;
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::{directory_profiles, sync_leases, sync_runs};
 use crate::directory::Progress;
 
@@ -17,20 +18,36 @@ pub async fn start(
     started_by: &str,
     dry_run: bool,
 ) -> Result<Started, SyncError> {
+    start_recorded(ctx, profile_id, trigger, started_by, dry_run, |_, _| Ok(())).await
+}
+
+/// Like `start`; `record` runs in the transaction that creates the run (an admin's start
+/// is audited with it, the new run's id in hand).
+pub async fn start_recorded(
+    ctx: &SyncContext,
+    profile_id: ProfileId,
+    trigger: Trigger,
+    started_by: &str,
+    dry_run: bool,
+    record: impl FnOnce(&mut DbConnection, RunId) -> diesel::QueryResult<()> + Send + 'static,
+) -> Result<Started, SyncError> {
     let started_by = started_by.to_owned();
     let lease_seconds = ctx.lease_seconds;
     ctx.db
         .run(move |c| {
             // One transaction: a scheduler's reaper never sees the run without its lease.
             c.write_transaction(|c| {
-                start_in(c, profile_id, trigger, &started_by, dry_run, lease_seconds)
+                let started =
+                    start_in(c, profile_id, trigger, &started_by, dry_run, lease_seconds)?;
+                record(c, started.run_id)?;
+                Ok(started)
             })
         })
         .await
 }
 
 fn start_in(
-    c: &mut crate::db::DbConnection,
+    c: &mut DbConnection,
     profile_id: ProfileId,
     trigger: Trigger,
     started_by: &str,

@@ -29,9 +29,9 @@ pub use crate::db::models::sync_runs::RunStatus;
 use crate::profiles::connector::{ConnectorError, Connectors};
 use plan::Plan;
 
-pub use approval::{approve, discard};
+pub use approval::{approve, discard, discard_recorded};
 pub use execute::{counts, execute};
-pub use lifecycle::start;
+pub use lifecycle::{start, start_recorded};
 
 /// What a run needs from the application.
 #[derive(Clone)]

@@ -31,12 +31,62 @@ pub async fn start(
     Ok(page.redirect(&format!("/admin/runs/{run_id}")))
 }
 
+/// A run as its pages show it: the row's facts, without the stored plan (which can be
+/// megabytes of JSON and is read into a `Plan` instead).
+pub struct RunFacts {
+    pub id: RunId,
+    pub profile_id: ProfileId,
+    pub triggered_by: String,
+    pub started_by: String,
+    pub dry_run: bool,
+    pub status: RunStatus,
+    pub phase: String,
+    pub progress_users: i32,
+    pub progress_groups: i32,
+    pub cancel_requested: bool,
+    pub users_created: i32,
+    pub users_updated: i32,
+    pub users_deleted: i32,
+    pub users_unchanged: i32,
+    pub groups_created: i32,
+    pub groups_updated: i32,
+    pub groups_deleted: i32,
+    pub error: Option<String>,
+}
+
+impl RunFacts {
+    fn of(run: SyncRun) -> RunFacts {
+        RunFacts {
+            id: run.id,
+            profile_id: run.profile_id,
+            triggered_by: run.triggered_by,
+            started_by: run.started_by,
+            dry_run: run.dry_run,
+            status: run.status,
+            phase: run.phase,
+            progress_users: run.progress_users,
+            progress_groups: run.progress_groups,
+            cancel_requested: run.cancel_requested,
+            users_created: run.users_created,
+            users_updated: run.users_updated,
+            users_deleted: run.users_deleted,
+            users_unchanged: run.users_unchanged,
+            groups_created: run.groups_created,
+            groups_updated: run.groups_updated,
+            groups_deleted: run.groups_deleted,
+            error: run.error,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "partials/admin/run_partial.html")]
 pub struct RunPartial {
     pub title: String,
     pub csrf_token: String,
-    pub run: SyncRun,
+    pub run: RunFacts,
+    /// The run stored a plan (failed and running runs have none).
+    pub stored_plan: bool,
     pub profile_name: String,
     pub started: String,
     pub finished: String,
@@ -67,7 +117,7 @@ impl RunPartial {
     }
     /// Failed and cancelled runs have no plan to show.
     pub fn has_plan(&self) -> bool {
-        !self.running() && self.run.plan.is_some() && self.run.status != RunStatus::Cancelled
+        !self.running() && self.stored_plan && self.run.status != RunStatus::Cancelled
     }
     pub fn action_label(&self, action: &Action) -> &'static str {
         let planned = self.run.dry_run || self.run.status == RunStatus::Held;
@@ -156,7 +206,8 @@ pub async fn show(
         scope: plan.scope.clone(),
         source_users: plan.source_users,
         truncated: plan.truncated,
-        run,
+        stored_plan: run.plan.is_some(),
+        run: RunFacts::of(run),
     };
     page.render(StatusCode::OK, partial, "profiles")
 }
@@ -292,7 +343,7 @@ pub struct RunStatusPartial {
     pub title: String,
     pub csrf_token: String,
     pub profile_id: ProfileId,
-    pub run: Option<SyncRun>,
+    pub run: Option<RunFacts>,
     pub elapsed: String,
     pub finished: String,
 }
@@ -330,7 +381,7 @@ pub async fn profile_run_status(
             .as_ref()
             .map(|r| format_optional(r.finished_at))
             .unwrap_or_default(),
-        run,
+        run: run.map(RunFacts::of),
     };
     page.render(StatusCode::OK, partial, "profiles")
 }
