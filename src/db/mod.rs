@@ -124,7 +124,8 @@ impl DbConnection {
     /// in between. SQLite's default BEGIN takes the write lock only at the first write, and
     /// a reader whose snapshot went stale meanwhile fails at once ("database is locked",
     /// no busy wait); BEGIN IMMEDIATE takes it at the start, so writers queue instead.
-    /// `f` must not open a transaction of its own.
+    /// It is begun through diesel's transaction manager, so a model function that opens a
+    /// transaction of its own inside `f` gets a savepoint.
     pub fn write_transaction<T, E>(
         &mut self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -132,22 +133,25 @@ impl DbConnection {
     where
         E: From<diesel::result::Error>,
     {
-        if self.backend() == Backend::Postgres {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let DbConnection::Sqlite(sqlite) = self else {
             return self.transaction(f);
-        }
-        self.batch_execute("BEGIN IMMEDIATE")?;
-        match f(self) {
+        };
+        AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        let result = f(self);
+        let DbConnection::Sqlite(sqlite) = self else {
+            return result;
+        };
+        // As diesel's own `transaction`: commit on success, roll back on an error.
+        match result {
             Ok(value) => {
-                if let Err(e) = self.batch_execute("COMMIT") {
-                    let _ = self.batch_execute("ROLLBACK");
-                    return Err(e.into());
-                }
+                AnsiTransactionManager::commit_transaction(sqlite)?;
                 Ok(value)
             }
-            Err(e) => {
-                let _ = self.batch_execute("ROLLBACK");
-                Err(e)
-            }
+            Err(e) => match AnsiTransactionManager::rollback_transaction(sqlite) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+                Err(rollback) => Err(rollback.into()),
+            },
         }
     }
 
@@ -255,18 +259,6 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
-    }
-
-    /// Runs `f` in a diesel transaction, which model functions that open their own
-    /// transaction join (as a savepoint): for a change and its audit event together.
-    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
-    {
-        self.run(move |c| diesel::Connection::transaction(c, f))
-            .await
     }
 
     /// Runs `f` in one write transaction (`DbConnection::write_transaction`), after this

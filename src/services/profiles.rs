@@ -85,7 +85,7 @@ pub async fn create(
     let name = posted.get("name").trim().to_owned();
     state
         .db
-        .transaction(move |c| -> Result<Saved, AppError> {
+        .write(move |c| -> Result<Saved, AppError> {
             let saved = match store::create(c, &key, kind, checked) {
                 Ok(saved) => saved,
                 Err(StoreError::NameTaken) => return Ok(name_taken()),
@@ -121,7 +121,7 @@ pub async fn update(
     };
     state
         .db
-        .transaction(move |c| -> Result<Saved, AppError> {
+        .write(move |c| -> Result<Saved, AppError> {
             let saved = match store::update(c, &key, id, checked) {
                 Ok(saved) => saved,
                 Err(StoreError::NameTaken) => return Ok(name_taken()),
@@ -348,7 +348,7 @@ pub async fn delete_configuration(
     let actor = actor.clone();
     state
         .db
-        .transaction(move |c| -> Result<(), AppError> {
+        .write(move |c| -> Result<(), AppError> {
             let removed = dependent_configurations::delete(c, id, configuration)?
                 .ok_or(AppError::NotFound)?;
             let action = Action::ProfileConfigurationDeleted;
@@ -383,7 +383,7 @@ pub async fn delete(
     let actor = actor.clone();
     state
         .db
-        .transaction(move |c| -> Result<DeleteOutcome, AppError> {
+        .write(move |c| -> Result<DeleteOutcome, AppError> {
             let name = directory_profiles::name(c, id)?.ok_or(AppError::NotFound)?;
             let outcome = store::delete(c, id).map_err(anyhow::Error::from)?;
             if let DeleteOutcome::Deleted { users_deleted } = &outcome {

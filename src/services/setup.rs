@@ -34,10 +34,9 @@ pub async fn create_first_admin(
     let hash = state.hasher.hash(password).await?;
     let name = name.trim().to_owned();
     let policy = state.session_policy;
-    // A diesel transaction (not `write`): creating the user opens one of its own.
     state
         .db
-        .transaction(move |c| -> Result<Option<String>, AppError> {
+        .write(move |c| -> Result<Option<String>, AppError> {
             // Two tabs racing: only the first creates the admin.
             if user_privileges::any_admin(c)? {
                 return Ok(None);

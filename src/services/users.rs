@@ -79,7 +79,7 @@ pub async fn create(state: &AppState, actor: &Actor, new: NewUser) -> Result<Cre
     let actor = actor.clone();
     let id = state
         .db
-        .transaction(move |c| -> Result<UserId, AppError> {
+        .write(move |c| -> Result<UserId, AppError> {
             let id = users::create_local(
                 c,
                 &NewLocalUser {
@@ -188,7 +188,7 @@ pub async fn act(
     let actor = actor.clone();
     state
         .db
-        .transaction(move |c| -> Result<(), AppError> {
+        .write(move |c| -> Result<(), AppError> {
             let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
             match action {
                 UserAction::Disable => {
@@ -231,7 +231,7 @@ pub async fn set_privileges(
     let actor = actor.clone();
     state
         .db
-        .transaction(move |c| -> Result<(), AppError> {
+        .write(move |c| -> Result<(), AppError> {
             let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
             user_privileges::replace(c, id, &chosen)?;
             let detail = Privilege::join(&chosen);
@@ -297,7 +297,7 @@ async fn switch_to_local(
     let (id, target, actor) = (user.id, user.login_name(), actor.clone());
     state
         .db
-        .transaction(move |c| -> Result<(), AppError> {
+        .write(move |c| -> Result<(), AppError> {
             users::switch_to_local(c, id, &hash)?;
             let action = Action::UserAuthenticationSwitched;
             audit::write(c, &actor, action, &target, "to a local password")?;
@@ -364,7 +364,7 @@ async fn switch_to_directory(
     let name = username.clone();
     let taken = state
         .db
-        .transaction(move |c| {
+        .write(move |c| {
             if let Some(other) =
                 users::identity_taken(c, id, &name, &domain, profile_id, &external_id)?
             {

@@ -202,3 +202,40 @@ crate::db_test! {
         assert!(html.contains("rel=\"next\"") && html.contains("rel=\"prev\""));
     }
 }
+
+// An admin action reads, then writes: while another connection holds the write lock (a sync
+// applying, say), it waits for it instead of failing when that writer commits (SQLite: a
+// deferred transaction whose snapshot went stale fails at once).
+crate::db_test! {
+    async fn admin_actions_wait_for_another_writer_instead_of_failing(app) {
+        app.sign_in_as_admin().await;
+        let created = app.create_user("frank", "a long password for frank", &["log_on"]).await;
+        let detail = crate::support::app::location(&created);
+        let token = crate::support::app::csrf_token_in(&app.get_html(&detail).await);
+        let holder = {
+            let db = app.db.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut c = db.get().expect("db connection");
+                c.write_transaction(|c| {
+                    let actor = roster::audit::Actor::anonymous("holder", "");
+                    roster::audit::write(c, &actor, roster::audit::Action::SignOut, "holder", "")?;
+                    std::thread::sleep(std::time::Duration::from_millis(1500));
+                    Ok::<_, diesel::result::Error>(())
+                })
+                .expect("the holding transaction commits");
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let res = app
+            .client
+            .post(app.url(&format!("{detail}/action")))
+            .form(&[("csrf_token", token.as_str()), ("action", "disable")])
+            .send()
+            .await
+            .expect("POST");
+        holder.await.expect("holder");
+        assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
+        let page = app.get_html(&detail).await;
+        assert!(page.contains("Disabled in Roster"), "{page}");
+    }
+}

@@ -365,7 +365,6 @@ pub async fn create(page: Page<Admin>, body: Bytes) -> Result<HttpResponse, AppE
     }
 }
 
-/// Names of the settings an edit changed (never their values: some are secrets' ids).
 fn invalid(
     page: &Page<Admin>,
     ctx: FormContext<'_>,
