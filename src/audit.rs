@@ -34,61 +34,47 @@ impl Actor {
     }
 }
 
-/// Declares the audit actions once: the variant and the name stored in `audit_events.action`.
-macro_rules! actions {
-    ($($variant:ident => $name:literal,)*) => {
-        /// What happened. Stored by name; the names never change (the log outlives releases).
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum Action { $($variant,)* }
-
-        impl Action {
-            pub const ALL: &[Action] = &[$(Action::$variant,)*];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $(Action::$variant => $name,)* }
-            }
-        }
-    };
-}
-
-actions! {
-    SignIn => "sign_in",
-    SignInFailed => "sign_in_failed",
-    SignInThrottled => "sign_in_throttled",
-    SignOut => "sign_out",
-    SessionsEnded => "sessions_ended",
-    PasswordChanged => "password_changed",
-    MfaPassed => "mfa_passed",
-    MfaFailed => "mfa_failed",
-    MfaThrottled => "mfa_throttled",
-    MfaEnrolled => "mfa_enrolled",
-    MfaReenrolmentStarted => "mfa_reenrolment_started",
-    AdminCreated => "admin_created",
-    UserCreated => "user_created",
-    UserDisabled => "user_disabled",
-    UserEnabled => "user_enabled",
-    UserDeleted => "user_deleted",
-    UserMfaRequired => "user_mfa_required",
-    UserMfaNotRequired => "user_mfa_not_required",
-    UserMfaReset => "user_mfa_reset",
-    UserPrivilegesChanged => "user_privileges_changed",
-    UserAuthenticationSwitched => "user_authentication_switched",
-    ProfileCreated => "profile_created",
-    ProfileUpdated => "profile_updated",
-    ProfileDeleted => "profile_deleted",
-    ProfileSecretChanged => "profile_secret_changed",
-    ProfileConnectionTested => "profile_connection_tested",
-    ProfileConfigurationDeleted => "profile_configuration_deleted",
-    SyncStarted => "sync_started",
-    SyncTested => "sync_tested",
-    SyncApproved => "sync_approved",
-    SyncDiscarded => "sync_discarded",
-    SyncCancelled => "sync_cancelled",
-    ScheduleCreated => "schedule_created",
-    ScheduleUpdated => "schedule_updated",
-    ScheduleEnabled => "schedule_enabled",
-    ScheduleDisabled => "schedule_disabled",
-    ScheduleDeleted => "schedule_deleted",
+crate::text_enum! {
+    /// What happened. Stored by name; the names never change (the log outlives releases).
+    pub enum Action {
+        SignIn => "sign_in",
+        SignInFailed => "sign_in_failed",
+        SignInThrottled => "sign_in_throttled",
+        SignOut => "sign_out",
+        SessionsEnded => "sessions_ended",
+        PasswordChanged => "password_changed",
+        MfaPassed => "mfa_passed",
+        MfaFailed => "mfa_failed",
+        MfaThrottled => "mfa_throttled",
+        MfaEnrolled => "mfa_enrolled",
+        MfaReenrolmentStarted => "mfa_reenrolment_started",
+        AdminCreated => "admin_created",
+        UserCreated => "user_created",
+        UserDisabled => "user_disabled",
+        UserEnabled => "user_enabled",
+        UserDeleted => "user_deleted",
+        UserMfaRequired => "user_mfa_required",
+        UserMfaNotRequired => "user_mfa_not_required",
+        UserMfaReset => "user_mfa_reset",
+        UserPrivilegesChanged => "user_privileges_changed",
+        UserAuthenticationSwitched => "user_authentication_switched",
+        ProfileCreated => "profile_created",
+        ProfileUpdated => "profile_updated",
+        ProfileDeleted => "profile_deleted",
+        ProfileSecretChanged => "profile_secret_changed",
+        ProfileConnectionTested => "profile_connection_tested",
+        ProfileConfigurationDeleted => "profile_configuration_deleted",
+        SyncStarted => "sync_started",
+        SyncTested => "sync_tested",
+        SyncApproved => "sync_approved",
+        SyncDiscarded => "sync_discarded",
+        SyncCancelled => "sync_cancelled",
+        ScheduleCreated => "schedule_created",
+        ScheduleUpdated => "schedule_updated",
+        ScheduleEnabled => "schedule_enabled",
+        ScheduleDisabled => "schedule_disabled",
+        ScheduleDeleted => "schedule_deleted",
+    }
 }
 
 /// Writes one event on `conn` (inside the caller's transaction).

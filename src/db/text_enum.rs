@@ -1,12 +1,48 @@
-//! Enums stored as TEXT on both backends: the column keeps the readable name (`as_str`),
-//! the Rust side gets the enum. A name no variant has fails the read with what it was.
+//! Enums stored as TEXT on both backends: the column keeps the readable name, the Rust side
+//! gets the enum. A name no variant has fails the read with what it was.
 
-/// Implements diesel's TEXT mapping and `Display` for an enum with `as_str` and `parse`.
-/// The enum also derives `diesel::AsExpression, diesel::FromSqlRow` with
-/// `#[diesel(sql_type = diesel::sql_types::Text)]`.
+/// Declares an enum with the name each variant is stored under: `as_str`, `parse`, `ALL`,
+/// diesel's TEXT mapping, `Display` as the name, and comparison with the name's text.
 #[macro_export]
-macro_rules! stored_as_text {
-    ($ty:ident) => {
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $name:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            diesel::expression::AsExpression,
+            diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $ty {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $ty {
+            pub const ALL: &[$ty] = &[$($ty::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)*
+                }
+            }
+
+            pub fn parse(text: &str) -> Option<$ty> {
+                match text {
+                    $($name => Some($ty::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
         impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $ty
         where
             DB: diesel::backend::Backend,

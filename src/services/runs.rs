@@ -94,14 +94,18 @@ pub async fn cancel(state: &AppState, actor: &Actor, run_id: RunId) -> Result<()
 
 /// A run with what its page shows.
 pub struct RunView {
+    /// The row without its stored plan (megabytes of JSON for a large run), which is
+    /// `plan` now.
     pub run: SyncRun,
     pub profile_name: String,
     /// The stored plan; empty while running, for failed runs, or if it cannot be read.
     pub plan: Plan,
+    /// The run had stored a plan.
+    pub stored_plan: bool,
 }
 
 pub async fn view(state: &AppState, run_id: RunId) -> Result<RunView, AppError> {
-    let (run, profile_name) = state
+    let (mut run, profile_name) = state
         .db
         .run(move |c| -> Result<_, AppError> {
             let run = sync_runs::find(c, run_id)?.ok_or(AppError::NotFound)?;
@@ -109,7 +113,8 @@ pub async fn view(state: &AppState, run_id: RunId) -> Result<RunView, AppError> 
             Ok((run, name))
         })
         .await?;
-    let plan = match run.plan.as_deref().map(serde_json::from_str::<Plan>) {
+    let stored = run.plan.take();
+    let plan = match stored.as_deref().map(serde_json::from_str::<Plan>) {
         None => Plan::default(),
         Some(Ok(plan)) => plan,
         Some(Err(e)) => {
@@ -119,6 +124,7 @@ pub async fn view(state: &AppState, run_id: RunId) -> Result<RunView, AppError> 
         }
     };
     Ok(RunView {
+        stored_plan: stored.is_some(),
         run,
         profile_name,
         plan,

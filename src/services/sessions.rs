@@ -4,9 +4,11 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Action, Actor};
-use crate::auth::sessions::{self, NewSessionRequest};
+use crate::auth::sessions::{self, NewSessionRequest, SessionPolicy};
 use crate::auth::{throttle, totp};
 use crate::crypto::token_hash;
+use crate::db::DbConnection;
+use crate::db::ids::UserId;
 use crate::db::models::recovery_codes;
 use crate::db::models::sessions::{self as session_rows, Stage};
 use crate::db::models::user_privileges::Privilege;
@@ -81,6 +83,30 @@ pub struct Origin {
     pub previous_token: Option<String>,
 }
 
+impl Origin {
+    /// Starts a session of `stage` from here; the browser's previous session ends. The
+    /// token is for the cookie only.
+    pub fn start(
+        &self,
+        c: &mut DbConnection,
+        policy: &SessionPolicy,
+        user_id: UserId,
+        stage: Stage,
+    ) -> diesel::QueryResult<String> {
+        sessions::start(
+            c,
+            policy,
+            &NewSessionRequest {
+                user_id,
+                stage,
+                client_ip: &self.client_ip,
+                user_agent: &self.user_agent,
+                previous_token: self.previous_token.as_deref(),
+            },
+        )
+    }
+}
+
 /// A session begun after the password: its stage and its token (for the cookie only).
 pub struct Begun {
     pub stage: Stage,
@@ -101,19 +127,7 @@ pub async fn begin(state: &AppState, user: &User, origin: Origin) -> Result<Begu
     let (policy, user_id) = (state.session_policy, user.id);
     let token = state
         .db
-        .write(move |c| -> Result<_, AppError> {
-            Ok(sessions::start(
-                c,
-                &policy,
-                &NewSessionRequest {
-                    user_id,
-                    stage,
-                    client_ip: &origin.client_ip,
-                    user_agent: &origin.user_agent,
-                    previous_token: origin.previous_token.as_deref(),
-                },
-            )?)
-        })
+        .write(move |c| -> Result<_, AppError> { Ok(origin.start(c, &policy, user_id, stage)?) })
         .await?;
     Ok(Begun { stage, token })
 }
@@ -293,17 +307,7 @@ pub async fn after_mfa(
                 users::mark_mfa_enrolled(c, id)?;
                 recovery_codes::replace(c, id, &hashes)?;
             }
-            let token = sessions::start(
-                c,
-                &policy,
-                &NewSessionRequest {
-                    user_id: id,
-                    stage: Stage::Full,
-                    client_ip: &origin.client_ip,
-                    user_agent: &origin.user_agent,
-                    previous_token: origin.previous_token.as_deref(),
-                },
-            )?;
+            let token = origin.start(c, &policy, id, Stage::Full)?;
             audit::write(c, &actor, action, &actor.name, "")?;
             Ok(token)
         })

@@ -3,7 +3,6 @@
 use secrecy::SecretString;
 
 use crate::audit::{self, Action, Actor};
-use crate::auth::sessions::{self, NewSessionRequest};
 use crate::crypto::token_hash;
 use crate::db::models::sessions::Stage;
 use crate::db::models::{setup_tokens, user_privileges};
@@ -34,6 +33,11 @@ pub async fn create_first_admin(
     let hash = state.hasher.hash(password).await?;
     let name = name.trim().to_owned();
     let policy = state.session_policy;
+    // The first admin's browser has no session to replace.
+    let origin = Origin {
+        previous_token: None,
+        ..origin
+    };
     state
         .db
         .write(move |c| -> Result<Option<String>, AppError> {
@@ -43,17 +47,7 @@ pub async fn create_first_admin(
             }
             let id = crate::accounts::create_admin(c, &name, &hash)?;
             setup_tokens::clear(c)?;
-            let token = sessions::start(
-                c,
-                &policy,
-                &NewSessionRequest {
-                    user_id: id,
-                    stage: Stage::Full,
-                    client_ip: &origin.client_ip,
-                    user_agent: &origin.user_agent,
-                    previous_token: None,
-                },
-            )?;
+            let token = origin.start(c, &policy, id, Stage::Full)?;
             let actor = Actor::user(id, name.as_str(), origin.client_ip.as_str());
             audit::write(c, &actor, Action::AdminCreated, &name, "first-start setup")?;
             Ok(Some(token))

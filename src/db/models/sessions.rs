@@ -8,37 +8,13 @@ use crate::db::models::users::User;
 use crate::db::schema::{sessions, users};
 use crate::with_backend;
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum Stage {
-    /// Password accepted, second factor still owed: no data may be served.
-    MfaPending,
-    Full,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::MfaPending => "mfa",
-            Stage::Full => "full",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Stage> {
-        [Stage::MfaPending, Stage::Full]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+crate::text_enum! {
+    pub enum Stage {
+        /// Password accepted, second factor still owed: no data may be served.
+        MfaPending => "mfa",
+        Full => "full",
     }
 }
-crate::stored_as_text!(Stage);
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sessions)]

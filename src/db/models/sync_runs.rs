@@ -8,54 +8,19 @@ use crate::db::ids::{ProfileId, RunId};
 use crate::db::schema::{directory_profiles, sync_leases, sync_runs};
 use crate::with_backend;
 
-/// Where a run is: `Running` until it ends in one of the others.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    diesel::expression::AsExpression,
-    diesel::deserialize::FromSqlRow,
-)]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum RunStatus {
-    Running,
-    Succeeded,
-    Failed,
-    /// Waiting for an admin: the deletion guard held the plan.
-    Held,
-    Cancelled,
-    /// A held run an admin discarded.
-    Discarded,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 6] = [
-        RunStatus::Running,
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Held,
-        RunStatus::Cancelled,
-        RunStatus::Discarded,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Held => "held",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::Discarded => "discarded",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        RunStatus::ALL.into_iter().find(|s| s.as_str() == text)
+crate::text_enum! {
+    /// Where a run is: `Running` until it ends in one of the others.
+    pub enum RunStatus {
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        /// Waiting for an admin: the deletion guard held the plan.
+        Held => "held",
+        Cancelled => "cancelled",
+        /// A held run an admin discarded.
+        Discarded => "discarded",
     }
 }
-crate::stored_as_text!(RunStatus);
 
 #[derive(Queryable, Selectable, Clone, Debug)]
 #[diesel(table_name = sync_runs)]

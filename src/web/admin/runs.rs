@@ -31,60 +31,13 @@ pub async fn start(
     Ok(page.redirect(&format!("/admin/runs/{run_id}")))
 }
 
-/// A run as its pages show it: the row's facts, without the stored plan (which can be
-/// megabytes of JSON and is read into a `Plan` instead).
-pub struct RunFacts {
-    pub id: RunId,
-    pub profile_id: ProfileId,
-    pub triggered_by: String,
-    pub started_by: String,
-    pub dry_run: bool,
-    pub status: RunStatus,
-    pub phase: String,
-    pub progress_users: i32,
-    pub progress_groups: i32,
-    pub cancel_requested: bool,
-    pub users_created: i32,
-    pub users_updated: i32,
-    pub users_deleted: i32,
-    pub users_unchanged: i32,
-    pub groups_created: i32,
-    pub groups_updated: i32,
-    pub groups_deleted: i32,
-    pub error: Option<String>,
-}
-
-impl RunFacts {
-    fn of(run: SyncRun) -> RunFacts {
-        RunFacts {
-            id: run.id,
-            profile_id: run.profile_id,
-            triggered_by: run.triggered_by,
-            started_by: run.started_by,
-            dry_run: run.dry_run,
-            status: run.status,
-            phase: run.phase,
-            progress_users: run.progress_users,
-            progress_groups: run.progress_groups,
-            cancel_requested: run.cancel_requested,
-            users_created: run.users_created,
-            users_updated: run.users_updated,
-            users_deleted: run.users_deleted,
-            users_unchanged: run.users_unchanged,
-            groups_created: run.groups_created,
-            groups_updated: run.groups_updated,
-            groups_deleted: run.groups_deleted,
-            error: run.error,
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "partials/admin/run_partial.html")]
 pub struct RunPartial {
     pub title: String,
     pub csrf_token: String,
-    pub run: RunFacts,
+    /// The row, its stored plan taken out (read into the plan lists below).
+    pub run: SyncRun,
     /// The run stored a plan (failed and running runs have none).
     pub stored_plan: bool,
     pub profile_name: String,
@@ -151,6 +104,7 @@ pub async fn show(
         run,
         profile_name,
         plan,
+        stored_plan,
     } = runs::view(&page.state, id).await?;
     let q = query.q.trim().to_lowercase();
     let matches =
@@ -206,8 +160,8 @@ pub async fn show(
         scope: plan.scope.clone(),
         source_users: plan.source_users,
         truncated: plan.truncated,
-        stored_plan: run.plan.is_some(),
-        run: RunFacts::of(run),
+        stored_plan,
+        run,
     };
     page.render(StatusCode::OK, partial, "profiles")
 }
@@ -250,7 +204,7 @@ pub struct RunsPartial {
     pub profile: Option<(ProfileId, String)>,
     pub base: String,
     pub status: String,
-    pub statuses: [RunStatus; 6],
+    pub statuses: &'static [RunStatus],
     pub rows: Vec<RunRow>,
     pub next_link: Option<String>,
 }
@@ -343,7 +297,7 @@ pub struct RunStatusPartial {
     pub title: String,
     pub csrf_token: String,
     pub profile_id: ProfileId,
-    pub run: Option<RunFacts>,
+    pub run: Option<SyncRun>,
     pub elapsed: String,
     pub finished: String,
 }
@@ -381,7 +335,7 @@ pub async fn profile_run_status(
             .as_ref()
             .map(|r| format_optional(r.finished_at))
             .unwrap_or_default(),
-        run: run.map(RunFacts::of),
+        run,
     };
     page.render(StatusCode::OK, partial, "profiles")
 }
