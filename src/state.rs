@@ -25,6 +25,8 @@ pub struct AppState {
     pub throttle_policy: ThrottlePolicy,
     /// Bound LDAP service connections reused by directory sign-ins.
     pub ldap_pool: crate::directory::ldap::ServicePool,
+    /// OpenID providers' discovery documents and keys (Entra ID sign-in).
+    pub oidc: crate::auth::oidc::Providers,
 }
 
 impl AppState {
@@ -60,7 +62,9 @@ impl AppState {
         };
         let csrf = CsrfKey::new(master_key.derive("roster csrf v1")?);
         let tls = crate::tls::client_config(settings.tls_ca_file.as_deref())?;
+        let oidc = crate::auth::oidc::Providers::new(tls.clone())?;
         Ok(AppState {
+            oidc,
             hasher: PasswordHasherPool::new(settings.password_hash_concurrency),
             session_policy: SessionPolicy {
                 idle_seconds: i64::from(settings.session_idle_minutes) * 60,

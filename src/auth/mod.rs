@@ -2,6 +2,7 @@
 
 pub mod csrf;
 pub mod login_name;
+pub mod oidc;
 pub mod password;
 pub mod sessions;
 pub mod sign_in;

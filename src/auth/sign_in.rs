@@ -358,6 +358,9 @@ async fn check_at_directory(
                 "this profile type signs in by OpenID Connect".into(),
             ));
         }
+        Err(e @ (ConnectorError::Unusable(_) | ConnectorError::NotYet(_))) => {
+            return Ok(Checked::Refused(format!("directory error: {e}")));
+        }
         Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
     Ok(match directory.authenticate(&external_id, password).await {

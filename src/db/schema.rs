@@ -194,6 +194,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    oidc_logins (id) {
+        id -> BigInt,
+        state_hash -> Text,
+        binding_hash -> Text,
+        profile_id -> BigInt,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        next -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sign_in_domains (domain, profile_id) {
+        domain -> Text,
+        profile_id -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> BigInt,
         occurred_at -> BigInt,
@@ -229,5 +249,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     sign_in_throttle,
     setup_tokens,
+    oidc_logins,
+    sign_in_domains,
     audit_events,
 );

@@ -4,11 +4,13 @@
 //! directory's own technical error text for the admin; explanations of a kind's errors
 //! (Active Directory's sub-codes, TLS hints) live in its module too.
 //!
-//! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory.
-//! `app_integration.rs`, `icewarp.rs`, `entra.rs` and `google.rs` come with their issues:
+//! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory,
+//! `entra.rs` Microsoft Entra ID. `app_integration.rs`, `icewarp.rs` and `google.rs` come
+//! with their issues:
 //! each adds a variant to `Connector` and a branch to `profiles::connector`. Callers build a
 //! connector only through `profiles::connector` (stored profile or posted form).
 
+pub mod entra;
 pub mod ldap;
 pub mod names;
 
@@ -104,6 +106,9 @@ pub struct Snapshot {
     pub warnings: Vec<String>,
     /// How the chosen groups narrowed the users ("N of M users are in the chosen groups").
     pub scope: Option<String>,
+    /// Kinds whose users sign in at an OpenID provider: the domains of the users' sign-in
+    /// names, so `user@domain` on the sign-in form goes to that provider.
+    pub sign_in_domains: Option<Vec<String>>,
 }
 
 /// What went wrong, in the directory's own words where it gave any.
@@ -193,36 +198,42 @@ pub enum SignInMethod {
 /// and a new kind that lacks an operation fails to compile at the `match`, not at run time.
 pub enum Connector {
     Ldap(ldap::LdapDirectory),
+    Entra(entra::EntraDirectory),
 }
 
 impl Connector {
     pub fn sign_in_method(&self) -> SignInMethod {
         match self {
             Connector::Ldap(_) => SignInMethod::Password,
+            Connector::Entra(_) => SignInMethod::OpenIdConnect,
         }
     }
 
     pub async fn test_connection(&self) -> Result<ConnectionReport, DirectoryError> {
         match self {
             Connector::Ldap(d) => d.test_connection().await,
+            Connector::Entra(d) => d.test_connection().await,
         }
     }
 
     pub async fn list_groups(&self, search: &str) -> Result<Vec<DirectoryGroup>, DirectoryError> {
         match self {
             Connector::Ldap(d) => d.list_groups(search).await,
+            Connector::Entra(d) => d.list_groups(search).await,
         }
     }
 
     pub async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError> {
         match self {
             Connector::Ldap(d) => d.snapshot(progress).await,
+            Connector::Entra(d) => d.snapshot(progress).await,
         }
     }
 
     pub async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
         match self {
             Connector::Ldap(d) => d.find_user(username).await,
+            Connector::Entra(d) => d.find_user(username).await,
         }
     }
 
@@ -233,6 +244,7 @@ impl Connector {
     ) -> Result<PasswordCheck, DirectoryError> {
         match self {
             Connector::Ldap(d) => d.authenticate(external_id, password).await,
+            Connector::Entra(d) => d.authenticate(external_id, password).await,
         }
     }
 }

@@ -14,6 +14,7 @@ pub async fn run_once(
 ) -> Result<(), crate::db::DbError> {
     db.run(move |c| {
         sessions::delete_expired(c, now, idle_seconds)?;
+        crate::db::models::oidc_logins::delete_expired(c, now)?;
         sign_in_throttle::prune(c, now - throttle_window_seconds).map_err(crate::db::DbError::from)
     })
     .await

@@ -12,8 +12,9 @@ use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
 use crate::directory::Connector;
+use crate::directory::entra::{EntraDirectory, EntraSettings, RetryBudget};
 use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ServicePool};
-use crate::profiles::form::{Checked, chosen_groups};
+use crate::profiles::form::{CertificateAction, Checked, chosen_groups};
 use crate::profiles::{KindSettings, LdapProfile, SecretSlot};
 
 /// What building a connector needs of the application.
@@ -32,8 +33,13 @@ pub enum ConnectorError {
     /// This kind has no connector in this release.
     #[error("{} profiles have no connector in this version of Roster", .0.label())]
     NotAvailable(ProfileKind),
-    #[error("the stored bind password cannot be read: {0}")]
+    #[error("the stored secret cannot be read: {0}")]
     Secret(anyhow::Error),
+    #[error("{0}")]
+    Unusable(crate::directory::DirectoryError),
+    /// The form cannot be tried as it is (say why and what to do).
+    #[error("{0}")]
+    NotYet(String),
 }
 
 impl Connectors {
@@ -43,10 +49,10 @@ impl Connectors {
         profile: &DirectoryProfile,
         settings: &KindSettings,
     ) -> Result<Connector, ConnectorError> {
-        let password = self.stored_password(settings).await?;
+        let secret = self.stored(settings).await?;
         build(
             settings,
-            password,
+            secret,
             chosen_groups(&profile.groups_to_sync),
             self.tls.clone(),
         )
@@ -60,11 +66,12 @@ impl Connectors {
         profile: &DirectoryProfile,
         settings: &KindSettings,
     ) -> Result<Connector, ConnectorError> {
-        let password = self.stored_password(settings).await?;
+        let secret = self.stored(settings).await?;
         let key = format!("profile:{}:{}", profile.id, profile.updated_at);
         Ok(
-            match build(settings, password, Vec::new(), self.tls.clone())? {
+            match build(settings, secret, Vec::new(), self.tls.clone())? {
                 Connector::Ldap(d) => Connector::Ldap(d.pooled(self.pool.clone(), key)),
+                other => other,
             },
         )
     }
@@ -72,49 +79,86 @@ impl Connectors {
     /// The connector of a form as posted (Test connection, the group picker): a typed
     /// secret, else the stored one.
     pub async fn for_form(&self, checked: &Checked) -> Result<Connector, ConnectorError> {
-        let typed = checked
-            .new_secrets
-            .iter()
-            .find(|(slot, _)| *slot == SecretSlot::BindPassword)
-            .map(|(_, v)| v.clone());
-        let password = match typed {
-            Some(p) => p,
-            None => self.stored_password(&checked.settings).await?,
+        let mut settings = checked.settings.clone();
+        let typed = match (&mut settings, &checked.certificate) {
+            (KindSettings::Entra(_), CertificateAction::Generate) => {
+                return Err(ConnectorError::NotYet(
+                    "the certificate is made when the profile is saved: save it, upload the certificate to the app registration, then test".into(),
+                ));
+            }
+            (KindSettings::Entra(s), CertificateAction::Import(credential)) => {
+                s.certificate_pem = credential.certificate_pem.clone();
+                Some(credential.private_key_pem.clone())
+            }
+            _ => checked
+                .new_secrets
+                .iter()
+                .find(|(slot, _)| Some(*slot) == connector_slot(&settings))
+                .map(|(_, v)| v.clone()),
+        };
+        let secret = match typed {
+            Some(s) => s,
+            None => self.stored(&settings).await?,
         };
         build(
-            &checked.settings,
-            password,
+            &settings,
+            secret,
             chosen_groups(&checked.changes.groups_to_sync),
             self.tls.clone(),
         )
     }
 
-    /// The stored bind password (empty when none is stored: an anonymous bind).
-    async fn stored_password(
-        &self,
-        settings: &KindSettings,
-    ) -> Result<SecretString, ConnectorError> {
-        if !matches!(settings, KindSettings::Ldap(..)) {
+    /// The stored secret the connector signs in with (empty when none is stored: an
+    /// anonymous LDAP bind).
+    async fn stored(&self, settings: &KindSettings) -> Result<SecretString, ConnectorError> {
+        let Some(slot) = connector_slot(settings) else {
             return Ok(SecretString::from(String::new()));
-        }
-        crate::profiles::store::bind_password(&self.db, &self.master_key, settings)
+        };
+        crate::profiles::store::stored_secret(&self.db, &self.master_key, settings, slot)
             .await
+            .map(|s| s.unwrap_or_else(|| SecretString::from(String::new())))
             .map_err(ConnectorError::Secret)
+    }
+}
+
+/// The secret a kind's connector needs.
+fn connector_slot(settings: &KindSettings) -> Option<SecretSlot> {
+    match settings {
+        KindSettings::Ldap(..) => Some(SecretSlot::BindPassword),
+        KindSettings::Entra(_) => Some(SecretSlot::CertificateKey),
+        _ => None,
     }
 }
 
 fn build(
     settings: &KindSettings,
-    password: SecretString,
+    secret: SecretString,
     groups_to_sync: Vec<String>,
     tls: Arc<ClientConfig>,
 ) -> Result<Connector, ConnectorError> {
     match settings {
         KindSettings::Ldap(flavour, s) => Ok(Connector::Ldap(LdapDirectory::new(
-            ldap_settings(*flavour, s, password, groups_to_sync),
+            ldap_settings(*flavour, s, secret, groups_to_sync),
             tls,
         ))),
-        KindSettings::Entra(_) => Err(ConnectorError::NotAvailable(ProfileKind::EntraId)),
+        KindSettings::Entra(s) => {
+            let settings = EntraSettings {
+                tenant_id: s.tenant_id.trim().to_owned(),
+                client_id: s.client_id.trim().to_owned(),
+                authority: s.authority().to_owned(),
+                graph_url: s.graph_url().to_owned(),
+                certificate_pem: s.certificate_pem.clone(),
+                private_key_pem: secret,
+                enabled_users_only: s.enabled_users_only,
+                mailbox_users_only: s.mailbox_users_only,
+                include_guests: s.include_guests,
+                groups_to_sync,
+                timeout: s.timeout(),
+                retry: RetryBudget::default(),
+            };
+            let directory = EntraDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
+            Ok(Connector::Entra(directory))
+        }
         KindSettings::Google(_) => Err(ConnectorError::NotAvailable(ProfileKind::GoogleWorkspace)),
         KindSettings::AppIntegration(_) => Err(ConnectorError::NotAvailable(
             ProfileKind::ApplicationIntegration,

@@ -290,6 +290,39 @@ const ENTRA: &[FieldSpec] = &[
         Check::Any,
         "",
     ),
+    field(
+        "include_guests",
+        "Include guest users",
+        Input::Checkbox,
+        false,
+        Check::Any,
+        "Guests invited from other organisations (#EXT# names) are left out unless this is on.",
+    ),
+    USE_LOCAL_PART,
+    field(
+        "timeout_seconds",
+        "Timeout (seconds)",
+        Input::Number,
+        false,
+        Check::Seconds(1, 300),
+        "Each request to Entra ID and Microsoft Graph must be answered within this. Empty: 30.",
+    ),
+    field(
+        "authority",
+        "Sign-in authority (advanced)",
+        Input::Text,
+        false,
+        Check::Url,
+        "Where tokens come from. Empty: https://login.microsoftonline.com (national clouds have their own).",
+    ),
+    field(
+        "graph_url",
+        "Microsoft Graph URL (advanced)",
+        Input::Text,
+        false,
+        Check::Url,
+        "Empty: https://graph.microsoft.com.",
+    ),
 ];
 
 const GOOGLE: &[FieldSpec] = &[
@@ -383,7 +416,7 @@ pub fn for_kind(kind: ProfileKind) -> &'static [FieldSpec] {
 pub fn has_connector(kind: ProfileKind) -> bool {
     matches!(
         kind,
-        ProfileKind::ActiveDirectory | ProfileKind::GenericLdap
+        ProfileKind::ActiveDirectory | ProfileKind::GenericLdap | ProfileKind::EntraId
     )
 }
 

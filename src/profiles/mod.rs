@@ -62,6 +62,37 @@ pub struct EntraProfile {
     pub certificate_key_secret: Option<i64>,
     /// Makes the OpenID redirect URI of this profile (chosen once, never reused).
     pub redirect_slug: String,
+    /// Guests (`userType` Guest, `#EXT#` names) are synchronised too.
+    pub include_guests: bool,
+    /// Advanced: where the tokens and Graph are; empty means Microsoft's (tests point them
+    /// at local servers).
+    pub authority: String,
+    pub graph_url: String,
+    pub timeout_seconds: u32,
+}
+
+impl EntraProfile {
+    pub fn authority(&self) -> &str {
+        non_empty(&self.authority, crate::directory::entra::DEFAULT_AUTHORITY)
+    }
+
+    pub fn graph_url(&self) -> &str {
+        non_empty(&self.graph_url, crate::directory::entra::DEFAULT_GRAPH_URL)
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(match self.timeout_seconds {
+            0 => 30,
+            s => u64::from(s),
+        })
+    }
+}
+
+fn non_empty<'a>(value: &'a str, default: &'a str) -> &'a str {
+    match value.trim() {
+        "" => default,
+        v => v.trim_end_matches('/'),
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -125,6 +156,9 @@ impl KindSettings {
             ),
             ProfileKind::EntraId => KindSettings::Entra(EntraProfile {
                 enabled_users_only: true,
+                authority: crate::directory::entra::DEFAULT_AUTHORITY.into(),
+                graph_url: crate::directory::entra::DEFAULT_GRAPH_URL.into(),
+                timeout_seconds: 30,
                 ..EntraProfile::default()
             }),
             ProfileKind::GoogleWorkspace => KindSettings::Google(GoogleProfile::default()),

@@ -174,20 +174,16 @@ pub fn delete(conn: &mut DbConnection, id: ProfileId) -> Result<DeleteOutcome, S
     })
 }
 
-/// The bind password a connector signs in with: the stored one, opened (empty when none
-/// is stored — the connector refuses an empty one before any bind).
-pub async fn bind_password(
+/// A secret of a profile, opened (`None` when none is stored).
+pub async fn stored_secret(
     db: &crate::db::Db,
     key: &MasterKey,
     settings: &KindSettings,
-) -> anyhow::Result<SecretString> {
+    slot: SecretSlot,
+) -> anyhow::Result<Option<SecretString>> {
     let (key, settings) = (key.clone(), settings.clone());
-    let stored = db
-        .run(move |c| {
-            reveal(c, &key, &settings, SecretSlot::BindPassword).map_err(anyhow::Error::from)
-        })
-        .await?;
-    Ok(stored.unwrap_or_else(|| SecretString::from(String::new())))
+    db.run(move |c| reveal(c, &key, &settings, slot).map_err(anyhow::Error::from))
+        .await
 }
 
 /// The stored secret in `slot`, opened.

@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod dashboard;
+pub mod oidc;
 pub mod profiles;
 pub mod runs;
 pub mod schedules;

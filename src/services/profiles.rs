@@ -259,6 +259,9 @@ async fn connector_for(
         Err(ConnectorError::NotAvailable(_)) => Ok(Probe::NotTried(vec![
             "This type has no connector.".to_owned(),
         ])),
+        Err(e @ (ConnectorError::Unusable(_) | ConnectorError::NotYet(_))) => {
+            Ok(Probe::NotTried(vec![capitalised(&e.to_string())]))
+        }
         Err(e @ ConnectorError::Secret(_)) => Err(anyhow::Error::from(e).into()),
     }
 }
@@ -393,4 +396,18 @@ pub async fn delete(
             Ok(outcome)
         })
         .await
+}
+
+/// A sentence from an error text: capital first letter, full stop.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }

@@ -336,6 +336,9 @@ async fn switch_to_directory(
                 profile.name
             ));
         }
+        Err(e @ (ConnectorError::Unusable(_) | ConnectorError::NotYet(_))) => {
+            return refuse(format!("{e}."));
+        }
         Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
     let source = match directory.find_user(&user.username).await {

@@ -9,9 +9,9 @@ use diesel::prelude::*;
 use super::plan::{Action, Plan};
 use crate::db::DbConnection;
 use crate::db::ids::ProfileId;
-use crate::db::models::directory_groups;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
+use crate::db::models::{directory_groups, sign_in_domains};
 use crate::db::schema::sessions;
 
 pub struct ApplyOptions<'a> {
@@ -139,5 +139,8 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
     directory_groups::remove_memberships(c, &resolve(&plan.memberships_removed, &user_ids))?;
     directory_groups::add_memberships(c, &resolve(&plan.memberships_added, &user_ids))?;
     step("memberships");
+    if let Some(domains) = &plan.sign_in_domains {
+        sign_in_domains::replace(c, profile, domains)?;
+    }
     Ok(())
 }

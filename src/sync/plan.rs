@@ -86,6 +86,9 @@ pub struct Plan {
     /// The stored copy lists only the first `STORED_CHANGES` of each kind of change.
     #[serde(default)]
     pub truncated: bool,
+    /// The OpenID domains the snapshot's users have (`Snapshot::sign_in_domains`).
+    #[serde(default)]
+    pub sign_in_domains: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -120,6 +123,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
     let mut plan = Plan {
         warnings: snapshot.warnings.clone(),
         scope: snapshot.scope.clone(),
+        sign_in_domains: snapshot.sign_in_domains.clone(),
         source_users: snapshot.users.len(),
         existing_users: existing.users.len(),
         ..Plan::default()

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod login;
 pub mod mfa;
+pub mod oidc;
 pub mod page;
 pub mod render;
 pub mod setup;
@@ -24,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::post().to(login::logout))
+        .route("/login/oidc/{slug}", web::post().to(oidc::start))
+        .route("/login/oidc/{slug}/callback", web::get().to(oidc::callback))
         .route("/mfa", web::get().to(mfa::show))
         .route("/mfa", web::post().to(mfa::submit))
         .route("/mfa/qr.png", web::get().to(mfa::qr))

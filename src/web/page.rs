@@ -101,6 +101,27 @@ impl<U: Viewer> Page<U> {
         crate::web::render::redirect(&self.req, to)
     }
 
+    /// Where browsers reach Roster: `public_url`, else the scheme and host of this request.
+    pub fn base_url(&self) -> String {
+        match &self.state.settings.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let info = self.req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            }
+        }
+    }
+
+    /// What this browser's CSRF tokens (and OpenID sign-ins) are bound to.
+    pub fn binding(&self) -> String {
+        use actix_web::HttpMessage;
+        self.req
+            .extensions()
+            .get::<crate::web::csrf::Binding>()
+            .map(|b| b.0.clone())
+            .unwrap_or_default()
+    }
+
     pub fn client_ip(&self) -> String {
         client_ip(&self.req, &self.state)
     }

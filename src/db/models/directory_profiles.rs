@@ -193,6 +193,19 @@ pub fn list(
     q.select(DirectoryProfile::as_select()).load(conn)
 }
 
+/// Every profile of these kinds, oldest first (the sign-in page's providers).
+pub fn of_kinds(
+    conn: &mut DbConnection,
+    kinds: &[ProfileKind],
+) -> QueryResult<Vec<DirectoryProfile>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    directory_profiles::table
+        .filter(directory_profiles::kind.eq_any(kinds))
+        .order(directory_profiles::id.asc())
+        .select(DirectoryProfile::as_select())
+        .load(conn)
+}
+
 /// A profile by its name (case-insensitive) or its id, as the command line names it.
 pub fn find_by_name_or_id(
     conn: &mut DbConnection,

@@ -304,6 +304,7 @@ impl Directory for LdapDirectory {
             groups: resolved.groups,
             warnings,
             scope: resolved.scope,
+            sign_in_domains: None,
         })
     }
 

@@ -342,6 +342,10 @@ fn read_field(
             let Check::Seconds(min, max) = spec.check else {
                 return;
             };
+            // An optional number left empty keeps what is stored (or the default).
+            if raw.trim().is_empty() && !spec.required {
+                return;
+            }
             if let Some(n) = number(errors, spec.name, label, raw, min as i32, max as i32) {
                 object.insert(spec.name.into(), Value::from(n));
             }

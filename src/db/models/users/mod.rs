@@ -181,6 +181,20 @@ pub fn find(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// The user a profile synchronised with this stable id (an OpenID sign-in's `oid`).
+pub fn find_by_external_id(
+    conn: &mut DbConnection,
+    profile: crate::db::ids::ProfileId,
+    external_id: &str,
+) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::profile_id.eq(profile))
+        .filter(users::external_id.eq(external_id))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Users whose user name matches `name` (any domain): sign-in decides what to do with
 /// more than one.
 pub fn find_by_username(conn: &mut DbConnection, name: &str) -> QueryResult<Vec<User>> {

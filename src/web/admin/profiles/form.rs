@@ -131,16 +131,6 @@ pub(super) fn kind_choices(selected: Option<ProfileKind>) -> Vec<Choice> {
         .collect()
 }
 
-fn base_url(page: &Page<Admin>) -> String {
-    match &page.state.settings.public_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let info = page.req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
-        }
-    }
-}
-
 pub(super) fn kind_fields(
     page: &Page<Admin>,
     ctx: &FormContext<'_>,
@@ -237,7 +227,7 @@ pub(super) fn kind_fields(
         entra,
         google,
         redirect_uri: (has_redirect && !slug.is_empty())
-            .then(|| crate::profiles::redirect_uri(&base_url(page), &slug)),
+            .then(|| crate::profiles::redirect_uri(&page.base_url(), &slug)),
         redirect_slug: slug,
         offer_dependents: has_redirect && ctx.editing.is_none(),
         create_dependents: values.checked("create_dependents"),

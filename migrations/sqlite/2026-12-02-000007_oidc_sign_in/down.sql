@@ -1,0 +1,2 @@
+DROP TABLE sign_in_domains;
+DROP TABLE oidc_logins;
