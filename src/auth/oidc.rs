@@ -22,9 +22,6 @@ use serde::{Deserialize, Serialize};
 const SKEW: i64 = 120;
 /// A provider's discovery document and keys are read again after this long.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
-/// An unknown `kid` fetches the keys again at most this often (a stream of forged tokens
-/// must not become a stream of requests to the provider).
-const REFETCH_EVERY: Duration = Duration::from_secs(30);
 /// Requests to the provider must be answered within this.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -102,7 +99,6 @@ struct Known {
     discovery: Discovery,
     keys: CoreJsonWebKeySet,
     fetched: Instant,
-    keys_fetched: Instant,
 }
 
 /// The providers' discovery documents and keys, shared by every sign-in.
@@ -234,19 +230,20 @@ impl Providers {
         }
     }
 
-    /// The provider's facts, cached; `refetch_keys` asks for the keys again (rate-limited).
-    async fn known(&self, client: &Client, refetch_keys: bool) -> Result<Arc<Known>, OidcError> {
+    /// The provider's facts, cached; `refetch` reads them again. (ID tokens only come from
+    /// the provider's token endpoint, in answer to our own code exchange, so an unknown
+    /// `kid` is the provider's key rotation, not something anyone can send at will.)
+    async fn known(&self, client: &Client, refetch: bool) -> Result<Arc<Known>, OidcError> {
         let cached = self
             .known
             .lock()
             .ok()
             .and_then(|k| k.get(&client.discovery_url).cloned());
-        if let Some(known) = &cached {
-            let fresh = known.fetched.elapsed() < METADATA_TTL;
-            let keys_recent = known.keys_fetched.elapsed() < REFETCH_EVERY;
-            if fresh && (!refetch_keys || keys_recent) {
-                return Ok(known.clone());
-            }
+        if let Some(known) = &cached
+            && known.fetched.elapsed() < METADATA_TTL
+            && !refetch
+        {
+            return Ok(known.clone());
         }
         let discovery: Discovery = self.get_json(&client.discovery_url).await?;
         // Entra's multi-tenant documents name the issuer with a literal `{tenantid}`.

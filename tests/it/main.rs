@@ -11,6 +11,8 @@ mod config;
 mod database;
 mod directory;
 mod directory_sign_in;
+mod entra;
+mod entra_sign_in;
 mod harness;
 mod mfa;
 mod profile_pages;

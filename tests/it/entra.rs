@@ -1,0 +1,310 @@
+//! Microsoft Entra ID synchronisation against the local fake of Entra's token endpoint and
+//! Microsoft Graph (`support::entra`, which follows PROTOCOLS.md): full sync, rename,
+//! disable, delete, scope by group with nesting, the two filters and guests, throttling
+//! retried and past the budget, faults that must change nothing. Both backends.
+
+use roster::db::ids::ProfileId;
+use roster::db::models::directory_profiles;
+use roster::profiles::KindSettings;
+use roster::sync::{self, Trigger};
+
+use crate::profile_pages::{Fields, common_fields, create, set};
+use crate::support::app::TestApp;
+use crate::support::entra::{EntraFake, Fault, GraphGroup, GraphUser, Member, Route};
+use crate::sync::{context, memberships, names, pairs, synced_users};
+
+pub const TENANT: &str = "7d3c1f0e-5b2a-4c9d-8e6f-0a1b2c3d4e5f";
+pub const CLIENT_ID: &str = "0d7c2a4e-1b2c-4d5e-8f90-123456789abc";
+
+/// An Entra ID profile as an admin saves it, Roster's side of an app registration.
+pub struct Profile {
+    pub id: ProfileId,
+    pub slug: String,
+    pub certificate_pem: String,
+}
+
+/// Creates an Entra ID profile through the admin form (the caller is signed in as admin),
+/// its authority and Graph URL pointed at `authority`/`graph`.
+pub async fn entra_profile(
+    app: &TestApp,
+    name: &str,
+    authority: &str,
+    graph: &str,
+    tweak: impl FnOnce(&mut Fields),
+) -> Profile {
+    let form = app.get_html("/admin/profiles/new?kind=entra_id").await;
+    let slug = form
+        .split("name=\"redirect_slug\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("slug")
+        .to_owned();
+    let mut f = common_fields(name);
+    f.extend([
+        ("kind", "entra_id".into()),
+        ("client_id", CLIENT_ID.into()),
+        ("tenant_id", TENANT.into()),
+        ("enabled_users_only", "on".into()),
+        ("certificate_mode", "generate".into()),
+        ("authority", authority.into()),
+        ("graph_url", graph.into()),
+        ("timeout_seconds", "5".into()),
+        ("redirect_slug", slug.clone()),
+        ("delete_users", "on".into()),
+        ("delete_groups", "on".into()),
+        ("delete_threshold_percent", "100".into()),
+    ]);
+    tweak(&mut f);
+    let id = create(app, &f).await;
+    let certificate_pem = app
+        .conn(move |c| {
+            let p = directory_profiles::find(c, id).expect("find").expect("profile");
+            match KindSettings::of(&p).expect("settings") {
+                KindSettings::Entra(s) => s.certificate_pem,
+                other => panic!("not Entra: {other:?}"),
+            }
+        })
+        .await;
+    Profile {
+        id,
+        slug,
+        certificate_pem,
+    }
+}
+
+/// A fake tenant with the profile's app registered, and a profile pointed at it.
+pub async fn tenant(app: &TestApp, name: &str, tweak: impl FnOnce(&mut Fields)) -> (EntraFake, Profile) {
+    app.sign_in_as_admin().await;
+    let fake = EntraFake::start().await;
+    let profile = entra_profile(app, name, &fake.base_url(), &fake.base_url(), tweak).await;
+    fake.register_app(TENANT, CLIENT_ID, &profile.certificate_pem);
+    (fake, profile)
+}
+
+fn user(id: &str, upn: &str, name: &str) -> GraphUser {
+    GraphUser::member(id, upn, name)
+}
+
+/// alice, bob (two addresses), carol; staff ⊃ admins (nested) ⊃ alice; staff has bob and
+/// a device; carol is in no group.
+fn contoso(fake: &EntraFake) {
+    let mut bob = user("id-bob", "bob@contoso.example", "Bob Baker");
+    bob.mail = Some("bob@contoso.example".into());
+    bob.proxy_addresses = vec![
+        "smtp:b.baker@contoso.example".into(),
+        "SMTP:bob@contoso.example".into(),
+        "SIP:bob@contoso.example".into(),
+    ];
+    fake.set_users(vec![
+        user("id-alice", "alice@contoso.example", "Alice Archer"),
+        bob,
+        user("id-carol", "carol@contoso.example", "Carol Carter"),
+    ]);
+    fake.set_groups(vec![
+        GraphGroup {
+            id: "g-admins".into(),
+            display_name: "Admins".into(),
+            description: "Tenant admins".into(),
+            members: vec![Member::User("id-alice".into())],
+        },
+        GraphGroup {
+            id: "g-staff".into(),
+            display_name: "Staff".into(),
+            description: String::new(),
+            members: vec![
+                Member::User("id-bob".into()),
+                Member::Group("g-admins".into()),
+                Member::Device("dev-1".into()),
+            ],
+        },
+    ]);
+}
+
+crate::db_test! {
+    async fn entra_sync_creates_renames_disables_deletes_and_converges(app) {
+        let (fake, profile) = tenant(&app, "Contoso", |_| {}).await;
+        contoso(&fake);
+        let ctx = context(&app);
+
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let rows = synced_users(&app, profile.id).await;
+        assert_eq!(names(&rows), ["alice@contoso.example", "bob@contoso.example", "carol@contoso.example"]);
+        let bob = rows.iter().find(|r| r.username == "bob@contoso.example").expect("bob");
+        assert_eq!(bob.emails, ["bob@contoso.example", "b.baker@contoso.example"], "primary SMTP first, SIP left out");
+        assert!(bob.mfa_required, "MFA by default");
+        // transitiveMembers: alice is in Staff through Admins; the device is not a user.
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[("Admins", "alice@contoso.example"), ("Staff", "alice@contoso.example"), ("Staff", "bob@contoso.example")]));
+        let token_requests = fake.token_requests();
+        assert_eq!(token_requests, 1, "one token serves the whole run");
+        let requests = fake.requests();
+        assert!(requests.iter().any(|r| r.path_and_query.contains("$select=") && r.path_and_query.contains("accountEnabled") && r.path_and_query.contains("$top=999")), "users are read with $select and $top=999");
+
+        // Unchanged source: nothing changes.
+        let plan = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
+        assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty() && plan.memberships_removed.is_empty(), "{plan:?}");
+
+        // bob is renamed (same id), carol is disabled (kept, disabled: enabled-only is off
+        // below), alice is deleted.
+        let bob_id = bob.id;
+        let mut renamed = user("id-bob", "robert@contoso.example", "Robert Baker");
+        renamed.mail = Some("robert@contoso.example".into());
+        fake.upsert_user(renamed);
+        fake.remove_user("id-alice");
+        let mut carol = user("id-carol", "carol@contoso.example", "Carol Carter");
+        carol.account_enabled = false;
+        fake.upsert_user(carol);
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let rows = synced_users(&app, profile.id).await;
+        assert_eq!(names(&rows), ["robert@contoso.example"], "enabled users only: carol is out, alice deleted");
+        assert_eq!(rows[0].id, bob_id, "a rename keeps the user");
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[("Staff", "robert@contoso.example")]));
+    }
+}
+
+crate::db_test! {
+    async fn entra_disabled_users_are_kept_disabled_when_enabled_only_is_off(app) {
+        let (fake, profile) = tenant(&app, "All accounts", |f| set(f, "enabled_users_only", "")).await;
+        contoso(&fake);
+        let mut carol = user("id-carol", "carol@contoso.example", "Carol Carter");
+        carol.account_enabled = false;
+        fake.upsert_user(carol);
+        let run = sync::run(&context(&app), profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let rows = synced_users(&app, profile.id).await;
+        let carol = rows.iter().find(|r| r.username == "carol@contoso.example").expect("carol");
+        assert!(carol.disabled, "disabled in Entra ID, disabled here");
+    }
+}
+
+crate::db_test! {
+    async fn entra_scope_filters_guests_and_local_part(app) {
+        let (fake, profile) = tenant(&app, "Scoped", |f| {
+            set(f, "groups_to_sync", "Staff");
+            set(f, "mailbox_users_only", "on");
+            set(f, "use_local_part", "on");
+        }).await;
+        contoso(&fake);
+        let mut no_mailbox = user("id-dave", "dave@contoso.example", "Dave Dunn");
+        no_mailbox.assigned_plans.clear();
+        fake.upsert_user(no_mailbox);
+        let mut guest = user("id-gus", "gus_fabrikam.example#EXT#@contoso.example", "Gus Guest");
+        guest.user_type = "Guest".into();
+        fake.upsert_user(guest);
+        let mut groups = fake.groups();
+        for g in &mut groups {
+            if g.id == "g-staff" {
+                g.members.push(Member::User("id-dave".into()));
+                g.members.push(Member::User("id-gus".into()));
+            }
+        }
+        fake.set_groups(groups);
+
+        let run = sync::run(&context(&app), profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let plan = run.plan.expect("plan");
+        // Staff (with Admins nested) holds alice and bob; carol is in no chosen group, dave
+        // has no mailbox, gus is a guest.
+        assert_eq!(names(&synced_users(&app, profile.id).await), ["alice", "bob"]);
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[("Staff", "alice"), ("Staff", "bob")]));
+        assert!(plan.scope.as_deref().unwrap_or("").contains("2 of 3 users"), "{:?}", plan.scope);
+        assert!(plan.warnings.iter().any(|w| w.contains("Staff") && w.contains("2 member")), "{:?}", plan.warnings);
+
+        // With guests included, gus comes in (he is in Staff).
+        let (fake2, profile2) = tenant(&app, "Guests too", |f| {
+            set(f, "include_guests", "on");
+        }).await;
+        contoso(&fake2);
+        let mut guest = user("id-gus", "gus_fabrikam.example#EXT#@contoso.example", "Gus Guest");
+        guest.user_type = "Guest".into();
+        fake2.upsert_user(guest);
+        let run = sync::run(&context(&app), profile2.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert!(names(&synced_users(&app, profile2.id).await).contains(&"gus_fabrikam.example#EXT#@contoso.example"));
+    }
+}
+
+crate::db_test! {
+    async fn entra_throttling_is_retried_and_past_the_budget_changes_nothing(app) {
+        let (fake, profile) = tenant(&app, "Throttled", |_| {}).await;
+        contoso(&fake);
+        let ctx = context(&app);
+        // Two throttles (with and without Retry-After) and a 503: waited out, then done.
+        fake.fault(Route::Users, 0, Fault::Throttle { retry_after: Some(1) });
+        fake.fault(Route::Members, 0, Fault::Unavailable { retry_after: Some(1) });
+        fake.fault(Route::Groups, 0, Fault::Throttle { retry_after: None });
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(synced_users(&app, profile.id).await.len(), 3);
+
+        // Throttled for good: the run fails after its retries and changes nothing.
+        fake.remove_user("id-carol");
+        fake.throttle_always(Route::Users, Some(1));
+        let started = std::time::Instant::now();
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        let error = run.error.unwrap_or_default();
+        assert!(error.contains("retry budget") && error.contains("TooManyRequests"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the budget bounds the wait");
+        assert_eq!(synced_users(&app, profile.id).await.len(), 3, "a failed run changes nothing");
+    }
+}
+
+crate::db_test! {
+    async fn entra_faults_mid_read_fail_the_run_with_zero_changes(app) {
+        let (fake, profile) = tenant(&app, "Faulty", |_| {}).await;
+        contoso(&fake);
+        let ctx = context(&app);
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        fake.remove_user("id-carol");
+        let faults = [
+            (Route::Users, Fault::CutOff, "cut off"),
+            (Route::Members, Fault::Garbage, "does not parse"),
+            (Route::Groups, Fault::Error { status: 403, code: "Authorization_RequestDenied".into(), message: "Insufficient privileges to complete the operation.".into() }, "GroupMember.Read.All"),
+            (Route::Users, Fault::Truncated, "Graph answered HTTP 400"),
+            (Route::Members, Fault::Stall, "no answer"),
+        ];
+        for (route, fault, expected) in faults {
+            fake.fault(route, 0, fault);
+            let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+            assert_eq!(run.status, "failed", "{expected}");
+            let error = run.error.unwrap_or_default();
+            assert!(error.contains(expected), "{expected}: {error}");
+            assert_eq!(synced_users(&app, profile.id).await.len(), 3, "{expected}: nothing changed");
+            fake.clear_faults();
+        }
+    }
+}
+
+crate::db_test! {
+    async fn entra_group_deleted_while_reading_is_left_out_with_a_warning(app) {
+        let (fake, profile) = tenant(&app, "Racing", |_| {}).await;
+        contoso(&fake);
+        fake.fault(Route::Members, 0, Fault::Error { status: 404, code: "Request_ResourceNotFound".into(), message: "Resource 'g-admins' does not exist.".into() });
+        let run = sync::run(&context(&app), profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let plan = run.plan.expect("plan");
+        assert!(plan.warnings.iter().any(|w| w.contains("deleted in Entra ID while it was being read")), "{:?}", plan.warnings);
+        assert_eq!(plan.groups.len(), 1, "{:?}", plan.groups);
+    }
+}
+
+crate::db_test! {
+    async fn entra_token_errors_are_shown_in_entras_words(app) {
+        app.sign_in_as_admin().await;
+        let fake = EntraFake::start().await;
+        let profile = entra_profile(&app, "Unregistered", &fake.base_url(), &fake.base_url(), |_| {}).await;
+        let ctx = context(&app);
+        // The tenant is unknown to the fake (nothing registered).
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        assert!(run.error.unwrap_or_default().contains("AADSTS90002"));
+        // The tenant knows the app, but with another certificate.
+        let other = roster::profiles::certificate::generate("other").expect("cert");
+        fake.register_app(TENANT, CLIENT_ID, &other.certificate_pem);
+        let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert!(run.error.unwrap_or_default().contains("AADSTS700027"));
+    }
+}
