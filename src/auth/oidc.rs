@@ -258,15 +258,13 @@ impl Providers {
             )));
         }
         let keys: CoreJsonWebKeySet = self.get_json(&discovery.jwks_uri).await?;
-        let now = Instant::now();
         let known = Arc::new(Known {
             discovery: Discovery {
                 issuer,
                 ..discovery
             },
             keys,
-            fetched: now,
-            keys_fetched: now,
+            fetched: Instant::now(),
         });
         if let Ok(mut all) = self.known.lock() {
             all.insert(client.discovery_url.clone(), known.clone());
