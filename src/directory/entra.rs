@@ -119,12 +119,11 @@ struct GraphUser {
     user_principal_name: Option<String>,
     display_name: Option<String>,
     mail: Option<String>,
-    #[serde(default)]
-    proxy_addresses: Vec<String>,
+    // Graph sends `null` as well as `[]` for none.
+    proxy_addresses: Option<Vec<String>>,
     account_enabled: Option<bool>,
     user_type: Option<String>,
-    #[serde(default)]
-    assigned_plans: Vec<AssignedPlan>,
+    assigned_plans: Option<Vec<AssignedPlan>>,
 }
 
 #[derive(Deserialize)]
@@ -411,7 +410,7 @@ impl EntraDirectory {
             if s.enabled_users_only && !enabled {
                 return;
             }
-            let mailbox = u.assigned_plans.iter().any(|p| {
+            let mailbox = u.assigned_plans.iter().flatten().any(|p| {
                 p.service.eq_ignore_ascii_case("exchange") && p.capability_status == "Enabled"
             });
             if s.mailbox_users_only && !mailbox {
@@ -419,7 +418,7 @@ impl EntraDirectory {
             }
             users.push(SourceUser {
                 external_id: u.id,
-                emails: emails(u.mail.as_deref(), &u.proxy_addresses),
+                emails: emails(u.mail.as_deref(), u.proxy_addresses.as_deref().unwrap_or_default()),
                 full_name: u.display_name.unwrap_or_default(),
                 username: upn,
                 disabled: !enabled,
@@ -663,7 +662,7 @@ impl Directory for EntraDirectory {
         match self.get::<GraphUser>(&url, false).await {
             Ok(u) => Ok(Some(SourceUser {
                 external_id: u.id,
-                emails: emails(u.mail.as_deref(), &u.proxy_addresses),
+                emails: emails(u.mail.as_deref(), u.proxy_addresses.as_deref().unwrap_or_default()),
                 full_name: u.display_name.unwrap_or_default(),
                 username: u.user_principal_name.unwrap_or_default(),
                 disabled: !u.account_enabled.unwrap_or(false),

@@ -96,11 +96,14 @@ pub async fn guard(
 
     let mut res = next.call(req).await?.map_into_left_body();
     if let Some(value) = new_pre_session {
+        // Lax, not Strict: an OpenID provider's answer arrives as a top-level navigation
+        // from its site, and the sign-in's state is bound to this cookie. Lax still keeps
+        // it off every cross-site POST.
         let cookie = Cookie::build(pre_session_cookie_name(https), value)
             .path("/")
             .http_only(true)
             .secure(https)
-            .same_site(SameSite::Strict)
+            .same_site(SameSite::Lax)
             .finish();
         res.response_mut().add_cookie(&cookie)?;
     }
