@@ -1,4 +1,4 @@
-//! Entra ID sync benchmark: the Graph fake (`tests/support/entra.rs`) serving 100,000 users
+//! Entra ID sync benchmark: the Graph fake (`tests/support/entra/`) serving 100,000 users
 //! (999 per page) and 1,000 groups × 100 members, with a fixed latency per request. In the
 //! same run:
 //! - the floor: the same user pages fetched one after another with a plain HTTP client, plus
@@ -10,7 +10,7 @@
 //! no-change sync ≤ 1.3×, peak RSS ≤ 200 MB.
 
 mod common;
-#[path = "../tests/support/entra.rs"]
+#[path = "../tests/support/entra/mod.rs"]
 #[allow(dead_code)]
 mod entra_fake;
 
