@@ -76,7 +76,7 @@ pub async fn entra_profile(
 pub async fn tenant(app: &TestApp, name: &str, tweak: impl FnOnce(&mut Fields)) -> (EntraFake, Profile) {
     app.sign_in_as_admin().await;
     let fake = EntraFake::start().await;
-    let profile = entra_profile(app, name, &fake.base_url(), &fake.base_url(), tweak).await;
+    let profile = entra_profile(app, name, fake.base_url(), fake.base_url(), tweak).await;
     fake.register_app(TENANT, CLIENT_ID, &profile.certificate_pem);
     (fake, profile)
 }
@@ -104,18 +104,20 @@ fn contoso(fake: &EntraFake) {
         GraphGroup {
             id: "g-admins".into(),
             display_name: "Admins".into(),
-            description: "Tenant admins".into(),
+            description: Some("Tenant admins".into()),
             members: vec![Member::User("id-alice".into())],
+            extra: Default::default(),
         },
         GraphGroup {
             id: "g-staff".into(),
             display_name: "Staff".into(),
-            description: String::new(),
+            description: None,
             members: vec![
                 Member::User("id-bob".into()),
                 Member::Group("g-admins".into()),
                 Member::Device("dev-1".into()),
             ],
+            extra: Default::default(),
         },
     ]);
 }
@@ -192,14 +194,13 @@ crate::db_test! {
         let mut guest = user("id-gus", "gus_fabrikam.example#EXT#@contoso.example", "Gus Guest");
         guest.user_type = "Guest".into();
         fake.upsert_user(guest);
-        let mut groups = fake.groups();
-        for g in &mut groups {
-            if g.id == "g-staff" {
-                g.members.push(Member::User("id-dave".into()));
-                g.members.push(Member::User("id-gus".into()));
-            }
-        }
-        fake.set_groups(groups);
+        fake.upsert_group(GraphGroup::new("g-staff", "Staff", vec![
+            Member::User("id-bob".into()),
+            Member::Group("g-admins".into()),
+            Member::Device("dev-1".into()),
+            Member::User("id-dave".into()),
+            Member::User("id-gus".into()),
+        ]));
 
         let run = sync::run(&context(&app), profile.id, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "succeeded", "{:?}", run.error);
@@ -295,7 +296,7 @@ crate::db_test! {
     async fn entra_token_errors_are_shown_in_entras_words(app) {
         app.sign_in_as_admin().await;
         let fake = EntraFake::start().await;
-        let profile = entra_profile(&app, "Unregistered", &fake.base_url(), &fake.base_url(), |_| {}).await;
+        let profile = entra_profile(&app, "Unregistered", fake.base_url(), fake.base_url(), |_| {}).await;
         let ctx = context(&app);
         // The tenant is unknown to the fake (nothing registered).
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");

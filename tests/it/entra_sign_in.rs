@@ -252,7 +252,7 @@ crate::db_test! {
         let token = csrf_token_in(&app.get_html("/admin").await);
         app.client.post(app.url("/logout")).form(&[("csrf_token", token)]).send().await.expect("logout");
         synchronised(&app, profile.id, "oid-tom", "tom@tampered.example", false).await;
-        let claims = IdClaims { oid: "oid-tom".into(), tid: TENANT.into(), preferred_username: "tom@tampered.example".into(), name: "Tom".into(), email: None };
+        let claims = IdClaims::new("oid-tom", "tom@tampered.example", "Tom");
         fake.sign_in_as(claims.clone());
 
         let sign_in = |tamper: Option<Tamper>| {
@@ -296,7 +296,7 @@ crate::db_test! {
 
         // The provider rotated its key: one fetch of the keys finds the new one.
         let fetched = fake.jwks_requests();
-        fake.rotate_signing_key();
+        fake.rotate_signing_key().await;
         assert_eq!(sign_in(None).await, 303, "the new key is fetched once");
         assert_eq!(fake.jwks_requests(), fetched + 1);
     }

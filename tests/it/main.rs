@@ -6,6 +6,7 @@ mod support;
 
 mod architecture;
 mod browser;
+mod browser_entra;
 mod cli;
 mod config;
 mod database;
