@@ -11,6 +11,7 @@ mod config;
 mod database;
 mod directory;
 mod directory_sign_in;
+mod entra_fake;
 mod harness;
 mod mfa;
 mod profile_pages;

@@ -167,7 +167,10 @@ impl Resource {
 
     fn context_set(&self) -> &'static str {
         match self {
-            Resource::Users | Resource::Members { users_only: true, .. } => "users",
+            Resource::Users
+            | Resource::Members {
+                users_only: true, ..
+            } => "users",
             Resource::Groups => "groups",
             Resource::Members { .. } => "directoryObjects",
         }
@@ -308,8 +311,14 @@ fn single(shared: &Shared, state: &State, call: &Call, set: &str, id: &str) -> R
         None => None,
     };
     let row = match resource {
-        Resource::Users => state.user_index.get(id).map(|&i| Row::User(&state.users[i])),
-        _ => state.group_index.get(id).map(|&i| Row::Group(&state.groups[i])),
+        Resource::Users => state
+            .user_index
+            .get(id)
+            .map(|&i| Row::User(&state.users[i])),
+        _ => state
+            .group_index
+            .get(id)
+            .map(|&i| Row::Group(&state.groups[i])),
     };
     let Some(row) = row else {
         return not_found(id, call);
@@ -317,7 +326,10 @@ fn single(shared: &Shared, state: &State, call: &Call, set: &str, id: &str) -> R
     let mut object = render(&row, select.as_deref(), false);
     object.insert(
         "@odata.context".into(),
-        json!(format!("{}/$entity", context(shared, &resource, select.as_deref()))),
+        json!(format!(
+            "{}/$entity",
+            context(shared, &resource, select.as_deref())
+        )),
     );
     success(&Value::Object(object), call)
 }
@@ -325,7 +337,11 @@ fn single(shared: &Shared, state: &State, call: &Call, set: &str, id: &str) -> R
 fn context(shared: &Shared, resource: &Resource, select: Option<&[String]>) -> String {
     let set = resource.context_set();
     match select {
-        Some(names) => format!("{}/v1.0/$metadata#{set}({})", shared.base_url, names.join(",")),
+        Some(names) => format!(
+            "{}/v1.0/$metadata#{set}({})",
+            shared.base_url,
+            names.join(",")
+        ),
         None => format!("{}/v1.0/$metadata#{set}", shared.base_url),
     }
 }
@@ -363,7 +379,10 @@ fn list(
     let eventual = call
         .header("consistencylevel")
         .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
-    for (used, option) in [(cursor.search.is_some(), "$search"), (cursor.count, "$count")] {
+    for (used, option) in [
+        (cursor.search.is_some(), "$search"),
+        (cursor.count, "$count"),
+    ] {
         if used && !eventual {
             let message = format!(
                 "Request with {option} query parameter only works through MSGraph with a \
@@ -411,7 +430,13 @@ fn list(
             paged(rows, &matches, &cursor, top)
         }
     };
-    let typed = matches!(resource, Resource::Members { users_only: false, .. });
+    let typed = matches!(
+        resource,
+        Resource::Members {
+            users_only: false,
+            ..
+        }
+    );
     let value: Vec<Value> = page
         .iter()
         .map(|row| Value::Object(render(row, cursor.select.as_deref(), typed)))
@@ -510,7 +535,12 @@ fn parse_query(state: &State, resource: &Resource, call: &Call) -> Result<Cursor
             "$count" => match value.as_str() {
                 "true" => cursor.count = true,
                 "false" => cursor.count = false,
-                _ => return Err(bad_request(&format!("Invalid $count value '{value}'."), call)),
+                _ => {
+                    return Err(bad_request(
+                        &format!("Invalid $count value '{value}'."),
+                        call,
+                    ));
+                }
             },
             "$filter" | "$orderby" | "$expand" | "$skip" | "$format" => {
                 let message = format!("The Entra fake does not implement the {name} query option.");
@@ -725,7 +755,11 @@ fn user_property(user: &GraphUser, name: &str) -> Value {
                 })
                 .collect(),
         ),
-        other => user.extra.get(other).cloned().unwrap_or_else(|| absent(other)),
+        other => user
+            .extra
+            .get(other)
+            .cloned()
+            .unwrap_or_else(|| absent(other)),
     }
 }
 

@@ -53,7 +53,14 @@ pub fn uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// `2016-01-09 02:02:12Z`, how the token endpoint writes its error timestamps.
@@ -223,7 +230,10 @@ pub fn signing_key(index: usize) -> Arc<SigningKey> {
 mod tests {
     #[test]
     fn civil_dates() {
-        assert_eq!(super::entra_timestamp(1_452_304_932), "2016-01-09 02:02:12Z");
+        assert_eq!(
+            super::entra_timestamp(1_452_304_932),
+            "2016-01-09 02:02:12Z"
+        );
         assert_eq!(super::graph_date(951_782_400), "2000-02-29T00:00:00");
     }
 }

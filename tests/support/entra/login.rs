@@ -68,7 +68,13 @@ fn missing(name: &str) -> Refusal {
 /// Entra's error body: `error`, an `error_description` that starts with the AADSTS code and
 /// ends with trace and correlation ids, and the same facts as separate members.
 pub fn error(shared: &Shared, status: u16, error: &str, code: u32, description: &str) -> Reply {
-    body_with_trace(shared, status, error, &format!("AADSTS{code}: {description}"), vec![code])
+    body_with_trace(
+        shared,
+        status,
+        error,
+        &format!("AADSTS{code}: {description}"),
+        vec![code],
+    )
 }
 
 /// An error with a test-chosen text (Fault::Error); the code is read from an `AADSTS…`
@@ -76,7 +82,11 @@ pub fn error(shared: &Shared, status: u16, error: &str, code: u32, description: 
 pub fn raw_error(shared: &Shared, status: u16, error: &str, message: &str) -> Reply {
     let code = message
         .strip_prefix("AADSTS")
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|digits| digits.parse::<u32>().ok());
     body_with_trace(shared, status, error, message, code.into_iter().collect())
 }
@@ -110,7 +120,13 @@ fn body_with_trace(
 
 impl Refusal {
     fn reply(&self, shared: &Shared) -> Reply {
-        error(shared, self.status, self.error, self.code, &self.description)
+        error(
+            shared,
+            self.status,
+            self.error,
+            self.code,
+            &self.description,
+        )
     }
 }
 
@@ -139,9 +155,10 @@ fn unknown_tenant(tenant: &str) -> Refusal {
 
 /// The app registration a request names, as its key in `State::apps`.
 fn find_app(state: &State, tenant: &str, client_id: &str) -> Result<(String, String), Refusal> {
-    let found = state.apps.keys().find(|(t, c)| {
-        c == client_id && (is_multi_tenant(tenant) || *t == tenant.to_lowercase())
-    });
+    let found = state
+        .apps
+        .keys()
+        .find(|(t, c)| c == client_id && (is_multi_tenant(tenant) || *t == tenant.to_lowercase()));
     found.cloned().ok_or_else(|| {
         refuse(
             400,
@@ -173,9 +190,7 @@ pub fn token(shared: &Shared, call: &Call, tenant: &str, truncate: bool) -> Repl
     } else {
         let token_url = format!("{}/{tenant}/oauth2/v2.0/token", shared.base_url);
         match form.get("grant_type").map(String::as_str) {
-            Some("client_credentials") => {
-                client_credentials(&mut state, tenant, &token_url, &form)
-            }
+            Some("client_credentials") => client_credentials(&mut state, tenant, &token_url, &form),
             Some("authorization_code") => {
                 authorization_code(&mut state, &shared.base_url, tenant, &token_url, &form)
             }
@@ -282,7 +297,9 @@ fn authenticate(
                 400,
                 "invalid_request",
                 50027,
-                format!("JWT token is invalid or malformed: client_assertion_type '{kind}' is not '{JWT_BEARER}'."),
+                format!(
+                    "JWT token is invalid or malformed: client_assertion_type '{kind}' is not '{JWT_BEARER}'."
+                ),
             ));
         }
         Some(_) => {}
@@ -299,7 +316,14 @@ fn verify_assertion(
     assertion: &str,
     used_jtis: &HashSet<String>,
 ) -> Result<String, Refusal> {
-    let malformed = || refuse(400, "invalid_request", 50027, "JWT token is invalid or malformed.");
+    let malformed = || {
+        refuse(
+            400,
+            "invalid_request",
+            50027,
+            "JWT token is invalid or malformed.",
+        )
+    };
     let jwt = jose::parse_jwt(assertion).ok_or_else(malformed)?;
     let alg = jwt.header.get("alg").and_then(Value::as_str).unwrap_or("");
     let thumbprint_member = match alg {
@@ -310,7 +334,9 @@ fn verify_assertion(
                 400,
                 "invalid_request",
                 50027,
-                format!("JWT token is invalid or malformed: '{other}' is not a supported signing algorithm (PS256, RS256)."),
+                format!(
+                    "JWT token is invalid or malformed: '{other}' is not a supported signing algorithm (PS256, RS256)."
+                ),
             ));
         }
     };
@@ -351,8 +377,7 @@ fn verify_assertion(
         ));
     }
     let text = |name: &str| jwt.claims.get(name).and_then(Value::as_str);
-    if text("iss") != Some(app.client_id.as_str()) || text("sub") != Some(app.client_id.as_str())
-    {
+    if text("iss") != Some(app.client_id.as_str()) || text("sub") != Some(app.client_id.as_str()) {
         return Err(refuse(
             401,
             "invalid_client",
@@ -394,7 +419,9 @@ fn verify_assertion(
             ),
         ));
     }
-    let jti = text("jti").filter(|j| !j.is_empty()).ok_or_else(|| missing_field("jti"))?;
+    let jti = text("jti")
+        .filter(|j| !j.is_empty())
+        .ok_or_else(|| missing_field("jti"))?;
     if used_jtis.contains(jti) {
         // The reference documents no replay code; 50013 (InvalidAssertion, "assertion is
         // invalid because of various reasons") is the nearest.
@@ -402,7 +429,9 @@ fn verify_assertion(
             401,
             "invalid_client",
             50013,
-            format!("Assertion is invalid: the client assertion with jti '{jti}' was already used."),
+            format!(
+                "Assertion is invalid: the client assertion with jti '{jti}' was already used."
+            ),
         ));
     }
     Ok(jti.to_owned())
@@ -433,7 +462,10 @@ fn authorization_code(
     let code = form.get("code").ok_or_else(|| missing("code"))?;
     let invalid_grant = |code: u32, text: &str| refuse(400, "invalid_grant", code, text);
     let Some(stored) = state.codes.get_mut(code) else {
-        return Err(invalid_grant(70000, "Provided grant is invalid or malformed."));
+        return Err(invalid_grant(
+            70000,
+            "Provided grant is invalid or malformed.",
+        ));
     };
     if stored.redeemed {
         return Err(invalid_grant(
@@ -470,7 +502,9 @@ fn authorization_code(
                  code_challenge (PKCE).",
             ));
         }
-        Some(verifier) if jose::b64(&jose::sha256(verifier.as_bytes())) != stored.code_challenge => {
+        Some(verifier)
+            if jose::b64(&jose::sha256(verifier.as_bytes())) != stored.code_challenge =>
+        {
             return Err(invalid_grant(
                 50148,
                 "The code_verifier does not match the code_challenge supplied in the \
@@ -511,7 +545,9 @@ fn id_token(
     let tid = identity.tid.clone().unwrap_or_default();
     let now = jose::now();
     // Entra's `sub` is pairwise, per application: never the oid.
-    let sub = jose::b64(&jose::sha256(format!("{client_id}:{}", identity.oid).as_bytes()));
+    let sub = jose::b64(&jose::sha256(
+        format!("{client_id}:{}", identity.oid).as_bytes(),
+    ));
     let mut claims = json!({
         "aud": client_id,
         "iss": format!("{base_url}/{tid}/v2.0"),
@@ -539,7 +575,9 @@ fn id_token(
             Tamper::ExtraAudience(extra) => claims["aud"] = json!([client_id, extra]),
             Tamper::Audience(aud) => claims["aud"] = json!(aud),
             Tamper::Azp(azp) => claims["azp"] = json!(azp),
-            Tamper::UnknownKid => header["kid"] = json!(format!("unknown-{}", jose::random_token(8))),
+            Tamper::UnknownKid => {
+                header["kid"] = json!(format!("unknown-{}", jose::random_token(8)))
+            }
             Tamper::AlgNone => {
                 header["alg"] = json!("none");
                 signing = Signing::Unsigned;
@@ -640,8 +678,9 @@ pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
         None => return back("invalid_request", &required("response_type")),
         Some("code") => {}
         Some(other) => {
-            let text =
-                format!("AADSTS700054: response_type '{other}' is not enabled for the application.");
+            let text = format!(
+                "AADSTS700054: response_type '{other}' is not enabled for the application."
+            );
             return back("invalid_request", &text);
         }
     }
@@ -684,7 +723,11 @@ pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
         );
     };
     if identity.tid.is_none() {
-        let home = if is_multi_tenant(tenant) { app_tenant } else { tenant.to_owned() };
+        let home = if is_multi_tenant(tenant) {
+            app_tenant
+        } else {
+            tenant.to_owned()
+        };
         identity.tid = Some(home);
     }
     let code = jose::random_token(64);
@@ -715,7 +758,11 @@ fn respond(redirect_uri: &str, mode: &str, params: &[(&str, &str)]) -> Reply {
         let inputs: String = params
             .iter()
             .map(|(k, v)| {
-                format!(r#"<input type="hidden" name="{}" value="{}"/>"#, escape(k), escape(v))
+                format!(
+                    r#"<input type="hidden" name="{}" value="{}"/>"#,
+                    escape(k),
+                    escape(v)
+                )
             })
             .collect();
         return Reply::html(
@@ -772,11 +819,21 @@ pub fn discovery(shared: &Shared, tenant: &str) -> Reply {
     let state = shared.state();
     if !tenant_known(&state, tenant) {
         let refusal = unknown_tenant(tenant);
-        return error(shared, 400, "invalid_tenant", refusal.code, &refusal.description);
+        return error(
+            shared,
+            400,
+            "invalid_tenant",
+            refusal.code,
+            &refusal.description,
+        );
     }
     let base = &shared.base_url;
     let issuer = format!("{base}/{}/v2.0", issuer_tenant(&state, tenant));
-    let region: Value = if is_multi_tenant(tenant) { Value::Null } else { json!("EU") };
+    let region: Value = if is_multi_tenant(tenant) {
+        Value::Null
+    } else {
+        json!("EU")
+    };
     let document = json!({
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
@@ -815,7 +872,13 @@ pub fn jwks(shared: &Shared, tenant: &str) -> Reply {
     let state = shared.state();
     if !tenant_known(&state, tenant) {
         let refusal = unknown_tenant(tenant);
-        return error(shared, 400, "invalid_tenant", refusal.code, &refusal.description);
+        return error(
+            shared,
+            400,
+            "invalid_tenant",
+            refusal.code,
+            &refusal.description,
+        );
     }
     let issuer = format!("{}/{}/v2.0", shared.base_url, issuer_tenant(&state, tenant));
     let keys: Vec<Value> = state

@@ -25,9 +25,8 @@ impl AcceptLoop {
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        handle(shared.clone(), request)
-                    });
+                    let service =
+                        hyper::service::service_fn(move |request| handle(shared.clone(), request));
                     // A client that hangs up mid-request is no error of the fake's.
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
@@ -221,7 +220,9 @@ fn classify(path: &str) -> (Endpoint, Option<Route>) {
     }
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match segments.as_slice() {
-        [tenant, "oauth2", "v2.0", "token"] => (Endpoint::Token(tenant.to_string()), Some(Route::Token)),
+        [tenant, "oauth2", "v2.0", "token"] => {
+            (Endpoint::Token(tenant.to_string()), Some(Route::Token))
+        }
         [tenant, "oauth2", "v2.0", "authorize"] => (Endpoint::Authorize(tenant.to_string()), None),
         [tenant, "v2.0", ".well-known", "openid-configuration"] => {
             (Endpoint::Discovery(tenant.to_string()), None)
@@ -290,7 +291,12 @@ async fn handle(
         None => dispatch(&shared, &call, &endpoint, false),
         Some(Fault::Stall) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            graph::error(504, "GatewayTimeout", "The fake stalled this request.", &call)
+            graph::error(
+                504,
+                "GatewayTimeout",
+                "The fake stalled this request.",
+                &call,
+            )
         }
         Some(Fault::CutOff) => {
             let mut reply = dispatch(&shared, &call, &endpoint, false);
@@ -304,8 +310,9 @@ async fn handle(
                 "content-type".into(),
                 "application/json; charset=utf-8".into(),
             )],
-            body: b"<html><head><title>502 Bad Gateway</title></head><body>proxy error</body></html>"
-                .to_vec(),
+            body:
+                b"<html><head><title>502 Bad Gateway</title></head><body>proxy error</body></html>"
+                    .to_vec(),
             cut_off: false,
         },
         Some(Fault::Throttle { retry_after }) => {
