@@ -5,10 +5,11 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use super::server::{Call, Reply};
-use super::{GraphGroup, GraphUser, Member, Shared, State, jose};
+use super::{AssignedPlan, GraphGroup, GraphUser, Member, Shared, State, jose};
 
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 999;
@@ -323,15 +324,15 @@ fn single(shared: &Shared, state: &State, call: &Call, set: &str, id: &str) -> R
     let Some(row) = row else {
         return not_found(id, call);
     };
-    let mut object = render(&row, select.as_deref(), false);
-    object.insert(
-        "@odata.context".into(),
-        json!(format!(
-            "{}/$entity",
-            context(shared, &resource, select.as_deref())
-        )),
-    );
-    success(&Value::Object(object), call)
+    let rendered = Rendered {
+        row,
+        select: select.as_deref(),
+        typed: false,
+    };
+    let mut object = serde_json::to_value(&rendered).expect("serialise a directory object");
+    let entity = format!("{}/$entity", context(shared, &resource, select.as_deref()));
+    object["@odata.context"] = json!(entity);
+    success(object.to_string().into_bytes(), call)
 }
 
 fn context(shared: &Shared, resource: &Resource, select: Option<&[String]>) -> String {
@@ -346,9 +347,9 @@ fn context(shared: &Shared, resource: &Resource, select: Option<&[String]>) -> S
     }
 }
 
-fn success(body: &Value, call: &Call) -> Reply {
+fn success(body: Vec<u8>, call: &Call) -> Reply {
     let (request_id, client_request_id) = request_ids(call);
-    Reply::json(200, body)
+    Reply::json_bytes(200, body)
         .header(
             "content-type",
             "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
@@ -437,35 +438,43 @@ fn list(
             ..
         }
     );
-    let value: Vec<Value> = page
-        .iter()
-        .map(|row| Value::Object(render(row, cursor.select.as_deref(), typed)))
-        .collect();
-    let mut body = json!({
-        "@odata.context": context(shared, &resource, cursor.select.as_deref()),
-        "value": value,
+    // The page borrows the directory, so the next page's cursor is registered after it is
+    // written. A truncated page links to a token that is never registered.
+    let next_token = (truncate || has_more).then(|| jose::random_token(48));
+    let next_cursor = (has_more && !truncate).then(|| Cursor {
+        offset: cursor.offset + top,
+        ..cursor.clone()
     });
+    let serialise = "serialise a Graph page";
+    let mut body = Vec::with_capacity(256 + page.len() * 320);
+    body.extend_from_slice(b"{\"@odata.context\":");
+    let context = context(shared, &resource, cursor.select.as_deref());
+    serde_json::to_writer(&mut body, &context).expect(serialise);
     if cursor.count {
-        body["@odata.count"] = json!(total);
+        body.extend_from_slice(format!(",\"@odata.count\":{total}").as_bytes());
     }
-    let next_token = if truncate {
-        // Never registered: the server refuses it when the client follows the link.
-        Some(jose::random_token(48))
-    } else if has_more {
-        let token = jose::random_token(48);
-        let next = Cursor {
-            offset: cursor.offset + top,
-            ..cursor.clone()
+    if let Some(token) = &next_token {
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        let link = next_link(shared, call, &cursor, token);
+        serde_json::to_writer(&mut body, &link).expect(serialise);
+    }
+    body.extend_from_slice(b",\"value\":[");
+    for (i, row) in page.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let rendered = Rendered {
+            row: *row,
+            select: cursor.select.as_deref(),
+            typed,
         };
-        state.cursors.insert(token.clone(), next);
-        Some(token)
-    } else {
-        None
-    };
-    if let Some(token) = next_token {
-        body["@odata.nextLink"] = json!(next_link(shared, call, &cursor, &token));
+        serde_json::to_writer(&mut body, &rendered).expect(serialise);
     }
-    success(&body, call)
+    body.extend_from_slice(b"]}");
+    if let (Some(token), Some(next)) = (next_token, next_cursor) {
+        state.cursors.insert(token, next);
+    }
+    success(body, call)
 }
 
 /// Skips to the cursor's offset in a filtered listing; also counts it for `$count`.
@@ -673,48 +682,106 @@ fn members_of<'a>(state: &'a State, root: &'a GraphGroup, transitive: bool) -> V
     rows
 }
 
-/// An object as Graph returns it: the selected properties (or the type's default set) and
-/// always `id`; with `typed`, its `@odata.type` too.
-fn render(row: &Row, select: Option<&[String]>, typed: bool) -> Map<String, Value> {
-    let mut object = Map::new();
-    let wanted = |defaults: &'static [&'static str]| -> Vec<String> {
-        match select {
-            Some(names) => names.to_vec(),
-            None => defaults.iter().map(|n| n.to_string()).collect(),
-        }
-    };
-    match row {
-        Row::User(user) => {
-            if typed {
-                object.insert("@odata.type".into(), json!("#microsoft.graph.user"));
+/// An object as Graph returns it — the selected properties (or the type's default set),
+/// always `id`, with `typed` its `@odata.type` — serialised straight from the directory:
+/// a 999-user page is written without building a `Value` per user.
+struct Rendered<'a> {
+    row: Row<'a>,
+    select: Option<&'a [String]>,
+    typed: bool,
+}
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(None)?;
+        let names = |defaults: &'static [&'static str]| -> Vec<&str> {
+            match self.select {
+                Some(names) => names.iter().map(String::as_str).collect(),
+                None => defaults.to_vec(),
             }
-            for name in wanted(USER_DEFAULT) {
-                if is_user_property(user, &name) {
-                    object.insert(name.clone(), user_property(user, &name));
+        };
+        match self.row {
+            Row::User(user) => {
+                if self.typed {
+                    object.serialize_entry("@odata.type", "#microsoft.graph.user")?;
+                }
+                object.serialize_entry("id", &user.id)?;
+                for name in names(USER_DEFAULT) {
+                    if name != "id" && is_user_property(user, name) {
+                        object.serialize_entry(name, &user_property(user, name))?;
+                    }
                 }
             }
-            object.insert("id".into(), json!(user.id));
-        }
-        Row::Group(group) => {
-            if typed {
-                object.insert("@odata.type".into(), json!("#microsoft.graph.group"));
-            }
-            for name in wanted(GROUP_DEFAULT) {
-                if is_group_property(group, &name) {
-                    object.insert(name.clone(), group_property(group, &name));
+            Row::Group(group) => {
+                if self.typed {
+                    object.serialize_entry("@odata.type", "#microsoft.graph.group")?;
+                }
+                object.serialize_entry("id", &group.id)?;
+                for name in names(GROUP_DEFAULT) {
+                    if name != "id" && is_group_property(group, name) {
+                        object.serialize_entry(name, &group_property(group, name))?;
+                    }
                 }
             }
-            object.insert("id".into(), json!(group.id));
-        }
-        Row::Other(odata_type, id) => {
-            object.insert("@odata.type".into(), json!(odata_type));
-            object.insert("id".into(), json!(id));
-            if select.is_none_or(|names| names.iter().any(|n| n == "displayName")) {
-                object.insert("displayName".into(), Value::Null);
+            Row::Other(odata_type, id) => {
+                object.serialize_entry("@odata.type", odata_type)?;
+                object.serialize_entry("id", id)?;
+                if self
+                    .select
+                    .is_none_or(|names| names.iter().any(|n| n == "displayName"))
+                {
+                    object.serialize_entry("displayName", &Prop::Null)?;
+                }
             }
+        }
+        object.end()
+    }
+}
+
+/// A property value borrowed from the directory.
+enum Prop<'a> {
+    Text(&'a str),
+    MaybeText(Option<&'a str>),
+    Flag(bool),
+    Texts(&'a [String]),
+    Plans(&'a [AssignedPlan]),
+    Json(&'a Value),
+    Null,
+    Empty,
+}
+
+impl Serialize for Prop<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Prop::Text(text) => serializer.serialize_str(text),
+            Prop::MaybeText(text) => text.serialize(serializer),
+            Prop::Flag(flag) => serializer.serialize_bool(*flag),
+            Prop::Texts(texts) => texts.serialize(serializer),
+            Prop::Plans(plans) => {
+                let mut list = serializer.serialize_seq(Some(plans.len()))?;
+                for plan in plans.iter() {
+                    list.serialize_element(&PlanJson(plan))?;
+                }
+                list.end()
+            }
+            Prop::Json(value) => value.serialize(serializer),
+            Prop::Null => serializer.serialize_unit(),
+            Prop::Empty => serializer.serialize_seq(Some(0))?.end(),
         }
     }
-    object
+}
+
+struct PlanJson<'a>(&'a AssignedPlan);
+
+impl Serialize for PlanJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_map(Some(4))?;
+        object.serialize_entry("assignedDateTime", &self.0.assigned_date_time)?;
+        object.serialize_entry("capabilityStatus", &self.0.capability_status)?;
+        object.serialize_entry("service", &self.0.service)?;
+        object.serialize_entry("servicePlanId", &self.0.service_plan_id)?;
+        object.end()
+    }
 }
 
 fn is_user_property(user: &GraphUser, name: &str) -> bool {
@@ -725,55 +792,42 @@ fn is_group_property(group: &GraphGroup, name: &str) -> bool {
     GROUP_PROPERTIES.contains(&name) || group.extra.contains_key(name)
 }
 
-fn absent(name: &str) -> Value {
+fn absent(name: &str) -> Prop<'static> {
     if COLLECTIONS.contains(&name) {
-        json!([])
+        Prop::Empty
     } else {
-        Value::Null
+        Prop::Null
     }
 }
 
-fn user_property(user: &GraphUser, name: &str) -> Value {
+fn user_property<'a>(user: &'a GraphUser, name: &str) -> Prop<'a> {
     match name {
-        "id" => json!(user.id),
-        "userPrincipalName" => json!(user.user_principal_name),
-        "displayName" => json!(user.display_name),
-        "mail" => json!(user.mail),
-        "proxyAddresses" => json!(user.proxy_addresses),
-        "accountEnabled" => json!(user.account_enabled),
-        "userType" => json!(user.user_type),
-        "assignedPlans" => Value::Array(
-            user.assigned_plans
-                .iter()
-                .map(|plan| {
-                    json!({
-                        "assignedDateTime": plan.assigned_date_time,
-                        "capabilityStatus": plan.capability_status,
-                        "service": plan.service,
-                        "servicePlanId": plan.service_plan_id,
-                    })
-                })
-                .collect(),
-        ),
+        "id" => Prop::Text(&user.id),
+        "userPrincipalName" => Prop::Text(&user.user_principal_name),
+        "displayName" => Prop::Text(&user.display_name),
+        "mail" => Prop::MaybeText(user.mail.as_deref()),
+        "proxyAddresses" => Prop::Texts(&user.proxy_addresses),
+        "accountEnabled" => Prop::Flag(user.account_enabled),
+        "userType" => Prop::Text(&user.user_type),
+        "assignedPlans" => Prop::Plans(&user.assigned_plans),
         other => user
             .extra
             .get(other)
-            .cloned()
-            .unwrap_or_else(|| absent(other)),
+            .map_or_else(|| absent(other), Prop::Json),
     }
 }
 
-fn group_property(group: &GraphGroup, name: &str) -> Value {
+fn group_property<'a>(group: &'a GraphGroup, name: &str) -> Prop<'a> {
     if let Some(value) = group.extra.get(name) {
-        return value.clone();
+        return Prop::Json(value);
     }
     match name {
-        "id" => json!(group.id),
-        "displayName" => json!(group.display_name),
-        "description" => json!(group.description),
-        "mailEnabled" => json!(false),
-        "securityEnabled" => json!(true),
-        "createdDateTime" => json!("2024-01-15T09:30:00Z"),
+        "id" => Prop::Text(&group.id),
+        "displayName" => Prop::Text(&group.display_name),
+        "description" => Prop::MaybeText(group.description.as_deref()),
+        "mailEnabled" => Prop::Flag(false),
+        "securityEnabled" => Prop::Flag(true),
+        "createdDateTime" => Prop::Text("2024-01-15T09:30:00Z"),
         other => absent(other),
     }
 }

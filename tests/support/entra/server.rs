@@ -87,13 +87,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, value: &Value) -> Reply {
+        Reply::json_bytes(status, value.to_string().into_bytes())
+    }
+
+    /// JSON already serialised (Graph pages are written straight into bytes).
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![(
                 "content-type".into(),
                 "application/json; charset=utf-8".into(),
             )],
-            body: value.to_string().into_bytes(),
+            body,
             cut_off: false,
         }
     }
@@ -171,10 +176,10 @@ impl Body for FakeBody {
                     *pause = Some(Box::pin(tokio::time::sleep(Duration::from_millis(50))));
                     return Poll::Ready(Some(Ok(Frame::data(half))));
                 }
-                if let Some(sleep) = pause.as_mut() {
-                    if sleep.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                if let Some(sleep) = pause.as_mut()
+                    && sleep.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
                 }
                 Poll::Ready(Some(Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
