@@ -15,14 +15,20 @@
 //! `#[path = "../tests/support/entra.rs"] mod entra_fake;`.
 #![allow(dead_code)]
 
+// Explicit paths: the same files must resolve whether this module is `support::entra` or a
+// benchmark's `#[path]`-included `entra_fake`.
 #[path = "entra/graph.rs"]
 mod graph;
 #[path = "entra/jose.rs"]
 mod jose;
-#[path = "entra/login.rs"]
-mod login;
+#[path = "entra/objects.rs"]
+mod objects;
 #[path = "entra/server.rs"]
 mod server;
+#[path = "entra/sign_in.rs"]
+mod sign_in;
+#[path = "entra/token.rs"]
+mod token;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -401,7 +407,7 @@ impl EntraFake {
     /// Registers an application in a tenant (creating the tenant) with a certificate
     /// credential; calling it again for the same app adds another certificate.
     pub fn register_app(&self, tenant: &str, client_id: &str, certificate_pem: &str) {
-        let certificate = login::read_certificate(certificate_pem);
+        let certificate = token::read_certificate(certificate_pem);
         let mut state = self.shared.state();
         state
             .apps

@@ -13,7 +13,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use super::{Fault, Recorded, Route, Shared, State, graph, login};
+use super::{Fault, Recorded, Route, Shared, State, graph, sign_in, token};
 
 /// The accept loop's task; dropping it (with the last `EntraFake`) stops accepting.
 pub struct AcceptLoop(tokio::task::JoinHandle<()>);
@@ -322,7 +322,7 @@ async fn handle(
         },
         Some(Fault::Throttle { retry_after }) => {
             let reply = if on_token {
-                login::error(
+                token::error(
                     &shared,
                     429,
                     "temporarily_unavailable",
@@ -336,7 +336,7 @@ async fn handle(
         }
         Some(Fault::Unavailable { retry_after }) => {
             let reply = if on_token {
-                login::error(
+                token::error(
                     &shared,
                     503,
                     "temporarily_unavailable",
@@ -354,7 +354,7 @@ async fn handle(
             message,
         }) => {
             if on_token {
-                login::raw_error(&shared, status, &code, &message)
+                token::raw_error(&shared, status, &code, &message)
             } else {
                 graph::error(status, &code, &message, &call)
             }
@@ -400,10 +400,10 @@ fn take_fault(state: &mut State, route: Option<Route>) -> Option<Fault> {
 
 fn dispatch(shared: &Shared, call: &Call, endpoint: &Endpoint, truncate: bool) -> Reply {
     match endpoint {
-        Endpoint::Token(tenant) => login::token(shared, call, tenant, truncate),
-        Endpoint::Authorize(tenant) => login::authorize(shared, call, tenant),
-        Endpoint::Discovery(tenant) => login::discovery(shared, tenant),
-        Endpoint::Jwks(tenant) => login::jwks(shared, tenant),
+        Endpoint::Token(tenant) => token::token(shared, call, tenant, truncate),
+        Endpoint::Authorize(tenant) => sign_in::authorize(shared, call, tenant),
+        Endpoint::Discovery(tenant) => sign_in::discovery(shared, tenant),
+        Endpoint::Jwks(tenant) => sign_in::jwks(shared, tenant),
         Endpoint::Graph => graph::handle(shared, call, truncate),
         Endpoint::Unknown => json_not_found(call),
     }

@@ -1,6 +1,6 @@
-//! Entra's login side: the v2.0 token endpoint (client credentials and authorization code,
-//! both authenticated by a certificate-signed client assertion), authorize, discovery and
-//! JWKS, and the ID tokens it mints.
+//! Entra's v2.0 token endpoint: client credentials and authorization code, both
+//! authenticated by a certificate-signed client assertion that is verified for real; and
+//! Entra's OAuth error body, which the sign-in endpoints share.
 //!
 //! AADSTS codes are the ones Microsoft's error reference documents for each case. Where it
 //! names none, the closest documented one is used and the comment says so.
@@ -12,7 +12,7 @@ use rsa::pkcs8::DecodePublicKey;
 use serde_json::{Value, json};
 
 use super::server::{Call, Reply};
-use super::{AccessToken, App, AuthCode, Certificate, IdClaims, Shared, State, Tamper, jose};
+use super::{AccessToken, App, Certificate, Shared, State, jose, sign_in};
 
 const GRAPH_DEFAULT_SCOPE: &str = "https://graph.microsoft.com/.default";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -21,7 +21,6 @@ const SKEW: u64 = 60;
 /// The longest client assertion accepted: PROTOCOLS.md gives 5–10 minutes.
 const MAX_ASSERTION_LIFETIME: u64 = 600;
 const ACCESS_TOKEN_LIFETIME: u64 = 3599;
-const ID_TOKEN_LIFETIME: u64 = 3600;
 /// Entra's authorization codes live about ten minutes.
 const CODE_LIFETIME: u64 = 600;
 
@@ -40,14 +39,19 @@ pub fn read_certificate(pem: &str) -> Certificate {
 }
 
 /// A refusal in Entra's OAuth error shape.
-struct Refusal {
+pub struct Refusal {
+    pub status: u16,
+    pub error: &'static str,
+    pub code: u32,
+    pub description: String,
+}
+
+pub fn refuse(
     status: u16,
     error: &'static str,
     code: u32,
-    description: String,
-}
-
-fn refuse(status: u16, error: &'static str, code: u32, description: impl Into<String>) -> Refusal {
+    description: impl Into<String>,
+) -> Refusal {
     Refusal {
         status,
         error,
@@ -56,7 +60,7 @@ fn refuse(status: u16, error: &'static str, code: u32, description: impl Into<St
     }
 }
 
-fn missing(name: &str) -> Refusal {
+pub fn missing(name: &str) -> Refusal {
     refuse(
         400,
         "invalid_request",
@@ -119,7 +123,7 @@ fn body_with_trace(
 }
 
 impl Refusal {
-    fn reply(&self, shared: &Shared) -> Reply {
+    pub fn reply(&self, shared: &Shared) -> Reply {
         error(
             shared,
             self.status,
@@ -131,16 +135,16 @@ impl Refusal {
 }
 
 /// `common` and `organizations` stand for "the user's tenant".
-fn is_multi_tenant(tenant: &str) -> bool {
+pub fn is_multi_tenant(tenant: &str) -> bool {
     matches!(tenant.to_lowercase().as_str(), "common" | "organizations")
 }
 
-fn tenant_known(state: &State, tenant: &str) -> bool {
+pub fn tenant_known(state: &State, tenant: &str) -> bool {
     let tenant = tenant.to_lowercase();
     is_multi_tenant(&tenant) || state.apps.keys().any(|(t, _)| *t == tenant)
 }
 
-fn unknown_tenant(tenant: &str) -> Refusal {
+pub fn unknown_tenant(tenant: &str) -> Refusal {
     refuse(
         400,
         "invalid_request",
@@ -154,7 +158,7 @@ fn unknown_tenant(tenant: &str) -> Refusal {
 }
 
 /// The app registration a request names, as its key in `State::apps`.
-fn find_app(state: &State, tenant: &str, client_id: &str) -> Result<(String, String), Refusal> {
+pub fn find_app(state: &State, tenant: &str, client_id: &str) -> Result<(String, String), Refusal> {
     let found = state
         .apps
         .keys()
@@ -516,7 +520,7 @@ fn authorization_code(
     stored.redeemed = true;
     let (identity, nonce) = (stored.identity.clone(), stored.nonce.clone());
     let access_token = issue_access_token(state, &app);
-    let id_token = id_token(state, base_url, client_id, &identity, &nonce);
+    let id_token = sign_in::id_token(state, base_url, client_id, &identity, &nonce);
     Ok(json!({
         "token_type": "Bearer",
         "scope": "openid profile email",
@@ -525,366 +529,4 @@ fn authorization_code(
         "access_token": access_token,
         "id_token": id_token,
     }))
-}
-
-/// The v2.0 ID token for `identity` (whose `tid` is resolved), with the pending tampering.
-fn id_token(
-    state: &mut State,
-    base_url: &str,
-    client_id: &str,
-    identity: &IdClaims,
-    nonce: &str,
-) -> String {
-    enum Signing {
-        Rs256,
-        Unsigned,
-        Hmac(Vec<u8>),
-        Broken,
-    }
-    let key = jose::signing_key(state.signer);
-    let tid = identity.tid.clone().unwrap_or_default();
-    let now = jose::now();
-    // Entra's `sub` is pairwise, per application: never the oid.
-    let sub = jose::b64(&jose::sha256(
-        format!("{client_id}:{}", identity.oid).as_bytes(),
-    ));
-    let mut claims = json!({
-        "aud": client_id,
-        "iss": format!("{base_url}/{tid}/v2.0"),
-        "iat": now,
-        "nbf": now,
-        "exp": now + ID_TOKEN_LIFETIME,
-        "name": identity.name,
-        "nonce": nonce,
-        "oid": identity.oid,
-        "preferred_username": identity.preferred_username,
-        "rh": "0.AAAA-fake-refresh-hint.",
-        "sub": sub,
-        "tid": tid,
-        "uti": jose::random_token(16),
-        "ver": "2.0",
-    });
-    if let Some(email) = &identity.email {
-        claims["email"] = json!(email);
-    }
-    let mut header = json!({"typ": "JWT", "alg": "RS256", "kid": key.kid});
-    let mut signing = Signing::Rs256;
-    for tamper in std::mem::take(&mut state.tampers) {
-        match tamper {
-            Tamper::Issuer(iss) => claims["iss"] = json!(iss),
-            Tamper::ExtraAudience(extra) => claims["aud"] = json!([client_id, extra]),
-            Tamper::Audience(aud) => claims["aud"] = json!(aud),
-            Tamper::Azp(azp) => claims["azp"] = json!(azp),
-            Tamper::UnknownKid => {
-                header["kid"] = json!(format!("unknown-{}", jose::random_token(8)))
-            }
-            Tamper::AlgNone => {
-                header["alg"] = json!("none");
-                signing = Signing::Unsigned;
-            }
-            Tamper::HmacWithPublicKey => {
-                header["alg"] = json!("HS256");
-                signing = Signing::Hmac(key.public_pem.as_bytes().to_vec());
-            }
-            Tamper::HmacWithJwksModulus => {
-                header["alg"] = json!("HS256");
-                signing = Signing::Hmac(key.modulus.clone());
-            }
-            Tamper::BadSignature => signing = Signing::Broken,
-            Tamper::Expired => {
-                claims["iat"] = json!(now - 7200);
-                claims["nbf"] = json!(now - 7200);
-                claims["exp"] = json!(now - 3600);
-            }
-            Tamper::NotYetValid => {
-                claims["nbf"] = json!(now + 3600);
-                claims["exp"] = json!(now + 3600 + ID_TOKEN_LIFETIME);
-            }
-            Tamper::Tenant(other) => claims["tid"] = json!(other),
-            Tamper::Nonce(other) => claims["nonce"] = json!(other),
-            Tamper::Claim(name, Value::Null) => {
-                if let Some(map) = claims.as_object_mut() {
-                    map.remove(&name);
-                }
-            }
-            Tamper::Claim(name, value) => claims[name.as_str()] = value,
-        }
-    }
-    let input = jose::signing_input(&header, &claims);
-    let signature = match signing {
-        Signing::Rs256 => key.sign_rs256(input.as_bytes()),
-        Signing::Unsigned => Vec::new(),
-        Signing::Hmac(secret) => jose::hs256(&secret, input.as_bytes()),
-        Signing::Broken => {
-            let mut signature = key.sign_rs256(input.as_bytes());
-            signature[10] ^= 0x01;
-            signature
-        }
-    };
-    format!("{input}.{}", jose::b64(&signature))
-}
-
-/// GET `/{tenant}/oauth2/v2.0/authorize`. Problems with the client or its redirect URI are
-/// shown on Entra's error page; every later one goes back to the redirect URI.
-pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
-    let params: HashMap<String, String> = call.query.iter().cloned().collect();
-    let mut state = shared.state();
-    state.last_authorize = Some(params.clone());
-    if !tenant_known(&state, tenant) {
-        return error_page(&unknown_tenant(tenant));
-    }
-    let Some(client_id) = params.get("client_id") else {
-        return error_page(&missing("client_id"));
-    };
-    let app_key = match find_app(&state, tenant, client_id) {
-        Ok(key) => key,
-        Err(refusal) => return error_page(&refusal),
-    };
-    let Some(redirect_uri) = params.get("redirect_uri") else {
-        return error_page(&missing("redirect_uri"));
-    };
-    let app = &state.apps[&app_key];
-    if !app.redirect_uris.is_empty() && !app.redirect_uris.contains(redirect_uri) {
-        return error_page(&refuse(
-            400,
-            "invalid_request",
-            50011,
-            format!(
-                "The redirect URI '{redirect_uri}' specified in the request does not match the \
-                 redirect URIs configured for the application '{client_id}'. Make sure the \
-                 redirect URI sent in the request matches one added to your application in the \
-                 Azure portal."
-            ),
-        ));
-    }
-    let app_tenant = app.tenant.clone();
-    let mode = params.get("response_mode").map_or("query", String::as_str);
-    let client_state = params.get("state");
-    let back = |error: &str, description: &str| {
-        let mut answer = vec![("error", error), ("error_description", description)];
-        if let Some(s) = client_state {
-            answer.push(("state", s.as_str()));
-        }
-        respond(redirect_uri, mode, &answer)
-    };
-    let required = |name: &str| {
-        format!("AADSTS900144: The request body must contain the following parameter: '{name}'.")
-    };
-    if !matches!(mode, "query" | "fragment" | "form_post") {
-        let text = format!("AADSTS900144: The response_mode '{mode}' is not supported.");
-        return back("invalid_request", &text);
-    }
-    match params.get("response_type").map(String::as_str) {
-        None => return back("invalid_request", &required("response_type")),
-        Some("code") => {}
-        Some(other) => {
-            let text = format!(
-                "AADSTS700054: response_type '{other}' is not enabled for the application."
-            );
-            return back("invalid_request", &text);
-        }
-    }
-    let scope = params.get("scope").map_or("", String::as_str);
-    if !scope.split(' ').any(|s| s == "openid") {
-        let text = format!(
-            "AADSTS70011: The provided value for the input parameter 'scope' is not valid: a \
-             sign-in must ask for 'openid' (got '{scope}')."
-        );
-        return back("invalid_request", &text);
-    }
-    let Some(challenge) = params.get("code_challenge").filter(|c| !c.is_empty()) else {
-        return back(
-            "invalid_request",
-            "AADSTS9002325: Proof Key for Code Exchange is required: send a code_challenge.",
-        );
-    };
-    if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
-        return back(
-            "invalid_request",
-            "AADSTS9002325: Proof Key for Code Exchange is required with \
-             code_challenge_method=S256.",
-        );
-    }
-    // Entra itself takes a sign-in without state or nonce; Roster must always send both,
-    // so the fake refuses one that does not.
-    if client_state.is_none() {
-        return back("invalid_request", &required("state"));
-    }
-    let Some(nonce) = params.get("nonce") else {
-        return back("invalid_request", &required("nonce"));
-    };
-    if let Some((error, description)) = state.deny_next_login.take() {
-        return back(&error, &description);
-    }
-    let Some(mut identity) = state.signed_in.clone() else {
-        return back(
-            "access_denied",
-            "AADSTS65004: User declined to consent to access the app.",
-        );
-    };
-    if identity.tid.is_none() {
-        let home = if is_multi_tenant(tenant) {
-            app_tenant
-        } else {
-            tenant.to_owned()
-        };
-        identity.tid = Some(home);
-    }
-    let code = jose::random_token(64);
-    state.codes.insert(
-        code.clone(),
-        AuthCode {
-            client_id: client_id.clone(),
-            redirect_uri: redirect_uri.clone(),
-            code_challenge: challenge.clone(),
-            nonce: nonce.clone(),
-            identity,
-            issued_at: jose::now(),
-            redeemed: false,
-        },
-    );
-    let session = jose::uuid();
-    let mut answer = vec![("code", code.as_str())];
-    if let Some(s) = client_state {
-        answer.push(("state", s.as_str()));
-    }
-    answer.push(("session_state", session.as_str()));
-    respond(redirect_uri, mode, &answer)
-}
-
-/// Sends the authorize answer back the way `response_mode` asks.
-fn respond(redirect_uri: &str, mode: &str, params: &[(&str, &str)]) -> Reply {
-    if mode == "form_post" {
-        let inputs: String = params
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    r#"<input type="hidden" name="{}" value="{}"/>"#,
-                    escape(k),
-                    escape(v)
-                )
-            })
-            .collect();
-        return Reply::html(
-            200,
-            format!(
-                r#"<html><head><title>Working...</title></head><body onload="document.forms[0].submit()"><form method="POST" name="hiddenform" action="{}">{inputs}<noscript><input type="submit" value="Continue"/></noscript></form></body></html>"#,
-                escape(redirect_uri)
-            ),
-        );
-    }
-    let encoded = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter())
-        .finish();
-    let separator = match mode {
-        "fragment" => '#',
-        _ if redirect_uri.contains('?') => '&',
-        _ => '?',
-    };
-    Reply::redirect(&format!("{redirect_uri}{separator}{encoded}"))
-}
-
-fn error_page(refusal: &Refusal) -> Reply {
-    Reply::html(
-        refusal.status,
-        format!(
-            "<html><head><title>Sign in to your account</title></head><body>\
-             <h1>Sorry, but we're having trouble signing you in.</h1>\
-             <p>AADSTS{}: {}</p></body></html>",
-            refusal.code,
-            escape(&refusal.description)
-        ),
-    )
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// The tenant part of the issuer the discovery document and JWKS name.
-fn issuer_tenant<'a>(state: &State, tenant: &'a str) -> &'a str {
-    if is_multi_tenant(tenant) || state.multi_tenant_discovery {
-        "{tenantid}"
-    } else {
-        tenant
-    }
-}
-
-/// GET `/{tenant}/v2.0/.well-known/openid-configuration`, in Entra's shape.
-pub fn discovery(shared: &Shared, tenant: &str) -> Reply {
-    let state = shared.state();
-    if !tenant_known(&state, tenant) {
-        let refusal = unknown_tenant(tenant);
-        return error(
-            shared,
-            400,
-            "invalid_tenant",
-            refusal.code,
-            &refusal.description,
-        );
-    }
-    let base = &shared.base_url;
-    let issuer = format!("{base}/{}/v2.0", issuer_tenant(&state, tenant));
-    let region: Value = if is_multi_tenant(tenant) {
-        Value::Null
-    } else {
-        json!("EU")
-    };
-    let document = json!({
-        "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-        "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
-        "response_modes_supported": ["query", "fragment", "form_post"],
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": issuer,
-        "request_uri_parameter_supported": false,
-        "userinfo_endpoint": format!("{base}/oidc/userinfo"),
-        "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/devicecode"),
-        "http_logout_supported": true,
-        "frontchannel_logout_supported": true,
-        "end_session_endpoint": format!("{base}/{tenant}/oauth2/v2.0/logout"),
-        "claims_supported": [
-            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
-            "name", "tid", "ver", "at_hash", "c_hash", "email"
-        ],
-        "kerberos_endpoint": format!("{base}/{tenant}/kerberos"),
-        "tenant_region_scope": region,
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
-        "rbac_url": "https://pas.windows.net",
-    });
-    Reply::json(200, &document).header("cache-control", "max-age=86400, private")
-}
-
-/// GET `/{tenant}/discovery/v2.0/keys`: the published keys, each with an `issuer` and no
-/// `alg`, as Entra's are.
-pub fn jwks(shared: &Shared, tenant: &str) -> Reply {
-    let state = shared.state();
-    if !tenant_known(&state, tenant) {
-        let refusal = unknown_tenant(tenant);
-        return error(
-            shared,
-            400,
-            "invalid_tenant",
-            refusal.code,
-            &refusal.description,
-        );
-    }
-    let issuer = format!("{}/{}/v2.0", shared.base_url, issuer_tenant(&state, tenant));
-    let keys: Vec<Value> = state
-        .published
-        .iter()
-        .map(|&index| jose::signing_key(index).jwk(&issuer))
-        .collect();
-    Reply::json(200, &json!({ "keys": keys })).header("cache-control", "max-age=86400, private")
 }
