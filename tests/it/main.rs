@@ -13,6 +13,7 @@ mod database;
 mod directory;
 mod directory_sign_in;
 mod entra;
+mod entra_fake;
 mod entra_sign_in;
 mod harness;
 mod mfa;

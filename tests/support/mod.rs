@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod entra;
 pub mod ldap_proxy;
 pub mod servers;
 
