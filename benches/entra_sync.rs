@@ -10,7 +10,10 @@
 //! no-change sync ≤ 1.3×, peak RSS ≤ 200 MB.
 
 mod common;
-#[path = "../tests/support/entra/mod.rs"]
+#[path = "../tests/support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+#[path = "../tests/support/entra.rs"]
 #[allow(dead_code)]
 mod entra_fake;
 
@@ -201,8 +204,8 @@ async fn create_profile(
             ("certificate_mode", "import"),
             ("certificate_import", credential.certificate_pem.as_str()),
             ("private_key_import", credential.private_key_pem.expose_secret()),
-            ("authority", base.as_str()),
-            ("graph_url", base.as_str()),
+            ("authority", base),
+            ("graph_url", base),
             ("timeout_seconds", "60"),
             ("delete_users", "on"),
             ("privilege", "log_on"),

@@ -328,7 +328,7 @@ fn check(
             openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
             ) => Check::NoKey,
-            other => Check::Refused(other.to_string()),
+            other => Check::Refused(with_source(&other)),
         })?;
     let extra = claims.additional_claims();
     if let Some(azp) = claims.authorized_party()
@@ -366,4 +366,17 @@ fn check(
             .map(|u| u.as_str().to_owned())
             .unwrap_or_default(),
     })
+}
+
+/// An error with what caused it ("Signature verification failed: algorithm `HS256` is not
+/// one of: RS256").
+fn with_source(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

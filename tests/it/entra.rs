@@ -213,9 +213,9 @@ crate::db_test! {
         assert!(plan.warnings.iter().any(|w| w.contains("Staff") && w.contains("2 member")), "{:?}", plan.warnings);
 
         // With guests included, gus comes in (he is in Staff).
-        let (fake2, profile2) = tenant(&app, "Guests too", |f| {
-            set(f, "include_guests", "on");
-        }).await;
+        let fake2 = EntraFake::start().await;
+        let profile2 = entra_profile(&app, "Guests too", fake2.base_url(), fake2.base_url(), |f| set(f, "include_guests", "on")).await;
+        fake2.register_app(TENANT, CLIENT_ID, &profile2.certificate_pem);
         contoso(&fake2);
         let mut guest = user("id-gus", "gus_fabrikam.example#EXT#@contoso.example", "Gus Guest");
         guest.user_type = "Guest".into();

@@ -14,9 +14,9 @@ use roster::db::models::sign_in_domains;
 use roster::db::models::user_privileges::Privilege;
 use roster::db::models::users::{self as user_rows, NewDirectoryUser, NewUsersOf};
 
-use crate::entra::{CLIENT_ID, Profile, TENANT, entra_profile};
+use crate::entra::{Profile, TENANT, entra_profile};
 use crate::support::app::{TestApp, csrf_token_in, location};
-use crate::support::entra::{EntraFake, IdClaims, Tamper};
+use crate::support::entra::{IdClaims, Tamper};
 use crate::support::servers;
 
 /// A user as a sync of `profile` would have made them, with their Graph id.
@@ -51,7 +51,15 @@ struct Provider {
     issuer: String,
 }
 
-async fn provider_for(app: &TestApp, name: &str, client_id: &str) -> (Provider, Profile) {
+async fn provider_for(app: &TestApp, name: &str) -> (Provider, Profile, String) {
+    // Each test (and backend) its own client: registering an id again replaces it.
+    let client_id = {
+        use rand::Rng;
+        let b: [u8; 16] = rand::thread_rng().r#gen();
+        let h = hex::encode(b);
+        format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    };
+    let client_id = client_id.as_str();
     let oidc = servers::oidc();
     let base = oidc.fact("ISSUER").to_owned();
     let issuer = oidc.fact("ENTRA_ISSUER").to_owned();
@@ -72,7 +80,7 @@ async fn provider_for(app: &TestApp, name: &str, client_id: &str) -> (Provider, 
     // The admin signs out: the rest happens as the end user.
     let token = csrf_token_in(&app.get_html("/admin").await);
     app.client.post(app.url("/logout")).form(&[("csrf_token", token)]).send().await.expect("logout");
-    (Provider { base, issuer }, profile)
+    (Provider { base, issuer }, profile, client_id.to_owned())
 }
 
 async fn account(provider: &Provider, sub: &str, login: &str, claims: serde_json::Value) {
@@ -122,7 +130,7 @@ async fn audited(app: &TestApp, needle: &'static str) -> bool {
 
 crate::db_test! {
     async fn sign_in_with_microsoft_through_the_real_provider(app) {
-        let (provider, profile) = provider_for(&app, "Contoso", "11111111-aaaa-4bbb-8ccc-000000000001").await;
+        let (provider, profile, client_id) = provider_for(&app, "Contoso").await;
         let oid = "8f1c6a0e-0000-4000-8000-00000000a11c";
         account(&provider, "pairwise-sub-alice", "alice@contoso.example", serde_json::json!({
             "oid": oid, "tid": TENANT, "preferred_username": "alice@contoso.example", "name": "Alice", "email": "alice@contoso.example",
@@ -138,7 +146,7 @@ crate::db_test! {
         assert_eq!(res.status().as_u16(), 200);
         let authorize = res.headers().get("refresh").and_then(|v| v.to_str().ok()).and_then(|v| v.split_once("url=")).map(|(_, u)| u.to_owned()).expect("refresh");
         assert!(authorize.starts_with(&provider.issuer), "{authorize}");
-        for part in ["code_challenge_method=S256", "code_challenge=", "nonce=", "state=", "login_hint=Alice%40Contoso.example", &format!("client_id={}", "11111111-aaaa-4bbb-8ccc-000000000001")] {
+        for part in ["code_challenge_method=S256", "code_challenge=", "nonce=", "state=", "login_hint=Alice%40Contoso.example", &format!("client_id={client_id}")] {
             assert!(authorize.contains(part), "{part} in {authorize}");
         }
         let callback = through_provider(&app, &provider, &authorize, "alice@contoso.example").await;
@@ -159,15 +167,18 @@ crate::db_test! {
 
 crate::db_test! {
     async fn microsoft_sign_in_refuses_unsynchronised_users_other_browsers_and_swapped_answers(app) {
-        let (provider, profile) = provider_for(&app, "Fabrikam", "11111111-aaaa-4bbb-8ccc-000000000002").await;
+        let (provider, profile, _) = provider_for(&app, "Fabrikam").await;
         account(&provider, "sub-mallory", "mallory@fabrikam.example", serde_json::json!({
             "oid": "oid-mallory-not-synced", "tid": TENANT, "preferred_username": "admin", "email": "admin@fabrikam.example",
         })).await;
         // A local user whose name and address match the token's claims: never linked.
         let admin_page = app.new_client();
         admin_page.sign_in_as_admin().await;
-        let res = admin_page.create_user("admin@fabrikam.example", "a long local password", &["log_on"]).await;
-        assert_eq!(res.status().as_u16(), 303);
+        let res = admin_page.post_form("/admin/users/new", "/admin/users", &[
+            ("username", "lookalike"), ("full_name", "Local Lookalike"), ("emails", "admin@fabrikam.example"),
+            ("password", "a long local password"), ("password_confirm", "a long local password"), ("privilege", "log_on"),
+        ]).await;
+        assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
 
         let authorize = start(&app, &profile.slug).await;
         let callback = through_provider(&app, &provider, &authorize, "mallory@fabrikam.example").await;
@@ -188,7 +199,8 @@ crate::db_test! {
         assert!(audited(&app, "state from another browser").await);
 
         // Two sign-ins begun; the code of the first delivered with the state of the
-        // second: the ID token's nonce is the first's, so it is refused.
+        // second (code injection): the code belongs to the first's PKCE challenge, so the
+        // provider refuses it for the second's verifier.
         let first = start(&app, &profile.slug).await;
         let second = start(&app, &profile.slug).await;
         let first_callback = through_provider(&app, &provider, &first, "mallory@fabrikam.example").await;
@@ -197,7 +209,7 @@ crate::db_test! {
         let swapped = app.url(&format!("/login/oidc/{}/callback?code={code}&state={state}", profile.slug));
         let res = app.client.get(&swapped).send().await.expect("swapped");
         assert_eq!(res.status().as_u16(), 403);
-        assert!(audited(&app, "nonce").await, "refused for its nonce");
+        assert!(audited(&app, "invalid_grant").await, "refused by PKCE");
 
         // The provider's own refusal is shown in words.
         let authorize = start(&app, &profile.slug).await;
@@ -210,13 +222,13 @@ crate::db_test! {
 
 crate::db_test! {
     async fn the_provider_refuses_a_missing_pkce_verifier_and_a_reused_code(app) {
-        let (provider, profile) = provider_for(&app, "PKCE", "11111111-aaaa-4bbb-8ccc-000000000003").await;
+        let (provider, profile, client_id) = provider_for(&app, "PKCE").await;
         account(&provider, "sub-pat", "pat@pkce.example", serde_json::json!({ "oid": "oid-pat", "tid": TENANT })).await;
         let authorize = start(&app, &profile.slug).await;
         let callback = through_provider(&app, &provider, &authorize, "pat@pkce.example").await;
         let code = url::Url::parse(&callback).expect("url").query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()).expect("code");
         // Roster's own client, without the verifier: the provider says no.
-        let client = oidc_client(&app, &profile, &provider.base, "11111111-aaaa-4bbb-8ccc-000000000003").await;
+        let client = oidc_client(&app, &profile, &provider.base, &client_id).await;
         let providers = roster::auth::oidc::Providers::new(roster::tls::client_config(None).expect("tls")).expect("providers");
         let refused = providers.finish(&client, &code, "any nonce", "").await.expect_err("no verifier");
         assert!(matches!(refused, roster::auth::oidc::OidcError::TokenEndpoint(_)), "{refused}");
@@ -244,8 +256,8 @@ async fn oidc_client(app: &TestApp, profile: &Profile, authority: &str, client_i
     }
 }
 
-/// A profile pointed at the Entra fake, one synchronised user, and the fake signing that
-/// user in: each tampering of the ID token must be refused.
+// A profile pointed at the Entra fake, one synchronised user, and the fake signing that
+// user in: each tampering of the ID token must be refused.
 crate::db_test! {
     async fn forged_and_tampered_id_tokens_are_refused(app) {
         let (fake, profile) = crate::entra::tenant(&app, "Tampered", |_| {}).await;
@@ -279,7 +291,7 @@ crate::db_test! {
             (Tamper::Audience("another-client".into()), "aud"),
             (Tamper::Azp("another-client".into()), "azp"),
             (Tamper::UnknownKid, "kid"),
-            (Tamper::AlgNone, "alg"),
+            (Tamper::AlgNone, "no signature"),
             (Tamper::HmacWithPublicKey, "HS256"),
             (Tamper::Expired, "expired"),
             (Tamper::NotYetValid, "nbf"),

@@ -132,12 +132,12 @@ pub async fn ldap_profile(
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Row {
-    id: UserId,
-    username: String,
-    full_name: String,
-    disabled: bool,
-    mfa_required: bool,
-    emails: Vec<String>,
+    pub id: UserId,
+    pub username: String,
+    pub full_name: String,
+    pub disabled: bool,
+    pub mfa_required: bool,
+    pub emails: Vec<String>,
 }
 
 pub async fn synced_users(app: &TestApp, profile: ProfileId) -> Vec<Row> {

@@ -289,6 +289,13 @@ struct PendingFault {
 }
 
 /// Everything the fake knows, behind one lock that no task holds across an await.
+#[derive(Clone)]
+struct LoginPage {
+    login: String,
+    password: String,
+    claims: IdClaims,
+}
+
 struct State {
     /// Keyed by `(lower-case tenant, client id)`.
     apps: HashMap<(String, String), App>,
@@ -296,6 +303,8 @@ struct State {
     access_tokens: HashMap<String, AccessToken>,
     codes: HashMap<String, AuthCode>,
     signed_in: Option<IdClaims>,
+    /// Set: authorize shows a login page and signs in whoever types these.
+    login_page: Option<LoginPage>,
     deny_next_login: Option<(String, String)>,
     last_authorize: Option<HashMap<String, String>>,
     tampers: Vec<Tamper>,
@@ -325,6 +334,7 @@ impl State {
             access_tokens: HashMap::new(),
             codes: HashMap::new(),
             signed_in: None,
+            login_page: None,
             deny_next_login: None,
             last_authorize: None,
             tampers: Vec::new(),
@@ -500,6 +510,16 @@ impl EntraFake {
     /// The identity every following authorize request signs in.
     pub fn sign_in_as(&self, claims: IdClaims) {
         self.shared.state().signed_in = Some(claims);
+    }
+
+    /// From now on authorize shows a login page (`#login`, `#password`) and signs in
+    /// `claims` when these credentials are typed, like Microsoft's sign-in page.
+    pub fn require_login(&self, login: &str, password: &str, claims: IdClaims) {
+        self.shared.state().login_page = Some(LoginPage {
+            login: login.into(),
+            password: password.into(),
+            claims,
+        });
     }
 
     /// The next authorize request redirects back with this `error` and `error_description`.

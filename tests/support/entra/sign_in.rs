@@ -113,7 +113,12 @@ pub fn id_token(
 /// GET `/{tenant}/oauth2/v2.0/authorize`. Problems with the client or its redirect URI are
 /// shown on Entra's error page; every later one goes back to the redirect URI.
 pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
-    let params: HashMap<String, String> = call.query.iter().cloned().collect();
+    // The login page posts the request's parameters back with the typed credentials.
+    let mut params: HashMap<String, String> = call.query.iter().cloned().collect();
+    let posted = call.method == "POST";
+    if posted {
+        params.extend(call.form());
+    }
     let mut state = shared.state();
     state.last_authorize = Some(params.clone());
     if !tenant_known(&state, tenant) {
@@ -201,6 +206,15 @@ pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
     };
     if let Some((error, description)) = state.deny_next_login.take() {
         return back(&error, &description);
+    }
+    if let Some(login) = state.login_page.clone() {
+        let typed = (params.get("login"), params.get("password"));
+        let right = typed == (Some(&login.login), Some(&login.password));
+        if !right {
+            let error = if posted { "Your account or password is incorrect." } else { "" };
+            return login_page(tenant, &params, error);
+        }
+        state.signed_in = Some(login.claims);
     }
     let Some(mut identity) = state.signed_in.clone() else {
         return back(
@@ -373,4 +387,34 @@ pub fn jwks(shared: &Shared, tenant: &str) -> Reply {
         .map(|&index| jose::signing_key(index).jwk(&issuer))
         .collect();
     Reply::json(200, &json!({ "keys": keys })).header("cache-control", "max-age=86400, private")
+}
+
+/// Microsoft's sign-in page, as far as a browser test needs it: the authorize request's
+/// parameters carried in hidden fields, a login and a password.
+fn login_page(tenant: &str, params: &HashMap<String, String>, error: &str) -> Reply {
+    let hidden: String = params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "login" | "password"))
+        .map(|(k, v)| {
+            format!(
+                r#"<input type="hidden" name="{}" value="{}">"#,
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let hint = params.get("login_hint").map_or("", String::as_str);
+    let error = if error.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p role="alert">{}</p>"#, escape(error))
+    };
+    Reply::html(
+        200,
+        format!(
+            r#"<!doctype html><html><head><meta charset="utf-8"><title>Sign in to your account</title></head><body><h1>Sign in to Microsoft</h1>{error}<form method="post" action="/{}/oauth2/v2.0/authorize">{hidden}<label for="login">Email</label><input id="login" name="login" value="{}"><label for="password">Password</label><input id="password" name="password" type="password"><button type="submit">Sign in</button></form></body></html>"#,
+            escape(tenant),
+            escape(hint)
+        ),
+    )
 }
