@@ -10,12 +10,11 @@
 //! no-change sync ≤ 1.3×, peak RSS ≤ 200 MB.
 
 mod common;
+#[path = "../tests/support/entra.rs"]
+mod entra_fake;
 #[path = "../tests/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
-#[path = "../tests/support/entra.rs"]
-#[allow(dead_code)]
-mod entra_fake;
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +52,10 @@ fn main() -> anyhow::Result<()> {
             LATENCY.as_millis()
         );
         let floor = floor(&fake, &credential).await?;
-        println!("floor (plain HTTP client, same pages): {:.2} s", floor.as_secs_f64());
+        println!(
+            "floor (plain HTTP client, same pages): {:.2} s",
+            floor.as_secs_f64()
+        );
         bench(&fake, &credential, floor).await
     })
 }
@@ -65,7 +67,7 @@ async fn floor(
     credential: &roster::profiles::certificate::Credential,
 ) -> anyhow::Result<Duration> {
     let http = reqwest::Client::new();
-    let token_url = roster::directory::entra::token_url(&fake.base_url(), TENANT);
+    let token_url = roster::directory::entra::token_url(fake.base_url(), TENANT);
     let assertion = roster::directory::entra::client_assertion(
         &credential.private_key_pem,
         &credential.certificate_pem,
@@ -78,24 +80,39 @@ async fn floor(
             ("grant_type", "client_credentials"),
             ("client_id", CLIENT_ID),
             ("scope", "https://graph.microsoft.com/.default"),
-            ("client_assertion_type", roster::directory::entra::ASSERTION_TYPE),
+            (
+                "client_assertion_type",
+                roster::directory::entra::ASSERTION_TYPE,
+            ),
             ("client_assertion", assertion.as_str()),
         ])
         .send()
         .await?
         .json()
         .await?;
-    let bearer = token["access_token"].as_str().unwrap_or_default().to_owned();
+    let bearer = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let pages = |first: String| {
         let (http, bearer) = (http.clone(), bearer.clone());
         async move {
             let mut ids = Vec::new();
             let mut next = Some(first);
             while let Some(url) = next.take() {
-                let page: serde_json::Value =
-                    http.get(&url).bearer_auth(&bearer).send().await?.json().await?;
+                let page: serde_json::Value = http
+                    .get(&url)
+                    .bearer_auth(&bearer)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
                 if let Some(values) = page["value"].as_array() {
-                    ids.extend(values.iter().filter_map(|v| v["id"].as_str().map(str::to_owned)));
+                    ids.extend(
+                        values
+                            .iter()
+                            .filter_map(|v| v["id"].as_str().map(str::to_owned)),
+                    );
                 }
                 next = page["@odata.nextLink"].as_str().map(str::to_owned);
             }
@@ -111,13 +128,18 @@ async fn floor(
         ))
         .await?;
         anyhow::ensure!(users.len() == USERS, "floor read {} users", users.len());
-        let groups =
-            pages(format!("{base}/v1.0/groups?$select=id,displayName,description&$top=999")).await?;
+        let groups = pages(format!(
+            "{base}/v1.0/groups?$select=id,displayName,description&$top=999"
+        ))
+        .await?;
         let permits = tokio::sync::Semaphore::new(roster::directory::entra::MEMBER_CONCURRENCY);
         let reads: Vec<_> = groups
             .iter()
             .map(|g| {
-                let (permits, url) = (&permits, format!("{base}/v1.0/groups/{g}/transitiveMembers?$select=id&$top=999"));
+                let (permits, url) = (
+                    &permits,
+                    format!("{base}/v1.0/groups/{g}/transitiveMembers?$select=id&$top=999"),
+                );
                 let pages = &pages;
                 async move {
                     let _permit = permits.acquire().await;
@@ -147,7 +169,10 @@ async fn bench(
         }
         let dir = tempfile::tempdir()?;
         let settings = Settings {
-            database_url: SecretString::from(format!("sqlite://{}/roster.db", dir.path().display())),
+            database_url: SecretString::from(format!(
+                "sqlite://{}/roster.db",
+                dir.path().display()
+            )),
             master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
             log: "warn".into(),
             ..Settings::default()
@@ -157,14 +182,22 @@ async fn bench(
         let ctx = state.sync_context();
         common::reset_peak_rss();
         let t = Instant::now();
-        let first = roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        let first =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
         let took = t.elapsed();
         first_time = first_time.min(took);
         let run_peak = common::peak_rss_mb();
         peak = peak.max(run_peak);
-        println!("  first sync into a fresh database: {:.2} s, peak RSS {run_peak:.0} MB", took.as_secs_f64());
+        println!(
+            "  first sync into a fresh database: {:.2} s, peak RSS {run_peak:.0} MB",
+            took.as_secs_f64()
+        );
         anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
-        let created = first.plan.as_ref().map(|p| p.count(Action::Create)).unwrap_or(0);
+        let created = first
+            .plan
+            .as_ref()
+            .map(|p| p.count(Action::Create))
+            .unwrap_or(0);
         anyhow::ensure!(created == USERS, "created {created} users");
         last = Some((state, ctx, profile, dir));
     }
@@ -172,17 +205,32 @@ async fn bench(
     let mut second_time = Duration::MAX;
     for _ in 0..3 {
         let t = Instant::now();
-        let second = roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        let second =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
         second_time = second_time.min(t.elapsed());
         let plan = second.plan.unwrap_or_default();
-        anyhow::ensure!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(), "a no-change sync changed something");
+        anyhow::ensure!(
+            plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
+            "a no-change sync changed something"
+        );
     }
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     let ratio1 = first_time.as_secs_f64() / floor.as_secs_f64();
     let ratio2 = second_time.as_secs_f64() / floor.as_secs_f64();
-    println!("first sync {:.2} s = {ratio1:.2}× floor (target ≤ 1.5×: {})", first_time.as_secs_f64(), verdict(ratio1 <= 1.5));
-    println!("no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.3×: {})", second_time.as_secs_f64(), verdict(ratio2 <= 1.3));
-    println!("peak RSS during the first sync {peak:.0} MB (target ≤ 200 MB: {})", verdict(peak <= 200.0));
+    println!(
+        "first sync {:.2} s = {ratio1:.2}× floor (target ≤ 1.5×: {})",
+        first_time.as_secs_f64(),
+        verdict(ratio1 <= 1.5)
+    );
+    println!(
+        "no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.3×: {})",
+        second_time.as_secs_f64(),
+        verdict(ratio2 <= 1.3)
+    );
+    println!(
+        "peak RSS during the first sync {peak:.0} MB (target ≤ 200 MB: {})",
+        verdict(peak <= 200.0)
+    );
     Ok(())
 }
 
@@ -203,7 +251,10 @@ async fn create_profile(
             ("enabled_users_only", "on"),
             ("certificate_mode", "import"),
             ("certificate_import", credential.certificate_pem.as_str()),
-            ("private_key_import", credential.private_key_pem.expose_secret()),
+            (
+                "private_key_import",
+                credential.private_key_pem.expose_secret(),
+            ),
             ("authority", base),
             ("graph_url", base),
             ("timeout_seconds", "60"),

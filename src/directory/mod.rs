@@ -58,8 +58,12 @@ impl Progress {
 pub struct ConnectionReport {
     /// Who Roster signed in as, as the directory knows it.
     pub bound_as: String,
+    /// What else the round trip proved ("Base DN found").
+    pub checked: &'static str,
     pub users_matched: usize,
     pub groups_matched: usize,
+    /// What the counts are ("matching the filter").
+    pub counted: &'static str,
     pub elapsed: Duration,
 }
 

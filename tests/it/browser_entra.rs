@@ -12,7 +12,9 @@ use crate::support::entra::{EntraFake, GraphGroup, GraphUser, IdClaims, Member};
 
 async fn click_button(b: &browser::Browser, text: &str) {
     b.client
-        .find(Locator::XPath(&format!("//button[normalize-space(.)='{text}']")))
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space(.)='{text}']"
+        )))
         .await
         .unwrap_or_else(|_| panic!("button {text}"))
         .click()
@@ -39,21 +41,30 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.fill("#password", ADMIN_PASSWORD).await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Dashboard").await;
-    b.client.goto(&app.url("/admin/profiles/new?kind=entra_id")).await.expect("goto");
-    b.wait_for_text("h1", "New Microsoft Entra ID profile").await;
+    b.client
+        .goto(&app.url("/admin/profiles/new?kind=entra_id"))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "New Microsoft Entra ID profile")
+        .await;
     b.fill_labelled("Name", "Contoso").await;
     b.fill_labelled("Application (client) ID", CLIENT_ID).await;
     b.fill_labelled("Directory (tenant) ID", TENANT).await;
-    b.fill_labelled("Sign-in authority (advanced)", fake.base_url()).await;
-    b.fill_labelled("Microsoft Graph URL (advanced)", fake.base_url()).await;
+    b.fill_labelled("Sign-in authority (advanced)", fake.base_url())
+        .await;
+    b.fill_labelled("Microsoft Graph URL (advanced)", fake.base_url())
+        .await;
     b.screenshot("20-entra-new").await;
-    b.click("#profile-main-form button[type=submit]:not([formaction])").await;
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
     b.wait_for_text("h1", "Edit Contoso").await;
 
     // The certificate was made on save: the admin uploads it to the app registration.
     let certificate = app
         .conn(|c| {
-            let p = roster::db::models::directory_profiles::list(c, "", false).expect("list").remove(0);
+            let p = roster::db::models::directory_profiles::list(c, "", false)
+                .expect("list")
+                .remove(0);
             match roster::profiles::KindSettings::of(&p).expect("settings") {
                 roster::profiles::KindSettings::Entra(s) => s.certificate_pem,
                 other => panic!("{other:?}"),
@@ -63,7 +74,9 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     fake.register_app(TENANT, CLIENT_ID, &certificate);
 
     click_button(&b, "Test connection").await;
-    let result = b.wait_for_text("#profile-dialog", "Connection succeeded").await;
+    let result = b
+        .wait_for_text("#profile-dialog", "Connection succeeded")
+        .await;
     assert!(result.contains(TENANT), "{result}");
     b.screenshot("21-entra-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
@@ -72,7 +85,8 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.click("#group-list input[value='Sales']").await;
     b.click("#profile-dialog [data-close-dialog]").await;
     assert_eq!(b.value_of("Groups to synchronise").await, "Sales");
-    b.click("#profile-main-form button[type=submit]:not([formaction])").await;
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
     b.wait_for_text("h1", "Edit Contoso").await;
     b.click(".sync-actions button:not(.secondary)").await;
     let page = b.wait_for_text("#run", "Synchronisation finished").await;
@@ -82,7 +96,11 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.wait_for_text("h1", "Sign in").await;
 
     // Erin signs in with Microsoft: the fake's login page, then Roster's TOTP step.
-    fake.require_login("erin@contoso.example", "erin's password", IdClaims::new("oid-erin", "erin@contoso.example", "Erin Example"));
+    fake.require_login(
+        "erin@contoso.example",
+        "erin's password",
+        IdClaims::new("oid-erin", "erin@contoso.example", "Erin Example"),
+    );
     click_button(&b, "Sign in with Contoso").await;
     b.wait_for_text("h1", "Sign in to Microsoft").await;
     b.screenshot("23-entra-provider-login").await;
@@ -91,15 +109,31 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Set up two-step sign-in").await;
     let secret_text = b.text_of("#totp-secret").await.replace(' ', "");
-    let secret = totp_rs::Secret::try_from_base32(&secret_text).expect("base32").as_bytes().to_vec();
+    let secret = totp_rs::Secret::try_from_base32(&secret_text)
+        .expect("base32")
+        .as_bytes()
+        .to_vec();
     let totp = roster::auth::totp::totp(&secret, "erin").expect("totp");
     crate::support::clear_of_totp_step_boundary(8).await;
-    b.fill("#code", &totp.generate(roster::db::now() as u64).to_string()).await;
+    b.fill(
+        "#code",
+        &totp.generate(roster::db::now() as u64).to_string(),
+    )
+    .await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Save your recovery codes").await;
-    b.client.find(Locator::LinkText("Continue")).await.expect("Continue").click().await.expect("click");
+    b.client
+        .find(Locator::LinkText("Continue"))
+        .await
+        .expect("Continue")
+        .click()
+        .await
+        .expect("click");
     b.wait_for_text("main", "erin@contoso.example").await;
-    assert_eq!(b.client.current_url().await.expect("url").path(), "/account");
+    assert_eq!(
+        b.client.current_url().await.expect("url").path(),
+        "/account"
+    );
     b.screenshot("24-entra-signed-in").await;
 
     // Next time: typing the address on the usual form goes to Microsoft too.

@@ -58,7 +58,9 @@ pub async fn entra_profile(
     let id = create(app, &f).await;
     let certificate_pem = app
         .conn(move |c| {
-            let p = directory_profiles::find(c, id).expect("find").expect("profile");
+            let p = directory_profiles::find(c, id)
+                .expect("find")
+                .expect("profile");
             match KindSettings::of(&p).expect("settings") {
                 KindSettings::Entra(s) => s.certificate_pem,
                 other => panic!("not Entra: {other:?}"),
@@ -73,7 +75,11 @@ pub async fn entra_profile(
 }
 
 /// A fake tenant with the profile's app registered, and a profile pointed at it.
-pub async fn tenant(app: &TestApp, name: &str, tweak: impl FnOnce(&mut Fields)) -> (EntraFake, Profile) {
+pub async fn tenant(
+    app: &TestApp,
+    name: &str,
+    tweak: impl FnOnce(&mut Fields),
+) -> (EntraFake, Profile) {
     app.sign_in_as_admin().await;
     let fake = EntraFake::start().await;
     let profile = entra_profile(app, name, fake.base_url(), fake.base_url(), tweak).await;

@@ -23,10 +23,25 @@ use crate::support::servers;
 pub async fn synchronised(app: &TestApp, profile: ProfileId, oid: &str, upn: &str, mfa: bool) {
     let (oid, upn) = (oid.to_owned(), upn.to_owned());
     app.conn(move |c| {
-        let of = NewUsersOf { profile_id: profile, domain: "", mfa_required: mfa, privileges: &[Privilege::LogOn] };
-        let user = NewDirectoryUser { external_id: &oid, username: &upn, full_name: "Synced", emails: &[], disabled: false, sign_in_name: "" };
+        let of = NewUsersOf {
+            profile_id: profile,
+            domain: "",
+            mfa_required: mfa,
+            privileges: &[Privilege::LogOn],
+        };
+        let user = NewDirectoryUser {
+            external_id: &oid,
+            username: &upn,
+            full_name: "Synced",
+            emails: &[],
+            disabled: false,
+            sign_in_name: "",
+        };
         user_rows::insert_directory_users(c, &of, &[user]).expect("user");
-        let domain = upn.rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+        let domain = upn
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default();
         sign_in_domains::replace(c, profile, &[domain]).expect("domains");
     })
     .await;
@@ -57,15 +72,29 @@ async fn provider_for(app: &TestApp, name: &str) -> (Provider, Profile, String) 
         use rand::Rng;
         let b: [u8; 16] = rand::thread_rng().r#gen();
         let h = hex::encode(b);
-        format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
+        )
     };
     let client_id = client_id.as_str();
     let oidc = servers::oidc();
     let base = oidc.fact("ISSUER").to_owned();
     let issuer = oidc.fact("ENTRA_ISSUER").to_owned();
-    assert_eq!(oidc.fact("ENTRA_TENANT"), TENANT, "the provider serves the tests' tenant");
+    assert_eq!(
+        oidc.fact("ENTRA_TENANT"),
+        TENANT,
+        "the provider serves the tests' tenant"
+    );
     app.sign_in_as_admin().await;
-    let profile = entra_profile(app, name, &base, &base, |f| crate::profile_pages::set(f, "client_id", client_id)).await;
+    let profile = entra_profile(app, name, &base, &base, |f| {
+        crate::profile_pages::set(f, "client_id", client_id)
+    })
+    .await;
     let redirect = app.url(&format!("/login/oidc/{}/callback", profile.slug));
     let registration = serde_json::json!({
         "client_id": client_id,
@@ -75,33 +104,79 @@ async fn provider_for(app: &TestApp, name: &str) -> (Provider, Profile, String) 
         "grant_types": ["authorization_code"],
         "response_types": ["code"],
     });
-    let res = reqwest::Client::new().post(format!("{issuer}/reg")).json(&registration).send().await.expect("register");
-    assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap_or_default());
+    let res = reqwest::Client::new()
+        .post(format!("{issuer}/reg"))
+        .json(&registration)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(
+        res.status().as_u16(),
+        201,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     // The admin signs out: the rest happens as the end user.
     let token = csrf_token_in(&app.get_html("/admin").await);
-    app.client.post(app.url("/logout")).form(&[("csrf_token", token)]).send().await.expect("logout");
+    app.client
+        .post(app.url("/logout"))
+        .form(&[("csrf_token", token)])
+        .send()
+        .await
+        .expect("logout");
     (Provider { base, issuer }, profile, client_id.to_owned())
 }
 
 async fn account(provider: &Provider, sub: &str, login: &str, claims: serde_json::Value) {
-    let body = serde_json::json!({ "sub": sub, "login": login, "password": "pw", "claims": claims });
-    let res = reqwest::Client::new().post(format!("{}/__test/entra/accounts", provider.base)).json(&body).send().await.expect("account");
+    let body =
+        serde_json::json!({ "sub": sub, "login": login, "password": "pw", "claims": claims });
+    let res = reqwest::Client::new()
+        .post(format!("{}/__test/entra/accounts", provider.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("account");
     assert_eq!(res.status().as_u16(), 201);
 }
 
 /// Where "Sign in with …" sends the browser (the continue page's Refresh target).
 async fn start(app: &TestApp, slug: &str) -> String {
     let token = csrf_token_in(&app.get_html("/login").await);
-    let res = app.client.post(app.url(&format!("/login/oidc/{slug}"))).form(&[("csrf_token", token.as_str()), ("next", "")]).send().await.expect("start");
+    let res = app
+        .client
+        .post(app.url(&format!("/login/oidc/{slug}")))
+        .form(&[("csrf_token", token.as_str()), ("next", "")])
+        .send()
+        .await
+        .expect("start");
     assert_eq!(res.status().as_u16(), 200);
-    let refresh = res.headers().get("refresh").and_then(|v| v.to_str().ok()).expect("Refresh header").to_owned();
-    refresh.split_once("url=").map(|(_, u)| u.to_owned()).expect("url")
+    let refresh = res
+        .headers()
+        .get("refresh")
+        .and_then(|v| v.to_str().ok())
+        .expect("Refresh header")
+        .to_owned();
+    refresh
+        .split_once("url=")
+        .map(|(_, u)| u.to_owned())
+        .expect("url")
 }
 
 /// Follows the provider's redirects and login form until it sends the browser back to
 /// Roster; returns that callback URL (not yet requested).
-async fn through_provider(app: &TestApp, provider: &Provider, authorize: &str, login: &str) -> String {
-    let absolute = |to: &str| if to.starts_with('/') { format!("{}{to}", provider.base) } else { to.to_owned() };
+async fn through_provider(
+    app: &TestApp,
+    provider: &Provider,
+    authorize: &str,
+    login: &str,
+) -> String {
+    let absolute = |to: &str| {
+        if to.starts_with('/') {
+            format!("{}{to}", provider.base)
+        } else {
+            to.to_owned()
+        }
+    };
     let mut url = authorize.to_owned();
     for _ in 0..10 {
         if url.starts_with(&app.address) {
@@ -113,8 +188,18 @@ async fn through_provider(app: &TestApp, provider: &Provider, authorize: &str, l
             continue;
         }
         let page = res.text().await.expect("page");
-        let action = page.split("action=\"").nth(1).and_then(|r| r.split('"').next()).expect("login form");
-        let res = app.client.post(absolute(action)).form(&[("login", login), ("password", "pw")]).send().await.expect("login");
+        let action = page
+            .split("action=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("login form");
+        let res = app
+            .client
+            .post(absolute(action))
+            .form(&[("login", login), ("password", "pw")])
+            .send()
+            .await
+            .expect("login");
         assert!(res.status().is_redirection(), "login accepted");
         url = absolute(&location(&res));
     }
@@ -123,7 +208,10 @@ async fn through_provider(app: &TestApp, provider: &Provider, authorize: &str, l
 
 async fn audited(app: &TestApp, needle: &'static str) -> bool {
     app.conn(move |c| {
-        audit_events::recent(c, 50).expect("audit").iter().any(|e| e.detail.contains(needle) || e.target.contains(needle))
+        audit_events::recent(c, 50)
+            .expect("audit")
+            .iter()
+            .any(|e| e.detail.contains(needle) || e.target.contains(needle))
     })
     .await
 }
@@ -236,14 +324,30 @@ crate::db_test! {
 }
 
 /// The OpenID client Roster makes of a profile (as `services::oidc` does).
-async fn oidc_client(app: &TestApp, profile: &Profile, authority: &str, client_id: &str) -> roster::auth::oidc::Client {
+async fn oidc_client(
+    app: &TestApp,
+    profile: &Profile,
+    authority: &str,
+    client_id: &str,
+) -> roster::auth::oidc::Client {
     let id = profile.id;
     let master = app.master_key.clone();
-    let key = app.conn(move |c| {
-        let p = roster::db::models::directory_profiles::find(c, id).expect("find").expect("profile");
-        let settings = roster::profiles::KindSettings::of(&p).expect("settings");
-        roster::profiles::store::reveal(c, &master, &settings, roster::profiles::SecretSlot::CertificateKey).expect("reveal").expect("key")
-    }).await;
+    let key = app
+        .conn(move |c| {
+            let p = roster::db::models::directory_profiles::find(c, id)
+                .expect("find")
+                .expect("profile");
+            let settings = roster::profiles::KindSettings::of(&p).expect("settings");
+            roster::profiles::store::reveal(
+                c,
+                &master,
+                &settings,
+                roster::profiles::SecretSlot::CertificateKey,
+            )
+            .expect("reveal")
+            .expect("key")
+        })
+        .await;
     let issuer = format!("{authority}/{TENANT}/v2.0");
     roster::auth::oidc::Client {
         discovery_url: format!("{issuer}/.well-known/openid-configuration"),

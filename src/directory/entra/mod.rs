@@ -263,6 +263,8 @@ impl Directory for EntraDirectory {
             .await
             .map_err(failed)?;
         Ok(ConnectionReport {
+            checked: "token issued; users and groups readable through Microsoft Graph",
+            counted: "on the first page (up to 999)",
             bound_as: format!(
                 "application {} in tenant {}",
                 self.settings.client_id, self.settings.tenant_id

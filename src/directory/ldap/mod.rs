@@ -162,6 +162,8 @@ impl Directory for LdapDirectory {
             .await?;
         self.unbind(&mut ldap).await;
         Ok(ConnectionReport {
+            checked: "Base DN found",
+            counted: "matching the filter",
             bound_as: self.settings.bind_dn.trim().to_owned(),
             users_matched,
             groups_matched,

@@ -211,7 +211,11 @@ pub fn authorize(shared: &Shared, call: &Call, tenant: &str) -> Reply {
         let typed = (params.get("login"), params.get("password"));
         let right = typed == (Some(&login.login), Some(&login.password));
         if !right {
-            let error = if posted { "Your account or password is incorrect." } else { "" };
+            let error = if posted {
+                "Your account or password is incorrect."
+            } else {
+                ""
+            };
             return login_page(tenant, &params, error);
         }
         state.signed_in = Some(login.claims);
