@@ -257,6 +257,20 @@ impl Providers {
                 client.issuer
             )));
         }
+        // The code, the PKCE verifier and our assertion go to the token endpoint, and the
+        // keys decide what is believed: both must be the issuer's own.
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        for (name, endpoint) in [
+            ("token_endpoint", &discovery.token_endpoint),
+            ("jwks_uri", &discovery.jwks_uri),
+            ("authorization_endpoint", &discovery.authorization_endpoint),
+        ] {
+            if origin(endpoint).is_none() || origin(endpoint) != origin(&issuer) {
+                return Err(OidcError::Provider(format!(
+                    "the discovery document's {name} {endpoint} is not at the issuer {issuer}"
+                )));
+            }
+        }
         let keys: CoreJsonWebKeySet = self.get_json(&discovery.jwks_uri).await?;
         let known = Arc::new(Known {
             discovery: Discovery {

@@ -202,6 +202,7 @@ diesel::table! {
         nonce -> Text,
         pkce_verifier -> Text,
         next -> Text,
+        redirect_uri -> Text,
         expires_at -> BigInt,
     }
 }

@@ -113,6 +113,9 @@ pub struct Snapshot {
     /// Kinds whose users sign in at an OpenID provider: the domains of the users' sign-in
     /// names, so `user@domain` on the sign-in form goes to that provider.
     pub sign_in_domains: Option<Vec<String>>,
+    /// Disabled users are listed so the ones already synchronised become disabled, but no
+    /// new user is made of them.
+    pub skip_new_disabled: bool,
 }
 
 /// What went wrong, in the directory's own words where it gave any.

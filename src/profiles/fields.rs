@@ -24,6 +24,9 @@ pub enum Check {
     Host,
     /// An `https://` URL (`http://` only to this machine).
     Url,
+    /// Entra ID's sign-in authority or Microsoft Graph of one of Microsoft's clouds (or this
+    /// machine, for tests and local proxies): tenant-wide tokens go nowhere else.
+    MicrosoftCloud(&'static [&'static str]),
     /// A GUID like `0d7c2a4e-…`.
     Guid,
     DomainName,
@@ -312,16 +315,16 @@ const ENTRA: &[FieldSpec] = &[
         "Sign-in authority (advanced)",
         Input::Text,
         false,
-        Check::Url,
-        "Where tokens come from. Empty: https://login.microsoftonline.com (national clouds have their own).",
+        Check::MicrosoftCloud(crate::directory::entra::AUTHORITIES),
+        "Where tokens come from. Empty: https://login.microsoftonline.com; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
     ),
     field(
         "graph_url",
         "Microsoft Graph URL (advanced)",
         Input::Text,
         false,
-        Check::Url,
-        "Empty: https://graph.microsoft.com.",
+        Check::MicrosoftCloud(crate::directory::entra::GRAPHS),
+        "Empty: https://graph.microsoft.com; national clouds: https://graph.microsoft.us, https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn.",
     ),
 ];
 

@@ -18,6 +18,8 @@ use crate::state::AppState;
 
 /// How long the provider may take to send the user back.
 const LOGIN_SECONDS: i64 = 600;
+/// Sign-ins one browser may have begun and not finished.
+const MAX_IN_FLIGHT: i64 = 5;
 /// The kinds whose users sign in at an OpenID provider.
 const OPENID_KINDS: [ProfileKind; 1] = [ProfileKind::EntraId];
 
@@ -29,26 +31,46 @@ pub struct Provider {
 
 /// The sign-in page's buttons, one per OpenID profile.
 pub async fn providers(state: &AppState) -> Result<Vec<Provider>, AppError> {
+    Ok(openid_profiles(state)
+        .await?
+        .into_iter()
+        .filter(|(_, settings)| settings.secret(SecretSlot::CertificateKey).is_some())
+        .filter_map(|(p, settings)| {
+            Some(Provider {
+                slug: settings.redirect_slug()?.to_owned(),
+                name: p.name,
+            })
+        })
+        .collect())
+}
+
+/// The OpenID profiles with readable settings, oldest first.
+async fn openid_profiles(
+    state: &AppState,
+) -> Result<Vec<(DirectoryProfile, KindSettings)>, AppError> {
     let profiles = state
         .db
         .run(|c| directory_profiles::of_kinds(c, &OPENID_KINDS).map_err(AppError::from))
         .await?;
     Ok(profiles
-        .iter()
+        .into_iter()
         .filter_map(|p| {
-            let settings = KindSettings::of(p).ok()?;
-            let slug = settings.redirect_slug()?.to_owned();
-            Some(Provider {
-                name: p.name.clone(),
-                slug,
-            })
+            let settings = KindSettings::of(&p).ok()?;
+            Some((p, settings))
         })
         .collect())
 }
 
 /// The profile whose users have the domain of `typed` (`user@domain`), if any: decided by
 /// the domain alone, so the answer says nothing about whether the account exists.
-pub async fn route(state: &AppState, typed: &str) -> Result<Option<String>, AppError> {
+///
+/// A domain that an Active Directory or LDAP profile has too (a hybrid organisation) goes
+/// to the provider only when no password was typed: a password is checked as usual.
+pub async fn route(
+    state: &AppState,
+    typed: &str,
+    password_typed: bool,
+) -> Result<Option<String>, AppError> {
     let Some((_, domain)) = typed.trim().rsplit_once('@') else {
         return Ok(None);
     };
@@ -59,6 +81,9 @@ pub async fn route(state: &AppState, typed: &str) -> Result<Option<String>, AppE
     let found = state
         .db
         .run(move |c| -> Result<_, AppError> {
+            if password_typed && directory_profiles::password_domain_exists(c, &domain)? {
+                return Ok(None);
+            }
             for id in sign_in_domains::profiles_for(c, &domain)? {
                 if let Some(p) = directory_profiles::find(c, id)? {
                     return Ok(Some(p));
@@ -91,7 +116,8 @@ pub async fn start(
     next: &str,
     binding: &str,
 ) -> Result<Started, AppError> {
-    let Some((profile, client)) = client_for(state, slug, base_url).await? else {
+    let redirect_uri = crate::profiles::redirect_uri(base_url, slug);
+    let Some((profile, client)) = client_for(state, slug, &redirect_uri).await? else {
         return Ok(Started::Unknown);
     };
     let authorization = match state.oidc.authorize(&client, login_hint).await {
@@ -111,6 +137,7 @@ pub async fn start(
         authorization.pkce_verifier.clone(),
         profile.id,
     );
+    let redirect = client.redirect_uri.clone();
     state
         .db
         .write(move |c| -> Result<(), AppError> {
@@ -123,9 +150,12 @@ pub async fn start(
                     nonce: &nonce,
                     pkce_verifier: &verifier,
                     next: &next,
+                    redirect_uri: &redirect,
                     expires_at: now() + LOGIN_SECONDS,
                 },
             )?;
+            // A browser keeps a few sign-ins in flight (tabs, a retry), not thousands.
+            oidc_logins::keep_latest(c, &binding_hash, MAX_IN_FLIGHT)?;
             Ok(())
         })
         .await?;
@@ -152,7 +182,6 @@ pub enum Finished {
 pub async fn finish(
     state: &AppState,
     slug: &str,
-    base_url: &str,
     answer: Answer,
     binding: &str,
     client_ip: &str,
@@ -178,7 +207,8 @@ pub async fn finish(
     if login.expires_at <= now() {
         return refuse("sign-in took too long".into(), EXPIRED).await;
     }
-    let Some((profile, client)) = client_for(state, slug, base_url).await? else {
+    // The redirect URI the sign-in began with, whatever Host this request names.
+    let Some((profile, client)) = client_for(state, slug, &login.redirect_uri).await? else {
         return refuse("unknown redirect URI".into(), EXPIRED).await;
     };
     if profile.id != login.profile_id {
@@ -210,6 +240,15 @@ pub async fn finish(
             )
             .await;
         }
+        Err(OidcError::TokenEndpoint(said)) => {
+            let actor = Actor::anonymous("OpenID sign-in", client_ip);
+            let why = format!("token endpoint: {said}");
+            audit::record(&state.db, &actor, Action::SignInFailed, slug, &why).await?;
+            let shown: String = said.chars().take(300).collect();
+            return Ok(Finished::Refused(format!(
+                "Microsoft refused to finish the sign-in: {shown}"
+            )));
+        }
         Err(e) => {
             return refuse(
                 e.to_string(),
@@ -218,10 +257,31 @@ pub async fn finish(
             .await;
         }
     };
-    let (profile_id, oid) = (profile.id, identity.object_id.clone());
+    // An oid is one user throughout its tenant: any Entra profile of the same tenant may
+    // have synchronised them (profiles scoped to different groups), this one first.
+    let tenant = identity.tenant.to_lowercase();
+    let mut profiles = vec![profile.id];
+    profiles.extend(
+        openid_profiles(state)
+            .await?
+            .into_iter()
+            .filter(|(p, s)| {
+                p.id != profile.id
+                    && matches!(s, KindSettings::Entra(e) if e.tenant_id.trim().to_lowercase() == tenant)
+            })
+            .map(|(p, _)| p.id),
+    );
+    let oid = identity.object_id.clone();
     let user = state
         .db
-        .run(move |c| users::find_by_external_id(c, profile_id, &oid).map_err(AppError::from))
+        .run(move |c| -> Result<Option<User>, AppError> {
+            for id in profiles {
+                if let Some(user) = users::find_by_external_id(c, id, &oid)? {
+                    return Ok(Some(user));
+                }
+            }
+            Ok(None)
+        })
         .await?;
     const NOT_SYNCHRONISED: &str = "Your account has not been synchronised to Roster yet, or may not sign in here. Ask your administrator.";
     let Some(user) = user else {
@@ -277,16 +337,12 @@ pub async fn finish(
 async fn client_for(
     state: &AppState,
     slug: &str,
-    base_url: &str,
+    redirect_uri: &str,
 ) -> Result<Option<(DirectoryProfile, Client)>, AppError> {
-    let profiles = state
-        .db
-        .run(|c| directory_profiles::of_kinds(c, &OPENID_KINDS).map_err(AppError::from))
-        .await?;
-    let found = profiles.into_iter().find_map(|p| {
-        let settings = KindSettings::of(&p).ok()?;
-        (settings.redirect_slug() == Some(slug) && !slug.is_empty()).then_some((p, settings))
-    });
+    let found = openid_profiles(state)
+        .await?
+        .into_iter()
+        .find(|(_, settings)| settings.redirect_slug() == Some(slug) && !slug.is_empty());
     let Some((profile, settings)) = found else {
         return Ok(None);
     };
@@ -309,7 +365,7 @@ async fn client_for(
         discovery_url: format!("{issuer}/.well-known/openid-configuration"),
         issuer,
         client_id: entra.client_id.trim().to_owned(),
-        redirect_uri: crate::profiles::redirect_uri(base_url, slug),
+        redirect_uri: redirect_uri.to_owned(),
         private_key_pem,
         certificate_pem: entra.certificate_pem.clone(),
         tenant: Some(tenant),

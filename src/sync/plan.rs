@@ -187,6 +187,14 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
             ));
             continue;
         }
+        // An account disabled at the source that the profile does not bring in (Entra ID's
+        // "enabled users only"): one already here is updated to disabled, no new one made.
+        if source.disabled
+            && snapshot.skip_new_disabled
+            && !by_external.contains_key(source.external_id.as_str())
+        {
+            continue;
+        }
         accepted.insert(&source.external_id);
         match by_external.get(source.external_id.as_str()) {
             None => plan.users.push(UserChange {

@@ -94,8 +94,17 @@ pub async fn guard(
         }
     }
 
+    // A pre-session cookie from before it was Lax is set again on the sign-in page, or a
+    // Microsoft sign-in begun with it would come back without it.
+    let reissue = (req.path() == "/login" && req.cookie(sessions::cookie_name(https)).is_none())
+        .then(|| {
+            req.cookie(pre_session_cookie_name(https))
+                .map(|c| c.value().to_owned())
+        })
+        .flatten()
+        .filter(|v| !v.is_empty());
     let mut res = next.call(req).await?.map_into_left_body();
-    if let Some(value) = new_pre_session {
+    if let Some(value) = new_pre_session.or(reissue) {
         // Lax, not Strict: an OpenID provider's answer arrives as a top-level navigation
         // from its site, and the sign-in's state is bound to this cookie. Lax still keeps
         // it off every cross-site POST.

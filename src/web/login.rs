@@ -67,7 +67,8 @@ pub async fn submit(page: Page<Anyone>, form: Form<LoginForm>) -> Result<HttpRes
     let next = safe_next(Some(&form.next)).unwrap_or_default();
     // A name in the domain of an OpenID profile goes to its provider, whatever was typed
     // as the password (which is never checked or kept).
-    if let Some(slug) = oidc::route(&page.state, &form.username).await? {
+    let password_typed = !crate::auth::password::is_blank(&form.password);
+    if let Some(slug) = oidc::route(&page.state, &form.username, password_typed).await? {
         let hint = form.username.trim().to_owned();
         return crate::web::oidc::begin(&page, &slug, Some(&hint), &next).await;
     }

@@ -64,8 +64,10 @@ pub async fn begin(
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             Ok(res)
         }
-        Started::Unknown => Err(AppError::NotFound),
-        Started::Unavailable => failed(
+        // A button for a profile that went away is a 404; a name routed here by its domain
+        // gets the "not possible right now" page.
+        Started::Unknown if login_hint.is_none() => Err(AppError::NotFound),
+        Started::Unknown | Started::Unavailable => failed(
             page,
             StatusCode::SERVICE_UNAVAILABLE,
             "Signing in with Microsoft is not possible right now: Roster cannot reach the provider. Try again later, or tell your administrator.",
@@ -100,9 +102,8 @@ pub async fn callback(
         error: query.error,
         error_description: query.error_description,
     };
-    let base = page.base_url();
     let ip = page.client_ip();
-    match service::finish(&page.state, &slug, &base, answer, &page.binding(), &ip).await? {
+    match service::finish(&page.state, &slug, answer, &page.binding(), &ip).await? {
         Finished::SignedIn { user, next } => signed_in(&page, &user, &next).await,
         Finished::Refused(message) => failed(&page, StatusCode::FORBIDDEN, &message, "", "").await,
     }

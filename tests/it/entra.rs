@@ -8,7 +8,7 @@ use roster::db::models::directory_profiles;
 use roster::profiles::KindSettings;
 use roster::sync::{self, Trigger};
 
-use crate::profile_pages::{Fields, common_fields, create, set};
+use crate::profile_pages::{Fields, common_fields, create, post, set};
 use crate::support::app::TestApp;
 use crate::support::entra::{EntraFake, Fault, GraphGroup, GraphUser, Member, Route};
 use crate::sync::{context, memberships, names, pairs, synced_users};
@@ -132,6 +132,10 @@ crate::db_test! {
     async fn entra_sync_creates_renames_disables_deletes_and_converges(app) {
         let (fake, profile) = tenant(&app, "Contoso", |_| {}).await;
         contoso(&fake);
+        // Disabled before Roster ever saw him: "enabled users only" does not bring him in.
+        let mut dan = user("id-dan", "dan@contoso.example", "Dan Disabled");
+        dan.account_enabled = false;
+        fake.upsert_user(dan);
         let ctx = context(&app);
 
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
@@ -152,8 +156,7 @@ crate::db_test! {
         let plan = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
         assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty() && plan.memberships_removed.is_empty(), "{plan:?}");
 
-        // bob is renamed (same id), carol is disabled (kept, disabled: enabled-only is off
-        // below), alice is deleted.
+        // bob is renamed (same id), carol is disabled in Entra ID, alice is deleted.
         let bob_id = bob.id;
         let mut renamed = user("id-bob", "robert@contoso.example", "Robert Baker");
         renamed.mail = Some("robert@contoso.example".into());
@@ -165,8 +168,9 @@ crate::db_test! {
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "succeeded", "{:?}", run.error);
         let rows = synced_users(&app, profile.id).await;
-        assert_eq!(names(&rows), ["robert@contoso.example"], "enabled users only: carol is out, alice deleted");
-        assert_eq!(rows[0].id, bob_id, "a rename keeps the user");
+        assert_eq!(names(&rows), ["carol@contoso.example", "robert@contoso.example"], "alice deleted");
+        assert!(rows[0].disabled, "carol, disabled in Entra ID, is disabled here (and signed out)");
+        assert_eq!(rows[1].id, bob_id, "a rename keeps the user");
         assert_eq!(memberships(&app, profile.id).await, pairs(&[("Staff", "robert@contoso.example")]));
     }
 }
@@ -313,5 +317,164 @@ crate::db_test! {
         fake.register_app(TENANT, CLIENT_ID, &other.certificate_pem);
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
         assert!(run.error.unwrap_or_default().contains("AADSTS700027"));
+    }
+}
+
+/// The connector as the profile dialogs use it, pointed at a fake.
+fn connector(
+    fake: &EntraFake,
+    certificate: &roster::profiles::certificate::Credential,
+    tenant: &str,
+) -> roster::directory::entra::EntraDirectory {
+    roster::directory::entra::EntraDirectory::new(
+        roster::directory::entra::EntraSettings {
+            tenant_id: tenant.into(),
+            client_id: CLIENT_ID.into(),
+            authority: fake.base_url().into(),
+            graph_url: fake.base_url().into(),
+            certificate_pem: certificate.certificate_pem.clone(),
+            private_key_pem: certificate.private_key_pem.clone(),
+            enabled_users_only: true,
+            mailbox_users_only: false,
+            include_guests: false,
+            groups_to_sync: Vec::new(),
+            timeout: std::time::Duration::from_secs(5),
+            retry: Default::default(),
+        },
+        roster::tls::client_config(None).expect("tls"),
+    )
+    .expect("connector")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_test_connection_and_group_picker_say_what_entra_says() {
+    use roster::directory::Directory;
+    roster::install_crypto_provider();
+    let fake = EntraFake::start().await;
+    contoso(&fake);
+    let credential = roster::profiles::certificate::generate("picker").expect("cert");
+    fake.register_app(TENANT, CLIENT_ID, &credential.certificate_pem);
+
+    let report = connector(&fake, &credential, TENANT)
+        .test_connection()
+        .await
+        .expect("connected");
+    assert!(report.bound_as.contains(TENANT), "{report:?}");
+    assert_eq!((report.users_matched, report.groups_matched), (3, 2));
+    // The picker asks Graph live, by name ($search needs ConsistencyLevel: eventual).
+    let found = connector(&fake, &credential, TENANT)
+        .list_groups("STA")
+        .await
+        .expect("search");
+    assert_eq!(
+        found.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+        ["Staff"]
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.path_and_query.contains("$search")
+                && r.consistency_level.as_deref() == Some("eventual"))
+    );
+    let all = connector(&fake, &credential, TENANT)
+        .list_groups("")
+        .await
+        .expect("all");
+    assert_eq!(all.len(), 2);
+
+    // Entra's own words: an unknown tenant, an unknown application, a certificate the app
+    // does not have, consent missing (Graph's 403).
+    let unknown_tenant = connector(&fake, &credential, "00000000-0000-4000-8000-000000000000")
+        .test_connection()
+        .await
+        .expect_err("tenant");
+    assert!(
+        unknown_tenant.explained().contains("AADSTS90002"),
+        "{unknown_tenant}"
+    );
+    let other_app = EntraFake::start().await;
+    other_app.register_app(
+        TENANT,
+        "99999999-0000-4000-8000-000000000000",
+        &credential.certificate_pem,
+    );
+    let unknown_app = connector(&other_app, &credential, TENANT)
+        .test_connection()
+        .await
+        .expect_err("app");
+    assert!(
+        unknown_app.explained().contains("AADSTS700016"),
+        "{unknown_app}"
+    );
+    let other = roster::profiles::certificate::generate("other").expect("cert");
+    let wrong_certificate = connector(&fake, &other, TENANT)
+        .test_connection()
+        .await
+        .expect_err("certificate");
+    assert!(
+        wrong_certificate.explained().contains("AADSTS700027"),
+        "{wrong_certificate}"
+    );
+    fake.fault(
+        Route::Users,
+        0,
+        Fault::Error {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            message: "Insufficient privileges to complete the operation.".into(),
+        },
+    );
+    let no_consent = connector(&fake, &credential, TENANT)
+        .test_connection()
+        .await
+        .expect_err("consent");
+    assert!(
+        no_consent
+            .explained()
+            .contains("Authorization_RequestDenied")
+            && no_consent.explained().contains("admin consent"),
+        "{no_consent}"
+    );
+}
+
+crate::db_test! {
+    async fn entra_tokens_only_go_to_microsofts_clouds(app) {
+        app.sign_in_as_admin().await;
+        let mut f = common_fields("Elsewhere");
+        f.extend([
+            ("kind", "entra_id".into()),
+            ("client_id", CLIENT_ID.into()),
+            ("tenant_id", TENANT.into()),
+            ("certificate_mode", "generate".into()),
+            ("authority", "https://login.evil.example".into()),
+            ("graph_url", "https://graph.microsoft.com.evil.example".into()),
+        ]);
+        let res = post(&app, "/admin/profiles/new?kind=entra_id", "/admin/profiles", &f, false).await;
+        assert_eq!(res.status().as_u16(), 422);
+        let page = res.text().await.expect("page");
+        assert!(page.contains("Sign-in authority (advanced) must be one of Microsoft&#39;s: https://login.microsoftonline.com"), "{page}");
+        assert!(page.contains("Microsoft Graph URL (advanced) must be one of"), "{page}");
+        set(&mut f, "authority", "https://login.microsoftonline.us");
+        set(&mut f, "graph_url", "https://graph.microsoft.us/v1.0");
+        let page = post(&app, "/admin/profiles/new?kind=entra_id", "/admin/profiles", &f, false).await.text().await.expect("page");
+        assert!(page.contains("without a path"), "{page}");
+        set(&mut f, "graph_url", "https://graph.microsoft.us");
+        let res = post(&app, "/admin/profiles/new?kind=entra_id", "/admin/profiles", &f, false).await;
+        assert_eq!(res.status().as_u16(), 303, "a national cloud is fine");
+    }
+}
+
+crate::db_test! {
+    async fn entra_throttling_of_concurrent_member_reads_is_one_pause(app) {
+        let (fake, profile) = tenant(&app, "Busy", |_| {}).await;
+        fake.generate(40, 12, 5);
+        // Graph throttles the application: the first eight member reads, in flight
+        // together, all get 429. One pause, not eight retries of a budget of five.
+        for _ in 0..8 {
+            fake.fault(Route::Members, 0, Fault::Throttle { retry_after: Some(1) });
+        }
+        let run = sync::run(&context(&app), profile.id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(synced_users(&app, profile.id).await.len(), 40);
     }
 }

@@ -320,6 +320,36 @@ crate::db_test! {
         let providers = roster::auth::oidc::Providers::new(roster::tls::client_config(None).expect("tls")).expect("providers");
         let refused = providers.finish(&client, &code, "any nonce", "").await.expect_err("no verifier");
         assert!(matches!(refused, roster::auth::oidc::OidcError::TokenEndpoint(_)), "{refused}");
+        // With what Roster kept for this sign-in (its nonce and verifier), the code works
+        // once; the provider refuses it the second time.
+        let (nonce, verifier) = app.conn(|c| {
+            use diesel::prelude::*;
+            use roster::db::schema::oidc_logins;
+            oidc_logins::table.select((oidc_logins::nonce, oidc_logins::pkce_verifier)).order(oidc_logins::id.desc()).first::<(String, String)>(c).expect("the sign-in in flight")
+        }).await;
+        let identity = providers.finish(&client, &code, &nonce, &verifier).await.expect("first use");
+        assert_eq!(identity.object_id, "oid-pat");
+        let reused = providers.finish(&client, &code, &nonce, &verifier).await.expect_err("reused code");
+        assert!(reused.to_string().contains("invalid_grant"), "{reused}");
+    }
+}
+
+// Entra's multi-tenant discovery documents name the issuer with a literal `{tenantid}`:
+// filled in with the profile's tenant, the tokens of that tenant are accepted.
+crate::db_test! {
+    async fn a_multi_tenant_discovery_document_is_filled_in_with_the_tenant(app) {
+        let (fake, profile) = crate::entra::tenant(&app, "Multi", |_| {}).await;
+        fake.set_multi_tenant_discovery(true);
+        synchronised(&app, profile.id, "oid-mia", "mia@multi.example", true).await;
+        fake.sign_in_as(IdClaims::new("oid-mia", "mia@multi.example", "Mia"));
+        let client = app.new_client();
+        let authorize = start(&client, &profile.slug).await;
+        let res = client.client.get(&authorize).send().await.expect("authorize");
+        let res = client.client.get(location(&res)).send().await.expect("callback");
+        assert_eq!(res.status().as_u16(), 303);
+        // Mia must use MFA (the profile's default): the half session opens only the code step.
+        assert_eq!(location(&res), "/mfa");
+        assert_eq!(client.get("/account").await.status().as_u16(), 303, "no page before the code");
     }
 }
 
@@ -415,5 +445,41 @@ crate::db_test! {
         fake.rotate_signing_key().await;
         assert_eq!(sign_in(None).await, 303, "the new key is fetched once");
         assert_eq!(fake.jwks_requests(), fetched + 1);
+    }
+}
+
+// A hybrid organisation: the domain belongs to an Active Directory profile too. A typed
+// password is checked at the directory as usual; an empty one goes to Microsoft.
+crate::db_test! {
+    async fn a_domain_shared_with_a_password_directory_routes_only_without_a_password(app) {
+        let (_fake, profile) = crate::entra::tenant(&app, "Hybrid cloud", |_| {}).await;
+        let mut ad = crate::profile_pages::slapd_profile_of(servers::slapd(), "Hybrid AD");
+        crate::profile_pages::set(&mut ad, "domain", "hybrid.example");
+        crate::profile_pages::set(&mut ad, "ignore_tls_errors", "on");
+        crate::profile_pages::create(&app, &ad).await;
+        synchronised(&app, profile.id, "oid-hal", "hal@hybrid.example", false).await;
+        let client = app.new_client();
+        let res = client.sign_in("someone@hybrid.example", "a password").await;
+        assert_eq!(res.status().as_u16(), 401, "checked as a password");
+        let res = client.sign_in("someone@hybrid.example", "").await;
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(res.headers().get("refresh").is_some(), "sent to Microsoft");
+    }
+}
+
+// Two profiles of one tenant (scoped to different groups): a user synchronised by one
+// signs in through the other's button too, by the same oid.
+crate::db_test! {
+    async fn a_user_of_another_profile_of_the_same_tenant_signs_in(app) {
+        let (fake, first) = crate::entra::tenant(&app, "Sales", |_| {}).await;
+        let second = entra_profile(&app, "Support", fake.base_url(), fake.base_url(), |_| {}).await;
+        fake.register_app(TENANT, crate::entra::CLIENT_ID, &second.certificate_pem);
+        synchronised(&app, second.id, "oid-sue", "sue@support.example", false).await;
+        fake.sign_in_as(IdClaims::new("oid-sue", "sue@support.example", "Sue"));
+        let client = app.new_client();
+        let authorize = start(&client, &first.slug).await;
+        let res = client.client.get(&authorize).send().await.expect("authorize");
+        let res = client.client.get(location(&res)).send().await.expect("callback");
+        assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
     }
 }

@@ -8,9 +8,11 @@ CREATE TABLE oidc_logins (
     nonce TEXT NOT NULL,
     pkce_verifier TEXT NOT NULL,
     next TEXT NOT NULL DEFAULT '',
+    redirect_uri TEXT NOT NULL,       -- as sent to the provider; the code exchange repeats it
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX oidc_logins_expiry ON oidc_logins(expires_at);
+CREATE INDEX oidc_logins_binding ON oidc_logins(binding_hash);
 
 -- The domains of the users each OpenID profile synchronised (kept at every sync): a name
 -- typed as user@domain on the sign-in form goes to that profile's provider.

@@ -206,6 +206,20 @@ pub fn of_kinds(
         .load(conn)
 }
 
+/// Whether an Active Directory or LDAP profile puts its users in this domain.
+pub fn password_domain_exists(conn: &mut DbConnection, domain: &str) -> QueryResult<bool> {
+    let kinds = [
+        ProfileKind::ActiveDirectory.as_str(),
+        ProfileKind::GenericLdap.as_str(),
+    ];
+    diesel::select(diesel::dsl::exists(
+        directory_profiles::table
+            .filter(directory_profiles::kind.eq_any(kinds))
+            .filter(directory_profiles::domain.eq(domain.to_lowercase())),
+    ))
+    .get_result(conn)
+}
+
 /// A profile by its name (case-insensitive) or its id, as the command line names it.
 pub fn find_by_name_or_id(
     conn: &mut DbConnection,

@@ -17,6 +17,7 @@ pub struct OidcLogin {
     pub nonce: String,
     pub pkce_verifier: String,
     pub next: String,
+    pub redirect_uri: String,
     pub expires_at: i64,
 }
 
@@ -29,6 +30,7 @@ pub struct NewOidcLogin<'a> {
     pub nonce: &'a str,
     pub pkce_verifier: &'a str,
     pub next: &'a str,
+    pub redirect_uri: &'a str,
     pub expires_at: i64,
 }
 
@@ -54,6 +56,22 @@ pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<Oid
         let removed = diesel::delete(oidc_logins::table.find(login.id)).execute(c)?;
         Ok((removed == 1).then_some(login))
     })
+}
+
+/// Drops all but the `keep` newest sign-ins of one browser.
+pub fn keep_latest(conn: &mut DbConnection, binding_hash: &str, keep: i64) -> QueryResult<usize> {
+    let newest: Vec<i64> = oidc_logins::table
+        .filter(oidc_logins::binding_hash.eq(binding_hash))
+        .order(oidc_logins::id.desc())
+        .limit(keep)
+        .select(oidc_logins::id)
+        .load(conn)?;
+    diesel::delete(
+        oidc_logins::table
+            .filter(oidc_logins::binding_hash.eq(binding_hash))
+            .filter(oidc_logins::id.ne_all(newest)),
+    )
+    .execute(conn)
 }
 
 /// Forgets sign-ins nobody finished.

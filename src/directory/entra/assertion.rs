@@ -4,8 +4,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -32,14 +30,17 @@ pub fn client_assertion(
     client_id: &str,
     audience: &str,
 ) -> Result<String, DirectoryError> {
-    use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
     let unusable =
         |what: &str| DirectoryError::Settings(format!("the certificate credential {what}"));
     let der = CertificateDer::from_pem_slice(certificate_pem.as_bytes())
         .map_err(|_| unusable("has no readable certificate"))?;
-    let key = rsa::RsaPrivateKey::from_pkcs8_pem(private_key_pem.expose_secret())
-        .map_err(|_| unusable("has no readable private key"))?;
+    // ring signs: several times faster than the pure-Rust RSA, and a sign-in waits for it.
+    let key = PrivatePkcs8KeyDer::from_pem_slice(private_key_pem.expose_secret().as_bytes())
+        .ok()
+        .and_then(|der| ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).ok())
+        .ok_or_else(|| unusable("has no readable RSA private key"))?;
     let header = serde_json::json!({
         "alg": "PS256",
         "typ": "JWT",
@@ -60,12 +61,16 @@ pub fn client_assertion(
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signer = rsa::pss::BlindedSigningKey::<Sha256>::new(key);
-    let signature = signer
-        .try_sign_with_rng(&mut rand::rngs::OsRng, signing_input.as_bytes())
-        .map_err(|e| unusable(&format!("cannot sign: {e}")))?;
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PSS_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| unusable("cannot sign"))?;
     Ok(format!(
         "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature.to_bytes())
+        URL_SAFE_NO_PAD.encode(signature)
     ))
 }

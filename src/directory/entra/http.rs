@@ -10,6 +10,14 @@ use rustls::ClientConfig;
 use serde::Deserialize;
 
 use super::{ASSERTION_TYPE, EntraDirectory, client_assertion, token_url};
+
+/// The run's throttling so far: pauses taken, time waited, and the pause now on.
+#[derive(Default)]
+pub(super) struct Throttle {
+    retries: u32,
+    waited: Duration,
+    until: Option<Instant>,
+}
 use crate::directory::DirectoryError;
 
 /// A token is renewed this long before Entra says it expires.
@@ -84,6 +92,7 @@ impl EntraDirectory {
             return Ok(token.clone());
         }
         let url = self.token_url();
+        let scope = format!("{}/.default", self.settings.graph_url.trim_end_matches('/'));
         let assertion = client_assertion(
             &self.settings.private_key_pem,
             &self.settings.certificate_pem,
@@ -93,7 +102,8 @@ impl EntraDirectory {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.settings.client_id.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
+            // Graph of the profile's cloud: Entra issues no token for another resource.
+            ("scope", scope.as_str()),
             ("client_assertion_type", ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
         ];
@@ -176,6 +186,11 @@ impl EntraDirectory {
     ) -> Result<(reqwest::StatusCode, Vec<u8>), Failure> {
         let mut attempt = 0u32;
         loop {
+            // Graph throttles the application, not one request: while a pause is on, no
+            // request of this run is sent.
+            if let Some(left) = self.pause_left() {
+                tokio::time::sleep(left).await;
+            }
             let response = request().send().await.map_err(|e| self.transport(&e))?;
             let status = response.status();
             let throttled = status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -192,33 +207,47 @@ impl EntraDirectory {
                 .map(Duration::from_secs)
                 .unwrap_or_else(|| Duration::from_secs(1 << attempt.min(6)));
             let body = response.bytes().await.unwrap_or_default();
-            self.spend(wait).map_err(|why| {
+            self.pause(wait).map_err(|why| {
                 Failure::Other(DirectoryError::Protocol {
                     detail: format!("{why}; Graph's last answer: {}", graph_error(status, &body)),
                 })
             })?;
             tracing::info!(%status, wait_seconds = wait.as_secs(), "Graph throttled a request; waiting");
-            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }
 
-    /// Takes one retry and its wait from the budget, or says why not.
-    fn spend(&self, wait: Duration) -> Result<(), String> {
+    fn pause_left(&self) -> Option<Duration> {
+        let until = self.throttle.lock().ok()?.until?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Starts (or lengthens) the run's pause, taken from the budget: each pause counts as
+    /// one retry however many requests were told to wait at once, and its length once.
+    fn pause(&self, wait: Duration) -> Result<(), String> {
         let budget = self.settings.retry;
-        let mut spent = self
-            .spent
+        let mut t = self
+            .throttle
             .lock()
             .map_err(|_| "the retry budget is unreadable".to_owned())?;
-        if spent.0 >= budget.retries || spent.1 + wait > budget.total_wait {
+        let now = Instant::now();
+        let until = now + wait;
+        let (retries, extra) = match t.until {
+            Some(current) if current > now => (t.retries, until.saturating_duration_since(current)),
+            _ => (t.retries + 1, wait),
+        };
+        if retries > budget.retries || t.waited + extra > budget.total_wait {
             return Err(format!(
                 "throttled past the retry budget ({} retries, {} s of waiting)",
                 budget.retries,
                 budget.total_wait.as_secs()
             ));
         }
-        spent.0 += 1;
-        spent.1 += wait;
+        t.retries = retries;
+        t.waited += extra;
+        t.until = Some(t.until.map_or(until, |u| u.max(until)));
         Ok(())
     }
 

@@ -31,6 +31,20 @@ use super::{
 
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
+/// Microsoft's clouds (global, US Government, China): a profile's authority and Graph URL
+/// must be among these (or on this machine), so a tenant-wide token never goes elsewhere.
+pub const AUTHORITIES: &[&str] = &[
+    "login.microsoftonline.com",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+];
+pub const GRAPHS: &[&str] = &[
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
 
 /// What Roster needs of a user; without `$select` Graph leaves most of it out.
 const USER_FIELDS: &str =
@@ -82,7 +96,7 @@ pub struct EntraDirectory {
     settings: EntraSettings,
     http: reqwest::Client,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
-    spent: Mutex<(u32, Duration)>,
+    throttle: Mutex<http::Throttle>,
 }
 
 #[derive(Deserialize)]
@@ -130,7 +144,7 @@ impl EntraDirectory {
             settings,
             http,
             token: tokio::sync::Mutex::new(None),
-            spent: Mutex::new((0, Duration::ZERO)),
+            throttle: Mutex::default(),
         })
     }
 
@@ -164,9 +178,6 @@ impl EntraDirectory {
                 missing_status += 1;
                 return;
             };
-            if s.enabled_users_only && !enabled {
-                return;
-            }
             let mailbox = u.assigned_plans.iter().flatten().any(|p| {
                 p.service.eq_ignore_ascii_case("exchange") && p.capability_status == "Enabled"
             });
@@ -230,8 +241,9 @@ impl EntraDirectory {
         match self
             .all(first, false, |o: DirectoryObject| {
                 // Devices, contacts and service principals are members too; groups inside
-                // are how nesting shows, their users are listed themselves.
-                if o.kind == "#microsoft.graph.user" {
+                // are how nesting shows, their users are listed themselves. An object of no
+                // stated type is kept and then counted as a member that is not a user here.
+                if o.kind == "#microsoft.graph.user" || o.kind.is_empty() {
                     members.push(o.id);
                 }
             })
@@ -413,6 +425,9 @@ impl Directory for EntraDirectory {
             warnings,
             scope,
             sign_in_domains: Some(domains.into_iter().collect()),
+            // "Enabled users only": disabled accounts are read all the same, so that a user
+            // disabled in Entra ID is disabled here too (and signed out).
+            skip_new_disabled: self.settings.enabled_users_only,
         })
     }
 

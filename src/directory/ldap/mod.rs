@@ -307,6 +307,7 @@ impl Directory for LdapDirectory {
             warnings,
             scope: resolved.scope,
             sign_in_domains: None,
+            skip_new_disabled: false,
         })
     }
 

@@ -8,6 +8,7 @@ pub fn check_text(check: Check, value: &str) -> Result<(), String> {
         Check::Any | Check::Seconds(..) => Ok(()),
         Check::Host => check_host(value),
         Check::Url => check_url(value),
+        Check::MicrosoftCloud(hosts) => check_microsoft_cloud(value, hosts),
         Check::Guid => {
             let groups: Vec<&str> = value.split('-').collect();
             let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
@@ -122,6 +123,31 @@ fn check_host(value: &str) -> Result<(), String> {
 }
 
 /// https anywhere; plain http only to this machine (a local test or proxy).
+/// One of Microsoft's hosts over https, nothing after the host; or this machine.
+fn check_microsoft_cloud(value: &str, hosts: &[&str]) -> Result<(), String> {
+    check_url(value)?;
+    let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
+    if !url.path().trim_end_matches('/').is_empty() || url.query().is_some() {
+        return Err("must be the address alone, without a path".into());
+    }
+    let host = url.host_str().unwrap_or_default().to_lowercase();
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || host == "localhost";
+    if loopback || (url.scheme() == "https" && hosts.contains(&host.as_str())) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be one of Microsoft's: {}",
+            hosts
+                .iter()
+                .map(|h| format!("https://{h}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
 fn check_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
     let loopback = match url.host() {

@@ -216,6 +216,11 @@ pub fn token(shared: &Shared, call: &Call, tenant: &str, truncate: bool) -> Repl
     }
 }
 
+/// `http://host:port` of a URL.
+fn origin(url: &str) -> String {
+    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
+}
+
 fn client_credentials(
     state: &mut State,
     tenant: &str,
@@ -226,7 +231,11 @@ fn client_credentials(
     let app = find_app(state, tenant, client_id)?;
     match form.get("scope") {
         None => return Err(missing("scope")),
-        Some(scope) if scope != GRAPH_DEFAULT_SCOPE => {
+        // Graph's own resource, or this fake standing in for it (a profile's Graph URL).
+        Some(scope)
+            if scope != GRAPH_DEFAULT_SCOPE
+                && *scope != format!("{}/.default", origin(token_url)) =>
+        {
             return Err(refuse(
                 400,
                 "invalid_scope",
