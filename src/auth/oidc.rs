@@ -342,7 +342,7 @@ fn check(
             openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
             ) => Check::NoKey,
-            other => Check::Refused(with_source(&other)),
+            other => Check::Refused(crate::directory::entra::error_chain(&other)),
         })?;
     let extra = claims.additional_claims();
     if let Some(azp) = claims.authorized_party()
@@ -380,17 +380,4 @@ fn check(
             .map(|u| u.as_str().to_owned())
             .unwrap_or_default(),
     })
-}
-
-/// An error with what caused it ("Signature verification failed: algorithm `HS256` is not
-/// one of: RS256").
-fn with_source(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

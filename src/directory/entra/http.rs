@@ -359,7 +359,8 @@ fn excerpt(body: &[u8]) -> String {
     short
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with what caused it, each cause after a colon.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

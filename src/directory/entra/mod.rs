@@ -21,8 +21,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use assertion::{ASSERTION_TYPE, client_assertion, token_url};
-pub use http::http_client;
 use http::{Failure, Page, failed};
+pub use http::{error_chain, http_client};
 
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,
