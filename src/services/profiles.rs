@@ -216,6 +216,8 @@ enum Probe {
     Ready(Box<Connector>),
     /// Form errors in the fields the connection needs (or no connector for the kind).
     NotTried(Vec<String>),
+    /// The settings cannot be tried as they are (an Entra certificate not made yet).
+    Unusable(String),
 }
 
 /// The connector for the form as posted; blank secrets mean the stored ones. Form errors
@@ -260,7 +262,7 @@ async fn connector_for(
             "This type has no connector.".to_owned(),
         ])),
         Err(e @ (ConnectorError::Unusable(_) | ConnectorError::NotYet(_))) => {
-            Ok(Probe::NotTried(vec![capitalised(&e.to_string())]))
+            Ok(Probe::Unusable(capitalised(&e.to_string())))
         }
         Err(e @ ConnectorError::Secret(_)) => Err(anyhow::Error::from(e).into()),
     }
@@ -286,6 +288,7 @@ pub async fn test_connection(
 ) -> Result<Tested, AppError> {
     let tested = match connector_for(state, kind, posted, loaded.map(|l| &l.settings)).await? {
         Probe::NotTried(problems) => Tested::NotTried(problems),
+        Probe::Unusable(why) => Tested::Failed(why),
         Probe::Ready(connector) => match connector.test_connection().await {
             Ok(report) => Tested::Connected(report),
             Err(e) => Tested::Failed(e.explained()),
@@ -300,11 +303,15 @@ pub async fn test_connection(
         Tested::Failed(e) => format!("failed: {e}"),
         Tested::NotTried(problems) => format!("not tried: {}", problems.join(" ")),
     };
-    let host = [posted.get("server"), posted.get("url")]
-        .into_iter()
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .unwrap_or("");
+    let host = [
+        posted.get("server"),
+        posted.get("url"),
+        posted.get("authority"),
+    ]
+    .into_iter()
+    .map(str::trim)
+    .find(|v| !v.is_empty())
+    .unwrap_or("");
     let detail = format!("server {host}: {outcome}");
     audit::record(
         &state.db,
@@ -334,6 +341,7 @@ pub async fn groups(
 ) -> Result<Groups, AppError> {
     Ok(match connector_for(state, kind, posted, stored).await? {
         Probe::NotTried(problems) => Groups::NotTried(problems),
+        Probe::Unusable(why) => Groups::Failed(why),
         Probe::Ready(connector) => match connector.list_groups(search).await {
             Ok(groups) => Groups::Found(groups),
             Err(e) => Groups::Failed(e.explained()),

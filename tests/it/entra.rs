@@ -478,3 +478,19 @@ crate::db_test! {
         assert_eq!(synced_users(&app, profile.id).await.len(), 40);
     }
 }
+
+crate::db_test! {
+    async fn entra_test_connection_before_the_first_save_says_to_save_and_upload(app) {
+        app.sign_in_as_admin().await;
+        let mut f = common_fields("Unsaved");
+        f.extend([
+            ("kind", "entra_id".into()),
+            ("client_id", CLIENT_ID.into()),
+            ("tenant_id", TENANT.into()),
+            ("certificate_mode", "generate".into()),
+        ]);
+        let res = post(&app, "/admin/profiles/new?kind=entra_id", "/admin/profiles/test-connection", &f, true).await;
+        let html = res.text().await.expect("dialog");
+        assert!(html.contains("Connection failed") && html.contains("upload the certificate to the app registration"), "{html}");
+    }
+}
