@@ -203,6 +203,7 @@ diesel::table! {
         pkce_verifier -> Text,
         next -> Text,
         redirect_uri -> Text,
+        client_ip -> Text,
         expires_at -> BigInt,
     }
 }

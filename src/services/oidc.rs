@@ -20,6 +20,9 @@ use crate::state::AppState;
 const LOGIN_SECONDS: i64 = 600;
 /// Sign-ins one browser may have begun and not finished.
 const MAX_IN_FLIGHT: i64 = 5;
+/// … and one client address (a new pre-session cookie is one request away, so the
+/// address is what bounds how much an anonymous client can make Roster keep).
+const MAX_IN_FLIGHT_PER_ADDRESS: i64 = 50;
 /// The kinds whose users sign in at an OpenID provider.
 const OPENID_KINDS: [ProfileKind; 1] = [ProfileKind::EntraId];
 
@@ -115,6 +118,7 @@ pub async fn start(
     login_hint: Option<&str>,
     next: &str,
     binding: &str,
+    client_ip: &str,
 ) -> Result<Started, AppError> {
     let redirect_uri = crate::profiles::redirect_uri(base_url, slug);
     let Some((profile, client)) = client_for(state, slug, &redirect_uri).await? else {
@@ -137,7 +141,7 @@ pub async fn start(
         authorization.pkce_verifier.clone(),
         profile.id,
     );
-    let redirect = client.redirect_uri.clone();
+    let (redirect, ip) = (client.redirect_uri.clone(), client_ip.to_owned());
     state
         .db
         .write(move |c| -> Result<(), AppError> {
@@ -151,11 +155,13 @@ pub async fn start(
                     pkce_verifier: &verifier,
                     next: &next,
                     redirect_uri: &redirect,
+                    client_ip: &ip,
                     expires_at: now() + LOGIN_SECONDS,
                 },
             )?;
             // A browser keeps a few sign-ins in flight (tabs, a retry), not thousands.
-            oidc_logins::keep_latest(c, &binding_hash, MAX_IN_FLIGHT)?;
+            oidc_logins::keep_latest(c, oidc_logins::Of::Binding(&binding_hash), MAX_IN_FLIGHT)?;
+            oidc_logins::keep_latest(c, oidc_logins::Of::Address(&ip), MAX_IN_FLIGHT_PER_ADDRESS)?;
             Ok(())
         })
         .await?;
@@ -199,7 +205,10 @@ pub async fn finish(
         .write(move |c| oidc_logins::take(c, &hash).map_err(AppError::from))
         .await?;
     let Some(login) = login else {
-        return refuse("unknown or reused state".into(), EXPIRED).await;
+        // No sign-in of Roster's: nothing to audit (anyone can send this request, and an
+        // audit row for each would let them grow the log).
+        tracing::info!(client_ip, "OpenID answer with an unknown or used state");
+        return Ok(Finished::Refused(EXPIRED.to_owned()));
     };
     if login.binding_hash != token_hash(binding) {
         return refuse("state from another browser".into(), EXPIRED).await;

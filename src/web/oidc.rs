@@ -47,7 +47,8 @@ pub async fn begin(
     next: &str,
 ) -> Result<HttpResponse, AppError> {
     let base = page.base_url();
-    match service::start(&page.state, slug, &base, login_hint, next, &page.binding()).await? {
+    let (binding, ip) = (page.binding(), page.client_ip());
+    match service::start(&page.state, slug, &base, login_hint, next, &binding, &ip).await? {
         // Not a 303: the CSP's `form-action 'self'` also covers where a form's redirects
         // lead, so the browser would refuse to follow one to the provider.
         Started::Redirect(url) => {

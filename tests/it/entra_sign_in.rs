@@ -483,3 +483,31 @@ crate::db_test! {
         assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
     }
 }
+
+// Anyone can begin a sign-in: what Roster keeps for them is bounded per browser and per
+// address, and answers with states Roster never issued leave no audit rows behind.
+crate::db_test! {
+    async fn sign_ins_in_flight_are_bounded_and_stray_answers_write_nothing(app) {
+        let (_fake, profile) = crate::entra::tenant(&app, "Bounded", |_| {}).await;
+        let rows = || app.conn(|c| {
+            use diesel::prelude::*;
+            roster::db::schema::oidc_logins::table.count().get_result::<i64>(c).expect("count")
+        });
+        let browser = app.new_client();
+        for _ in 0..8 {
+            start(&browser, &profile.slug).await;
+        }
+        assert_eq!(rows().await, 5, "one browser keeps five");
+        for _ in 0..60 {
+            start(&app.new_client(), &profile.slug).await;
+        }
+        assert_eq!(rows().await, 50, "one address keeps fifty");
+        let audit_rows = || app.conn(|c| audit_events::recent(c, 10_000).expect("audit").len());
+        let before = audit_rows().await;
+        for i in 0..20 {
+            let res = browser.get(&format!("/login/oidc/{}/callback?code=x&state=forged-{i}", profile.slug)).await;
+            assert_eq!(res.status().as_u16(), 403);
+        }
+        assert_eq!(audit_rows().await, before, "no audit row for a state Roster never issued");
+    }
+}

@@ -9,10 +9,12 @@ CREATE TABLE oidc_logins (
     pkce_verifier TEXT NOT NULL,
     next TEXT NOT NULL DEFAULT '',
     redirect_uri TEXT NOT NULL,       -- as sent to the provider; the code exchange repeats it
+    client_ip TEXT NOT NULL,          -- who began it: sign-ins in flight are bounded per address
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX oidc_logins_expiry ON oidc_logins(expires_at);
 CREATE INDEX oidc_logins_binding ON oidc_logins(binding_hash);
+CREATE INDEX oidc_logins_address ON oidc_logins(client_ip);
 
 -- The domains of the users each OpenID profile synchronised (kept at every sync): a name
 -- typed as user@domain on the sign-in form goes to that profile's provider.

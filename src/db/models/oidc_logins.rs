@@ -18,6 +18,7 @@ pub struct OidcLogin {
     pub pkce_verifier: String,
     pub next: String,
     pub redirect_uri: String,
+    pub client_ip: String,
     pub expires_at: i64,
 }
 
@@ -31,6 +32,7 @@ pub struct NewOidcLogin<'a> {
     pub pkce_verifier: &'a str,
     pub next: &'a str,
     pub redirect_uri: &'a str,
+    pub client_ip: &'a str,
     pub expires_at: i64,
 }
 
@@ -58,20 +60,31 @@ pub fn take(conn: &mut DbConnection, state_hash: &str) -> QueryResult<Option<Oid
     })
 }
 
-/// Drops all but the `keep` newest sign-ins of one browser.
-pub fn keep_latest(conn: &mut DbConnection, binding_hash: &str, keep: i64) -> QueryResult<usize> {
-    let newest: Vec<i64> = oidc_logins::table
-        .filter(oidc_logins::binding_hash.eq(binding_hash))
+/// Whose sign-ins in flight `keep_latest` bounds.
+pub enum Of<'a> {
+    Binding(&'a str),
+    Address(&'a str),
+}
+
+/// Drops all but the `keep` newest sign-ins of one browser or one client address.
+pub fn keep_latest(conn: &mut DbConnection, of: Of, keep: i64) -> QueryResult<usize> {
+    let mine = || {
+        let q = oidc_logins::table.into_boxed();
+        match of {
+            Of::Binding(b) => q.filter(oidc_logins::binding_hash.eq(b)),
+            Of::Address(a) => q.filter(oidc_logins::client_ip.eq(a)),
+        }
+    };
+    let newest: Vec<i64> = mine()
         .order(oidc_logins::id.desc())
         .limit(keep)
         .select(oidc_logins::id)
         .load(conn)?;
-    diesel::delete(
-        oidc_logins::table
-            .filter(oidc_logins::binding_hash.eq(binding_hash))
-            .filter(oidc_logins::id.ne_all(newest)),
-    )
-    .execute(conn)
+    let older: Vec<i64> = mine()
+        .filter(oidc_logins::id.ne_all(newest))
+        .select(oidc_logins::id)
+        .load(conn)?;
+    diesel::delete(oidc_logins::table.filter(oidc_logins::id.eq_any(older))).execute(conn)
 }
 
 /// Forgets sign-ins nobody finished.
