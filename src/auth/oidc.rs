@@ -194,7 +194,8 @@ impl Providers {
         let body: serde_json::Value = response
             .json()
             .await
-            .map_err(|e| OidcError::TokenEndpoint(format!("HTTP {status}, not JSON: {e}")))?;
+            // A cut-off or garbled answer is not the provider refusing: it is a failed call.
+            .map_err(|e| OidcError::Provider(format!("token endpoint: HTTP {status}, {e}")))?;
         if !status.is_success() {
             let text = |k: &str| body.get(k).and_then(|v| v.as_str()).unwrap_or("");
             let description = text("error_description").lines().next().unwrap_or("");

@@ -245,7 +245,7 @@ pub async fn finish(
             tracing::warn!(profile = profile.id.0, error = %e, "OpenID sign-in failed");
             return refuse(
                 e.to_string(),
-                "Microsoft could not be reached to finish the sign-in. Try again in a moment.",
+                "Microsoft's answer did not arrive or could not be read, so the sign-in was not finished. Try again in a moment.",
             )
             .await;
         }

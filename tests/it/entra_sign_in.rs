@@ -511,3 +511,33 @@ crate::db_test! {
         assert_eq!(audit_rows().await, before, "no audit row for a state Roster never issued");
     }
 }
+
+// The code exchange is a remote call like any other: a token endpoint that stalls, cuts its
+// answer off or answers garbage refuses the sign-in (within the OpenID client's timeout).
+crate::db_test! {
+    async fn a_token_endpoint_that_stalls_cuts_off_or_lies_refuses_the_sign_in(app) {
+        use crate::support::entra::{Fault, Route};
+        let (fake, profile) = crate::entra::tenant(&app, "Flaky", |_| {}).await;
+        synchronised(&app, profile.id, "oid-flo", "flo@flaky.example", false).await;
+        fake.sign_in_as(IdClaims::new("oid-flo", "flo@flaky.example", "Flo"));
+        for (fault, words) in [
+            (Fault::Garbage, "could not be read"),
+            (Fault::CutOff, "could not be read"),
+            (Fault::Stall, "did not arrive"),
+        ] {
+            let shown = format!("{fault:?}");
+            let client = app.new_client();
+            let authorize = start(&client, &profile.slug).await;
+            let res = client.client.get(&authorize).send().await.expect("authorize");
+            fake.fault(Route::Token, 0, fault);
+            let started = std::time::Instant::now();
+            let res = client.client.get(location(&res)).send().await.expect("callback");
+            assert_eq!(res.status().as_u16(), 403, "{shown}");
+            let body = res.text().await.expect("body");
+            assert!(body.contains(words), "{shown}: {body}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "{shown}: bounded");
+            assert_eq!(client.get("/account").await.status().as_u16(), 303, "{shown}: not signed in");
+            fake.clear_faults();
+        }
+    }
+}
