@@ -16,6 +16,8 @@ use crate::error::AppError;
 use crate::profiles::{KindSettings, SecretSlot};
 use crate::state::AppState;
 
+const EXPIRED: &str =
+    "This sign-in link has expired or was already used. Start again from the sign-in page.";
 /// How long the provider may take to send the user back.
 const LOGIN_SECONDS: i64 = 600;
 /// Sign-ins one browser may have begun and not finished.
@@ -121,7 +123,8 @@ pub async fn start(
     client_ip: &str,
 ) -> Result<Started, AppError> {
     let redirect_uri = crate::profiles::redirect_uri(base_url, slug);
-    let Some((profile, client)) = client_for(state, slug, &redirect_uri).await? else {
+    let profiles = openid_profiles(state).await?;
+    let Some((profile, client)) = client_for(state, &profiles, slug, &redirect_uri).await? else {
         return Ok(Started::Unknown);
     };
     let authorization = match state.oidc.authorize(&client, login_hint).await {
@@ -192,13 +195,13 @@ pub async fn finish(
     binding: &str,
     client_ip: &str,
 ) -> Result<Finished, AppError> {
-    let refuse = |why: String, message: &'static str| async move {
+    // Audited with the reason; the person sees `message`.
+    let refuse = |why: String, message: String| async move {
         let actor = Actor::anonymous("OpenID sign-in", client_ip);
         audit::record(&state.db, &actor, Action::SignInFailed, slug, &why).await?;
-        Ok::<_, AppError>(Finished::Refused(message.to_owned()))
+        Ok::<_, AppError>(Finished::Refused(message))
     };
-    const EXPIRED: &str =
-        "This sign-in link has expired or was already used. Start again from the sign-in page.";
+    let expired = || EXPIRED.to_owned();
     let hash = token_hash(&answer.state);
     let login = state
         .db
@@ -211,29 +214,27 @@ pub async fn finish(
         return Ok(Finished::Refused(EXPIRED.to_owned()));
     };
     if login.binding_hash != token_hash(binding) {
-        return refuse("state from another browser".into(), EXPIRED).await;
+        return refuse("state from another browser".into(), expired()).await;
     }
     if login.expires_at <= now() {
-        return refuse("sign-in took too long".into(), EXPIRED).await;
+        return refuse("sign-in took too long".into(), expired()).await;
     }
+    let profiles = openid_profiles(state).await?;
     // The redirect URI the sign-in began with, whatever Host this request names.
-    let Some((profile, client)) = client_for(state, slug, &login.redirect_uri).await? else {
-        return refuse("unknown redirect URI".into(), EXPIRED).await;
+    let Some((profile, client)) = client_for(state, &profiles, slug, &login.redirect_uri).await?
+    else {
+        return refuse("unknown redirect URI".into(), expired()).await;
     };
     if profile.id != login.profile_id {
-        return refuse("state of another profile".into(), EXPIRED).await;
+        return refuse("state of another profile".into(), expired()).await;
     }
     if !answer.error.is_empty() {
         let why = format!("{}: {}", answer.error, answer.error_description);
-        let actor = Actor::anonymous("OpenID sign-in", client_ip);
-        audit::record(&state.db, &actor, Action::SignInFailed, slug, &why).await?;
-        return Ok(Finished::Refused(provider_error(
-            &answer.error,
-            &answer.error_description,
-        )));
+        let message = provider_error(&answer.error, &answer.error_description);
+        return refuse(why, message).await;
     }
     if answer.code.is_empty() {
-        return refuse("no code in the answer".into(), EXPIRED).await;
+        return refuse("no code in the answer".into(), expired()).await;
     }
     let identity = match state
         .oidc
@@ -243,37 +244,26 @@ pub async fn finish(
         Ok(identity) => identity,
         Err(e @ OidcError::Provider(_)) => {
             tracing::warn!(profile = profile.id.0, error = %e, "OpenID sign-in failed");
-            return refuse(
-                e.to_string(),
-                "Microsoft's answer did not arrive or could not be read, so the sign-in was not finished. Try again in a moment.",
-            )
-            .await;
+            let message = "Microsoft's answer did not arrive or could not be read, so the sign-in was not finished. Try again in a moment.";
+            return refuse(e.to_string(), message.into()).await;
         }
         Err(OidcError::TokenEndpoint(said)) => {
-            let actor = Actor::anonymous("OpenID sign-in", client_ip);
-            let why = format!("token endpoint: {said}");
-            audit::record(&state.db, &actor, Action::SignInFailed, slug, &why).await?;
             let shown: String = said.chars().take(300).collect();
-            return Ok(Finished::Refused(format!(
-                "Microsoft refused to finish the sign-in: {shown}"
-            )));
+            let message = format!("Microsoft refused to finish the sign-in: {shown}");
+            return refuse(format!("token endpoint: {said}"), message).await;
         }
         Err(e) => {
-            return refuse(
-                e.to_string(),
-                "The sign-in could not be verified. Start again from the sign-in page.",
-            )
-            .await;
+            let message = "The sign-in could not be verified. Start again from the sign-in page.";
+            return refuse(e.to_string(), message.into()).await;
         }
     };
     // An oid is one user throughout its tenant: any Entra profile of the same tenant may
     // have synchronised them (profiles scoped to different groups), this one first.
     let tenant = identity.tenant.to_lowercase();
-    let mut profiles = vec![profile.id];
-    profiles.extend(
-        openid_profiles(state)
-            .await?
-            .into_iter()
+    let mut profiles_of_tenant = vec![profile.id];
+    profiles_of_tenant.extend(
+        profiles
+            .iter()
             .filter(|(p, s)| {
                 p.id != profile.id
                     && matches!(s, KindSettings::Entra(e) if e.tenant_id.trim().to_lowercase() == tenant)
@@ -284,7 +274,7 @@ pub async fn finish(
     let user = state
         .db
         .run(move |c| -> Result<Option<User>, AppError> {
-            for id in profiles {
+            for id in profiles_of_tenant {
                 if let Some(user) = users::find_by_external_id(c, id, &oid)? {
                     return Ok(Some(user));
                 }
@@ -298,7 +288,7 @@ pub async fn finish(
             "no synchronised user with oid {} ({})",
             identity.object_id, identity.preferred_username
         );
-        return refuse(why, NOT_SYNCHRONISED).await;
+        return refuse(why, NOT_SYNCHRONISED.into()).await;
     };
     let why = if user.auth_method() != AuthMethod::Directory {
         Some("user signs in with a local password")
@@ -345,12 +335,12 @@ pub async fn finish(
 /// The OpenID client of the profile with this redirect slug.
 async fn client_for(
     state: &AppState,
+    profiles: &[(DirectoryProfile, KindSettings)],
     slug: &str,
     redirect_uri: &str,
 ) -> Result<Option<(DirectoryProfile, Client)>, AppError> {
-    let found = openid_profiles(state)
-        .await?
-        .into_iter()
+    let found = profiles
+        .iter()
         .find(|(_, settings)| settings.redirect_slug() == Some(slug) && !slug.is_empty());
     let Some((profile, settings)) = found else {
         return Ok(None);
@@ -361,7 +351,7 @@ async fn client_for(
     let key = crate::profiles::store::stored_secret(
         &state.db,
         &state.master_key,
-        &settings,
+        settings,
         SecretSlot::CertificateKey,
     )
     .await?;
@@ -379,7 +369,7 @@ async fn client_for(
         certificate_pem: entra.certificate_pem.clone(),
         tenant: Some(tenant),
     };
-    Ok(Some((profile, client)))
+    Ok(Some((profile.clone(), client)))
 }
 
 /// The provider's refusal in words (RFC 6749 §4.1.2.1 codes; Entra adds AADSTS text).

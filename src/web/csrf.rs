@@ -34,12 +34,15 @@ pub struct Binding(pub String);
 
 /// The token to put in forms and the htmx header of the page being rendered.
 pub fn token(req: &HttpRequest, state: &AppState) -> String {
-    let binding = req
-        .extensions()
+    state.csrf.token_for(&binding(req))
+}
+
+/// What this browser's tokens (and OpenID sign-ins) are bound to.
+pub fn binding(req: &HttpRequest) -> String {
+    req.extensions()
         .get::<Binding>()
         .map(|b| b.0.clone())
-        .unwrap_or_default();
-    state.csrf.token_for(&binding)
+        .unwrap_or_default()
 }
 
 fn binding_cookie(req: &ServiceRequest, https: bool) -> Option<String> {

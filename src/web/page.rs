@@ -114,12 +114,7 @@ impl<U: Viewer> Page<U> {
 
     /// What this browser's CSRF tokens (and OpenID sign-ins) are bound to.
     pub fn binding(&self) -> String {
-        use actix_web::HttpMessage;
-        self.req
-            .extensions()
-            .get::<crate::web::csrf::Binding>()
-            .map(|b| b.0.clone())
-            .unwrap_or_default()
+        crate::web::csrf::binding(&self.req)
     }
 
     pub fn client_ip(&self) -> String {

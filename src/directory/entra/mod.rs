@@ -113,6 +113,23 @@ struct GraphUser {
     assigned_plans: Option<Vec<AssignedPlan>>,
 }
 
+impl GraphUser {
+    /// The user as Roster keeps them, named `upn`.
+    fn into_source(self, upn: String, enabled: bool) -> SourceUser {
+        SourceUser {
+            emails: emails(
+                self.mail.as_deref(),
+                self.proxy_addresses.as_deref().unwrap_or_default(),
+            ),
+            external_id: self.id,
+            full_name: self.display_name.unwrap_or_default(),
+            username: upn,
+            disabled: !enabled,
+            sign_in_name: String::new(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AssignedPlan {
@@ -164,9 +181,10 @@ impl EntraDirectory {
         let mut users = Vec::new();
         let mut missing_status = 0usize;
         let first = self.graph(&format!("/v1.0/users?$select={USER_FIELDS}&$top={PAGE}"));
-        self.all(first, false, |u: GraphUser| {
+        self.all(first, false, |mut u: GraphUser| {
             progress.user_read();
-            let Some(upn) = u.user_principal_name.filter(|n| !n.trim().is_empty()) else {
+            let upn = u.user_principal_name.take();
+            let Some(upn) = upn.filter(|n| !n.trim().is_empty()) else {
                 warnings.push(format!("user {}: no userPrincipalName; left out", u.id));
                 return;
             };
@@ -184,17 +202,7 @@ impl EntraDirectory {
             if s.mailbox_users_only && !mailbox {
                 return;
             }
-            users.push(SourceUser {
-                external_id: u.id,
-                emails: emails(
-                    u.mail.as_deref(),
-                    u.proxy_addresses.as_deref().unwrap_or_default(),
-                ),
-                full_name: u.display_name.unwrap_or_default(),
-                username: upn,
-                disabled: !enabled,
-                sign_in_name: String::new(),
-            });
+            users.push(u.into_source(upn, enabled));
         })
         .await
         .map_err(failed)?;
@@ -437,17 +445,11 @@ impl Directory for EntraDirectory {
             .replace('+', "%20");
         let url = self.graph(&format!("/v1.0/users/{name}?$select={USER_FIELDS}"));
         match self.get::<GraphUser>(&url, false).await {
-            Ok(u) => Ok(Some(SourceUser {
-                external_id: u.id,
-                emails: emails(
-                    u.mail.as_deref(),
-                    u.proxy_addresses.as_deref().unwrap_or_default(),
-                ),
-                full_name: u.display_name.unwrap_or_default(),
-                username: u.user_principal_name.unwrap_or_default(),
-                disabled: !u.account_enabled.unwrap_or(false),
-                sign_in_name: String::new(),
-            })),
+            Ok(mut u) => {
+                let upn = u.user_principal_name.take().unwrap_or_default();
+                let enabled = u.account_enabled.unwrap_or(false);
+                Ok(Some(u.into_source(upn, enabled)))
+            }
             Err(Failure::NotFound(_)) => Ok(None),
             Err(Failure::Other(e)) => Err(e),
         }
