@@ -5,14 +5,16 @@
 //! (Active Directory's sub-codes, TLS hints) live in its module too.
 //!
 //! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory,
-//! `entra.rs` Microsoft Entra ID. `app_integration.rs`, `icewarp.rs` and `google.rs` come
-//! with their issues:
+//! `entra/` Microsoft Entra ID, `google/` Google Workspace, `rest` what the HTTP ones
+//! share. `app_integration.rs` and `icewarp.rs` come with their issues:
 //! each adds a variant to `Connector` and a branch to `profiles::connector`. Callers build a
 //! connector only through `profiles::connector` (stored profile or posted form).
 
 pub mod entra;
+pub mod google;
 pub mod ldap;
 pub mod names;
+pub mod rest;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,13 +208,14 @@ pub enum SignInMethod {
 pub enum Connector {
     Ldap(ldap::LdapDirectory),
     Entra(entra::EntraDirectory),
+    Google(google::GoogleDirectory),
 }
 
 impl Connector {
     pub fn sign_in_method(&self) -> SignInMethod {
         match self {
             Connector::Ldap(_) => SignInMethod::Password,
-            Connector::Entra(_) => SignInMethod::OpenIdConnect,
+            Connector::Entra(_) | Connector::Google(_) => SignInMethod::OpenIdConnect,
         }
     }
 
@@ -220,6 +223,7 @@ impl Connector {
         match self {
             Connector::Ldap(d) => d.test_connection().await,
             Connector::Entra(d) => d.test_connection().await,
+            Connector::Google(d) => d.test_connection().await,
         }
     }
 
@@ -227,6 +231,7 @@ impl Connector {
         match self {
             Connector::Ldap(d) => d.list_groups(search).await,
             Connector::Entra(d) => d.list_groups(search).await,
+            Connector::Google(d) => d.list_groups(search).await,
         }
     }
 
@@ -234,6 +239,7 @@ impl Connector {
         match self {
             Connector::Ldap(d) => d.snapshot(progress).await,
             Connector::Entra(d) => d.snapshot(progress).await,
+            Connector::Google(d) => d.snapshot(progress).await,
         }
     }
 
@@ -241,6 +247,7 @@ impl Connector {
         match self {
             Connector::Ldap(d) => d.find_user(username).await,
             Connector::Entra(d) => d.find_user(username).await,
+            Connector::Google(d) => d.find_user(username).await,
         }
     }
 
@@ -252,6 +259,7 @@ impl Connector {
         match self {
             Connector::Ldap(d) => d.authenticate(external_id, password).await,
             Connector::Entra(d) => d.authenticate(external_id, password).await,
+            Connector::Google(d) => d.authenticate(external_id, password).await,
         }
     }
 }

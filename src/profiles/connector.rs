@@ -12,8 +12,10 @@ use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
 use crate::directory::Connector;
-use crate::directory::entra::{EntraDirectory, EntraSettings, RetryBudget};
+use crate::directory::entra::{EntraDirectory, EntraSettings};
+use crate::directory::google::{GoogleDirectory, GoogleSettings, ServiceAccountKey};
 use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ServicePool};
+use crate::directory::rest::RetryBudget;
 use crate::profiles::form::{CertificateAction, Checked, chosen_groups};
 use crate::profiles::{KindSettings, LdapProfile, SecretSlot};
 
@@ -126,6 +128,7 @@ fn connector_slot(settings: &KindSettings) -> Option<SecretSlot> {
     match settings {
         KindSettings::Ldap(..) => Some(SecretSlot::BindPassword),
         KindSettings::Entra(_) => Some(SecretSlot::CertificateKey),
+        KindSettings::Google(_) => Some(SecretSlot::ServiceAccountKey),
         _ => None,
     }
 }
@@ -159,7 +162,20 @@ fn build(
             let directory = EntraDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
             Ok(Connector::Entra(directory))
         }
-        KindSettings::Google(_) => Err(ConnectorError::NotAvailable(ProfileKind::GoogleWorkspace)),
+        KindSettings::Google(s) => {
+            let settings = GoogleSettings {
+                admin_user: s.admin_user.trim().to_owned(),
+                key: ServiceAccountKey::from_json(&secret).map_err(ConnectorError::Unusable)?,
+                token_url: s.token_url().to_owned(),
+                api_url: s.api_url().to_owned(),
+                groups_to_sync,
+                timeout: s.timeout(),
+                retry: RetryBudget::default(),
+            };
+            let directory =
+                GoogleDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
+            Ok(Connector::Google(directory))
+        }
         KindSettings::AppIntegration(_) => Err(ConnectorError::NotAvailable(
             ProfileKind::ApplicationIntegration,
         )),

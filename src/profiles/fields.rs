@@ -24,9 +24,11 @@ pub enum Check {
     Host,
     /// An `https://` URL (`http://` only to this machine).
     Url,
-    /// Entra ID's sign-in authority or Microsoft Graph of one of Microsoft's clouds (or this
-    /// machine, for tests and local proxies): tenant-wide tokens go nowhere else.
-    MicrosoftCloud(&'static [&'static str]),
+    /// An `https://` URL on one of these hosts of Microsoft's or Google's (or this machine,
+    /// for tests and local proxies): tenant-wide tokens go nowhere else.
+    Cloud(&'static [&'static str]),
+    /// The same, a whole URL (a path allowed).
+    CloudUrl(&'static [&'static str]),
     /// A GUID like `0d7c2a4e-…`.
     Guid,
     DomainName,
@@ -315,7 +317,7 @@ const ENTRA: &[FieldSpec] = &[
         "Sign-in authority (advanced)",
         Input::Text,
         false,
-        Check::MicrosoftCloud(crate::directory::entra::AUTHORITIES),
+        Check::Cloud(crate::directory::entra::AUTHORITIES),
         "Where tokens come from. Empty: https://login.microsoftonline.com; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
     ),
     field(
@@ -323,7 +325,7 @@ const ENTRA: &[FieldSpec] = &[
         "Microsoft Graph URL (advanced)",
         Input::Text,
         false,
-        Check::MicrosoftCloud(crate::directory::entra::GRAPHS),
+        Check::Cloud(crate::directory::entra::GRAPHS),
         "Empty: https://graph.microsoft.com; national clouds: https://graph.microsoft.us, https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn.",
     ),
 ];
@@ -353,6 +355,39 @@ const GOOGLE: &[FieldSpec] = &[
         true,
         Check::Any,
         "",
+    ),
+    USE_LOCAL_PART,
+    field(
+        "timeout_seconds",
+        "Timeout (seconds)",
+        Input::Number,
+        false,
+        Check::Seconds(1, 300),
+        "Each request to Google must be answered within this. Empty: 30.",
+    ),
+    field(
+        "token_url",
+        "Token URL (advanced)",
+        Input::Text,
+        false,
+        Check::CloudUrl(crate::directory::google::TOKEN_HOSTS),
+        "Where the service account's tokens come from. Empty: https://oauth2.googleapis.com/token.",
+    ),
+    field(
+        "api_url",
+        "Directory API URL (advanced)",
+        Input::Text,
+        false,
+        Check::Cloud(crate::directory::google::API_HOSTS),
+        "Empty: https://admin.googleapis.com.",
+    ),
+    field(
+        "oidc_issuer",
+        "OpenID issuer (advanced)",
+        Input::Text,
+        false,
+        Check::Cloud(crate::directory::google::ISSUER_HOSTS),
+        "Where people sign in with Google. Empty: https://accounts.google.com.",
     ),
 ];
 
@@ -419,7 +454,10 @@ pub fn for_kind(kind: ProfileKind) -> &'static [FieldSpec] {
 pub fn has_connector(kind: ProfileKind) -> bool {
     matches!(
         kind,
-        ProfileKind::ActiveDirectory | ProfileKind::GenericLdap | ProfileKind::EntraId
+        ProfileKind::ActiveDirectory
+            | ProfileKind::GenericLdap
+            | ProfileKind::EntraId
+            | ProfileKind::GoogleWorkspace
     )
 }
 

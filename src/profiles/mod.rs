@@ -81,11 +81,15 @@ impl EntraProfile {
     }
 
     pub fn timeout(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(match self.timeout_seconds {
-            0 => 30,
-            s => u64::from(s),
-        })
+        seconds_or_30(self.timeout_seconds)
     }
+}
+
+fn seconds_or_30(seconds: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(match seconds {
+        0 => 30,
+        s => u64::from(s),
+    })
 }
 
 fn non_empty<'a>(value: &'a str, default: &'a str) -> &'a str {
@@ -106,6 +110,30 @@ pub struct GoogleProfile {
     pub oidc_client_id: String,
     pub oidc_client_secret_secret: Option<i64>,
     pub redirect_slug: String,
+    /// Advanced: where the tokens, the Directory API and the OpenID provider are; empty
+    /// means Google's (tests point them at local servers).
+    pub token_url: String,
+    pub api_url: String,
+    pub oidc_issuer: String,
+    pub timeout_seconds: u32,
+}
+
+impl GoogleProfile {
+    pub fn token_url(&self) -> &str {
+        non_empty(&self.token_url, crate::directory::google::DEFAULT_TOKEN_URL)
+    }
+
+    pub fn api_url(&self) -> &str {
+        non_empty(&self.api_url, crate::directory::google::DEFAULT_API_URL)
+    }
+
+    pub fn oidc_issuer(&self) -> &str {
+        non_empty(&self.oidc_issuer, crate::directory::google::DEFAULT_ISSUER)
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        seconds_or_30(self.timeout_seconds)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -161,7 +189,13 @@ impl KindSettings {
                 timeout_seconds: 30,
                 ..EntraProfile::default()
             }),
-            ProfileKind::GoogleWorkspace => KindSettings::Google(GoogleProfile::default()),
+            ProfileKind::GoogleWorkspace => KindSettings::Google(GoogleProfile {
+                token_url: crate::directory::google::DEFAULT_TOKEN_URL.into(),
+                api_url: crate::directory::google::DEFAULT_API_URL.into(),
+                oidc_issuer: crate::directory::google::DEFAULT_ISSUER.into(),
+                timeout_seconds: 30,
+                ..GoogleProfile::default()
+            }),
             ProfileKind::ApplicationIntegration => {
                 KindSettings::AppIntegration(AppIntegrationProfile::default())
             }

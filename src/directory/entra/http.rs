@@ -3,22 +3,14 @@
 //! the end, throttling waited out within the run's budget, and every failure in the
 //! server's own words.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::ClientConfig;
 use serde::Deserialize;
 
 use super::{ASSERTION_TYPE, EntraDirectory, client_assertion, token_url};
 
-/// The run's throttling so far: pauses taken, time waited, and the pause now on.
-#[derive(Default)]
-pub(super) struct Throttle {
-    retries: u32,
-    waited: Duration,
-    until: Option<Instant>,
-}
 use crate::directory::DirectoryError;
+use crate::directory::rest::{Dialect, excerpt};
 
 /// A token is renewed this long before Entra says it expires.
 const TOKEN_MARGIN: Duration = Duration::from_secs(120);
@@ -107,8 +99,10 @@ impl EntraDirectory {
             ("client_assertion_type", ASSERTION_TYPE),
             ("client_assertion", assertion.as_str()),
         ];
-        let answer = self.retrying(|| self.http.post(&url).form(&form)).await;
-        let (status, body) = answer.map_err(failed)?;
+        let (status, body) = self
+            .rest
+            .send(|| self.rest.client.post(&url).form(&form))
+            .await?;
         if !status.is_success() {
             return Err(token_error(status, &body));
         }
@@ -138,8 +132,9 @@ impl EntraDirectory {
         }
         let token = self.access_token().await?;
         let (status, body) = self
-            .retrying(|| {
-                let request = self.http.get(url).bearer_auth(&token);
+            .rest
+            .send(|| {
+                let request = self.rest.client.get(url).bearer_auth(&token);
                 if eventual {
                     request.header("ConsistencyLevel", "eventual")
                 } else {
@@ -177,132 +172,6 @@ impl EntraDirectory {
         }
         Ok(())
     }
-
-    /// Sends a request, waiting out 429 and 503 answers (`Retry-After`, else exponential
-    /// backoff) while the run's budget lasts. Returns the status and the whole body.
-    async fn retrying(
-        &self,
-        request: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<(reqwest::StatusCode, Vec<u8>), Failure> {
-        let mut attempt = 0u32;
-        loop {
-            // Graph throttles the application, not one request: while a pause is on, no
-            // request of this run is sent.
-            if let Some(left) = self.pause_left() {
-                tokio::time::sleep(left).await;
-            }
-            let response = request().send().await.map_err(|e| self.transport(&e))?;
-            let status = response.status();
-            let throttled = status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                || status == reqwest::StatusCode::SERVICE_UNAVAILABLE;
-            if !throttled {
-                let body = response.bytes().await.map_err(|e| self.cut_off(&e))?;
-                return Ok((status, body.to_vec()));
-            }
-            let wait = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-                .unwrap_or_else(|| Duration::from_secs(1 << attempt.min(6)));
-            let body = response.bytes().await.unwrap_or_default();
-            self.pause(wait).map_err(|why| {
-                Failure::Other(DirectoryError::Protocol {
-                    detail: format!("{why}; Graph's last answer: {}", graph_error(status, &body)),
-                })
-            })?;
-            tracing::info!(%status, wait_seconds = wait.as_secs(), "Graph throttled a request; waiting");
-            attempt += 1;
-        }
-    }
-
-    fn pause_left(&self) -> Option<Duration> {
-        let until = self.throttle.lock().ok()?.until?;
-        until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-    }
-
-    /// Starts (or lengthens) the run's pause, taken from the budget: each pause counts as
-    /// one retry however many requests were told to wait at once, and its length once.
-    fn pause(&self, wait: Duration) -> Result<(), String> {
-        let budget = self.settings.retry;
-        let mut t = self
-            .throttle
-            .lock()
-            .map_err(|_| "the retry budget is unreadable".to_owned())?;
-        let now = Instant::now();
-        let until = now + wait;
-        let (retries, extra) = match t.until {
-            Some(current) if current > now => (t.retries, until.saturating_duration_since(current)),
-            _ => (t.retries + 1, wait),
-        };
-        if retries > budget.retries || t.waited + extra > budget.total_wait {
-            return Err(format!(
-                "throttled past the retry budget ({} retries, {} s of waiting)",
-                budget.retries,
-                budget.total_wait.as_secs()
-            ));
-        }
-        t.retries = retries;
-        t.waited += extra;
-        t.until = Some(t.until.map_or(until, |u| u.max(until)));
-        Ok(())
-    }
-
-    fn server(&self) -> String {
-        url::Url::parse(&self.settings.graph_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| self.settings.graph_url.clone())
-    }
-
-    fn transport(&self, e: &reqwest::Error) -> Failure {
-        let server = e
-            .url()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_else(|| self.server());
-        Failure::Other(if e.is_timeout() {
-            DirectoryError::Timeout {
-                server,
-                timeout: self.settings.timeout,
-                hint: "",
-            }
-        } else if e.is_connect() {
-            DirectoryError::Unreachable {
-                server,
-                detail: error_chain(e),
-            }
-        } else {
-            DirectoryError::ConnectionLost { server }
-        })
-    }
-
-    fn cut_off(&self, e: &reqwest::Error) -> Failure {
-        if e.is_timeout() {
-            return self.transport(e);
-        }
-        Failure::Other(DirectoryError::Incomplete {
-            detail: format!("the answer was cut off: {}", error_chain(e)),
-        })
-    }
-}
-
-/// The HTTP client of a connector: Roster's TLS trust, the profile's timeout on every
-/// request, no redirects (Graph and the token endpoint do not send any).
-pub fn http_client(
-    tls: Arc<ClientConfig>,
-    timeout: Duration,
-) -> Result<reqwest::Client, DirectoryError> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls((*tls).clone())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Roster/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| DirectoryError::Settings(format!("cannot make an HTTP client: {e}")))
 }
 
 /// Entra's own words for a refused token request (`AADSTS…: …`).
@@ -330,6 +199,16 @@ fn token_error(status: reqwest::StatusCode, body: &[u8]) -> DirectoryError {
     }
 }
 
+/// Graph's throttling: 429, and 503 (which Graph sends with `Retry-After` too).
+pub(super) const GRAPH: Dialect = Dialect {
+    service: "Graph",
+    throttled: |status, _| {
+        status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            || status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+    },
+    describe: graph_error,
+};
+
 /// Graph's error in its words: `HTTP 403 Authorization_RequestDenied: Insufficient …`.
 fn graph_error(status: reqwest::StatusCode, body: &[u8]) -> String {
     match serde_json::from_slice::<GraphErrorBody>(body) {
@@ -348,25 +227,4 @@ fn graph_error(status: reqwest::StatusCode, body: &[u8]) -> String {
         }
         Err(_) => format!("Graph answered HTTP {}: {}", status.as_u16(), excerpt(body)),
     }
-}
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut short: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        short.push('…');
-    }
-    short
-}
-
-/// An error with what caused it, each cause after a colon.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -13,7 +13,7 @@ mod assertion;
 mod http;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
@@ -22,8 +22,8 @@ use serde::Deserialize;
 
 pub use assertion::{ASSERTION_TYPE, client_assertion, token_url};
 use http::{Failure, Page, failed};
-pub use http::{error_chain, http_client};
 
+use super::rest::{Rest, RetryBudget};
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,
     SourceGroup, SourceUser,
@@ -76,27 +76,10 @@ pub struct EntraSettings {
     pub retry: RetryBudget,
 }
 
-/// How much throttling one run (or one dialog) puts up with.
-#[derive(Clone, Copy, Debug)]
-pub struct RetryBudget {
-    pub retries: u32,
-    pub total_wait: Duration,
-}
-
-impl Default for RetryBudget {
-    fn default() -> Self {
-        RetryBudget {
-            retries: 5,
-            total_wait: Duration::from_secs(120),
-        }
-    }
-}
-
 pub struct EntraDirectory {
     settings: EntraSettings,
-    http: reqwest::Client,
+    rest: Rest,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
-    throttle: Mutex<http::Throttle>,
 }
 
 #[derive(Deserialize)]
@@ -156,12 +139,17 @@ struct DirectoryObject {
 
 impl EntraDirectory {
     pub fn new(settings: EntraSettings, tls: Arc<ClientConfig>) -> Result<Self, DirectoryError> {
-        let http = http_client(tls, settings.timeout)?;
+        let rest = Rest::new(
+            tls,
+            settings.timeout,
+            &settings.graph_url,
+            http::GRAPH,
+            settings.retry,
+        )?;
         Ok(EntraDirectory {
             settings,
-            http,
+            rest,
             token: tokio::sync::Mutex::new(None),
-            throttle: Mutex::default(),
         })
     }
 

@@ -8,7 +8,8 @@ pub fn check_text(check: Check, value: &str) -> Result<(), String> {
         Check::Any | Check::Seconds(..) => Ok(()),
         Check::Host => check_host(value),
         Check::Url => check_url(value),
-        Check::MicrosoftCloud(hosts) => check_microsoft_cloud(value, hosts),
+        Check::Cloud(hosts) => check_cloud(value, hosts, false),
+        Check::CloudUrl(hosts) => check_cloud(value, hosts, true),
         Check::Guid => {
             let groups: Vec<&str> = value.split('-').collect();
             let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
@@ -124,10 +125,13 @@ fn check_host(value: &str) -> Result<(), String> {
 
 /// https anywhere; plain http only to this machine (a local test or proxy).
 /// One of Microsoft's hosts over https, nothing after the host; or this machine.
-fn check_microsoft_cloud(value: &str, hosts: &[&str]) -> Result<(), String> {
+fn check_cloud(value: &str, hosts: &[&str], path_allowed: bool) -> Result<(), String> {
     check_url(value)?;
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
-    if !url.path().trim_end_matches('/').is_empty() || url.query().is_some() {
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    if !path_allowed && !url.path().trim_end_matches('/').is_empty() {
         return Err("must be the address alone, without a path".into());
     }
     let host = url.host_str().unwrap_or_default().to_lowercase();
@@ -138,7 +142,7 @@ fn check_microsoft_cloud(value: &str, hosts: &[&str]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "must be one of Microsoft's: {}",
+            "must be on one of the service's hosts: {}",
             hosts
                 .iter()
                 .map(|h| format!("https://{h}"))
