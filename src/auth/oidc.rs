@@ -3,8 +3,9 @@
 //! assertion, and the ID token checked exactly — signature against the provider's keys
 //! (cached; fetched again once for an unknown `kid`), `alg: none` and HMAC refused, exact
 //! `iss`, our client id in `aud` and no other audience, `azp` when present, `exp`/`nbf`
-//! with a small skew, the `nonce`, and Entra's `tid`. Who the user is in Roster is the
-//! service's business (`services::oidc`).
+//! with a small skew, the `nonce`; then the provider's own rules: Entra's `tid`, Google's
+//! `hd` and `email_verified`. Who the user is in Roster is the service's business
+//! (`services::oidc`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use openidconnect::core::{
     CoreJwsSigningAlgorithm,
 };
 use openidconnect::{AdditionalClaims, ClientId, IssuerUrl, Nonce, PkceCodeChallenge};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// Clocks of Roster and the provider may differ by this much.
@@ -35,11 +36,34 @@ pub struct Client {
     pub issuer: String,
     pub client_id: String,
     pub redirect_uri: String,
-    /// The client assertion's key and certificate (Entra ID's `private_key_jwt`).
-    pub private_key_pem: SecretString,
-    pub certificate_pem: String,
-    /// Entra ID: the tenant whose tokens are accepted (`tid`).
-    pub tenant: Option<String>,
+    pub auth: ClientAuth,
+    pub rules: Rules,
+    /// Hosts besides the issuer's where the provider's endpoints may be (Google's token
+    /// endpoint and keys are not at accounts.google.com); `https` only.
+    pub endpoint_hosts: &'static [&'static str],
+}
+
+/// How Roster proves itself at the token endpoint.
+#[derive(Clone)]
+pub enum ClientAuth {
+    /// Entra ID's `private_key_jwt`: a client assertion signed with the profile's key.
+    Assertion {
+        private_key_pem: SecretString,
+        certificate_pem: String,
+    },
+    /// A client secret (Google): `client_secret_post` when the provider offers it, else
+    /// `client_secret_basic`.
+    Secret(SecretString),
+}
+
+/// Who, besides a valid token, may sign in through this client.
+#[derive(Clone, Debug)]
+pub enum Rules {
+    /// Entra ID: only the tenant's users (`tid`), each named by `oid`.
+    Entra { tenant: String },
+    /// Google: only the Workspace domain's users (`hd`) with a verified address, each
+    /// named by `sub`; `iss` may come without its `https://`.
+    Google { domain: String },
 }
 
 /// What Roster sends the browser to, and what it must keep to check the answer.
@@ -53,10 +77,13 @@ pub struct Authorization {
 /// The checked ID token's facts.
 #[derive(Debug, Clone)]
 pub struct Identity {
-    /// Entra ID: `oid`, the Graph user id.
-    pub object_id: String,
-    pub tenant: String,
-    pub preferred_username: String,
+    /// The user's id in the directory: Entra's `oid` (the Graph id), Google's `sub` (the
+    /// Directory API id).
+    pub subject: String,
+    /// Entra's `tid`, Google's `hd`.
+    pub organisation: String,
+    /// `preferred_username`, else `email`: for the audit log only.
+    pub username: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +103,7 @@ pub enum OidcError {
 struct ExtraClaims {
     oid: Option<String>,
     tid: Option<String>,
+    hd: Option<String>,
     nbf: Option<i64>,
 }
 impl AdditionalClaims for ExtraClaims {}
@@ -93,6 +121,8 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
 }
 
 struct Known {
@@ -110,7 +140,7 @@ pub struct Providers {
 
 impl Providers {
     pub fn new(tls: Arc<rustls::ClientConfig>) -> anyhow::Result<Providers> {
-        let http = crate::directory::entra::http_client(tls, TIMEOUT)
+        let http = crate::directory::rest::http_client(tls, TIMEOUT)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Providers {
             http,
@@ -164,28 +194,49 @@ impl Providers {
     ) -> Result<Identity, OidcError> {
         let known = self.known(client, false).await?;
         let token_url = &known.discovery.token_endpoint;
-        let assertion = crate::directory::entra::client_assertion(
-            &client.private_key_pem,
-            &client.certificate_pem,
-            &client.client_id,
-            token_url,
-        )
-        .map_err(|e| OidcError::Provider(e.to_string()))?;
-        let form = [
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", client.redirect_uri.as_str()),
-            ("code_verifier", pkce_verifier),
-            ("client_id", client.client_id.as_str()),
-            (
-                "client_assertion_type",
-                crate::directory::entra::ASSERTION_TYPE,
-            ),
-            ("client_assertion", assertion.as_str()),
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", client.redirect_uri.clone()),
+            ("code_verifier", pkce_verifier.to_owned()),
+            ("client_id", client.client_id.clone()),
         ];
-        let response = self
-            .http
-            .post(token_url)
+        let mut request = self.http.post(token_url);
+        match &client.auth {
+            ClientAuth::Assertion {
+                private_key_pem,
+                certificate_pem,
+            } => {
+                let assertion = crate::directory::entra::client_assertion(
+                    private_key_pem,
+                    certificate_pem,
+                    &client.client_id,
+                    token_url,
+                )
+                .map_err(|e| OidcError::Provider(e.to_string()))?;
+                form.push((
+                    "client_assertion_type",
+                    crate::directory::entra::ASSERTION_TYPE.to_owned(),
+                ));
+                form.push(("client_assertion", assertion));
+            }
+            ClientAuth::Secret(secret) => {
+                let methods = &known.discovery.token_endpoint_auth_methods_supported;
+                if methods.iter().any(|m| m == "client_secret_post") {
+                    form.push(("client_secret", secret.expose_secret().to_owned()));
+                } else {
+                    // RFC 6749 §2.3.1: both halves form-encoded before Basic.
+                    let encode = |v: &str| -> String {
+                        url::form_urlencoded::byte_serialize(v.as_bytes()).collect()
+                    };
+                    request = request.basic_auth(
+                        encode(&client.client_id),
+                        Some(encode(secret.expose_secret())),
+                    );
+                }
+            }
+        }
+        let response = request
             .form(&form)
             .send()
             .await
@@ -248,9 +299,9 @@ impl Providers {
         }
         let discovery: Discovery = self.get_json(&client.discovery_url).await?;
         // Entra's multi-tenant documents name the issuer with a literal `{tenantid}`.
-        let issuer = match &client.tenant {
-            Some(tenant) => discovery.issuer.replace("{tenantid}", tenant),
-            None => discovery.issuer.clone(),
+        let issuer = match &client.rules {
+            Rules::Entra { tenant } => discovery.issuer.replace("{tenantid}", tenant),
+            Rules::Google { .. } => discovery.issuer.clone(),
         };
         if issuer != client.issuer {
             return Err(OidcError::Provider(format!(
@@ -258,15 +309,24 @@ impl Providers {
                 client.issuer
             )));
         }
-        // The code, the PKCE verifier and our assertion go to the token endpoint, and the
-        // keys decide what is believed: both must be the issuer's own.
+        // The code, the PKCE verifier and our credential go to the token endpoint, and the
+        // keys decide what is believed: both must be the issuer's own (or the provider's
+        // known hosts).
         let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        let known_host = |u: &str| {
+            url::Url::parse(u).is_ok_and(|u| {
+                u.scheme() == "https"
+                    && u.host_str()
+                        .is_some_and(|h| client.endpoint_hosts.contains(&h))
+            })
+        };
         for (name, endpoint) in [
             ("token_endpoint", &discovery.token_endpoint),
             ("jwks_uri", &discovery.jwks_uri),
             ("authorization_endpoint", &discovery.authorization_endpoint),
         ] {
-            if origin(endpoint).is_none() || origin(endpoint) != origin(&issuer) {
+            let at_issuer = origin(endpoint).is_some() && origin(endpoint) == origin(&issuer);
+            if !at_issuer && !known_host(endpoint) {
                 return Err(OidcError::Provider(format!(
                     "the discovery document's {name} {endpoint} is not at the issuer {issuer}"
                 )));
@@ -343,7 +403,7 @@ fn check(
             openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
             ) => Check::NoKey,
-            other => Check::Refused(crate::directory::entra::error_chain(&other)),
+            other => Check::Refused(crate::directory::rest::error_chain(&other)),
         })?;
     let extra = claims.additional_claims();
     if let Some(azp) = claims.authorized_party()
@@ -360,25 +420,51 @@ fn check(
     {
         return Err(Check::Refused("the token is not valid yet (nbf)".into()));
     }
-    let tenant = extra.tid.clone().unwrap_or_default();
-    if let Some(expected) = &client.tenant
-        && !tenant.eq_ignore_ascii_case(expected)
-    {
-        return Err(Check::Refused(format!(
-            "the token is from tenant {tenant:?}, not the profile's {expected}"
-        )));
+    let username = claims
+        .preferred_username()
+        .map(|u| u.as_str().to_owned())
+        .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
+        .unwrap_or_default();
+    match &client.rules {
+        Rules::Entra { tenant: expected } => {
+            let tenant = extra.tid.clone().unwrap_or_default();
+            if !tenant.eq_ignore_ascii_case(expected) {
+                return Err(Check::Refused(format!(
+                    "the token is from tenant {tenant:?}, not the profile's {expected}"
+                )));
+            }
+            let subject = extra
+                .oid
+                .clone()
+                .filter(|o| !o.is_empty())
+                .ok_or_else(|| Check::Refused("the token has no oid".into()))?;
+            Ok(Identity {
+                subject,
+                organisation: tenant,
+                username,
+            })
+        }
+        Rules::Google { domain } => {
+            // `hd` is what Google vouches for; the `hd` request parameter is only a hint,
+            // and a personal account has none.
+            let hd = extra.hd.clone().unwrap_or_default();
+            if !hd.eq_ignore_ascii_case(domain) {
+                return Err(Check::Refused(format!(
+                    "hd is {hd:?}, not the profile's domain {domain}"
+                )));
+            }
+            if claims.email_verified() != Some(true) {
+                return Err(Check::Refused("email_verified is not true".into()));
+            }
+            let subject = claims.subject().as_str().to_owned();
+            if subject.is_empty() {
+                return Err(Check::Refused("the token has no sub".into()));
+            }
+            Ok(Identity {
+                subject,
+                organisation: hd.to_lowercase(),
+                username,
+            })
+        }
     }
-    let object_id = extra
-        .oid
-        .clone()
-        .filter(|o| !o.is_empty())
-        .ok_or_else(|| Check::Refused("the token has no oid".into()))?;
-    Ok(Identity {
-        object_id,
-        tenant,
-        preferred_username: claims
-            .preferred_username()
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_default(),
-    })
 }

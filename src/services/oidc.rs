@@ -1,10 +1,11 @@
-//! "Sign in with Microsoft": which profiles offer it, sending the browser to the provider,
-//! and who the answer signs in. The user is the one the profile synchronised with the
-//! token's `oid` — never one found by e-mail or `preferred_username` — and must be enabled
-//! and allowed to log on. The protocol checks are `auth::oidc`'s.
+//! "Sign in with Microsoft" and "Sign in with Google": which profiles offer it, sending the
+//! browser to the provider, and who the answer signs in. The user is the one the profile
+//! synchronised with the token's directory id (Entra's `oid`, Google's `sub`) — never one
+//! found by e-mail or `preferred_username` — and must be enabled and allowed to log on.
+//! The protocol checks are `auth::oidc`'s.
 
 use crate::audit::{self, Action, Actor};
-use crate::auth::oidc::{Client, OidcError};
+use crate::auth::oidc::{Client, ClientAuth, OidcError, Rules};
 use crate::crypto::token_hash;
 use crate::db::models::directory_profiles::{self, DirectoryProfile, ProfileKind};
 use crate::db::models::oidc_logins::{self, NewOidcLogin};
@@ -26,7 +27,14 @@ const MAX_IN_FLIGHT: i64 = 5;
 /// address is what bounds how much an anonymous client can make Roster keep).
 const MAX_IN_FLIGHT_PER_ADDRESS: i64 = 50;
 /// The kinds whose users sign in at an OpenID provider.
-const OPENID_KINDS: [ProfileKind; 1] = [ProfileKind::EntraId];
+const OPENID_KINDS: [ProfileKind; 2] = [ProfileKind::EntraId, ProfileKind::GoogleWorkspace];
+/// Where Google's OpenID endpoints are besides accounts.google.com.
+const GOOGLE_ENDPOINT_HOSTS: &[&str] = &[
+    "accounts.google.com",
+    "oauth2.googleapis.com",
+    "www.googleapis.com",
+    "openidconnect.googleapis.com",
+];
 
 /// A "Sign in with …" button.
 pub struct Provider {
@@ -39,7 +47,13 @@ pub async fn providers(state: &AppState) -> Result<Vec<Provider>, AppError> {
     Ok(openid_profiles(state)
         .await?
         .into_iter()
-        .filter(|(_, settings)| settings.secret(SecretSlot::CertificateKey).is_some())
+        .filter(|(_, settings)| match settings {
+            KindSettings::Entra(s) => s.certificate_key_secret.is_some(),
+            KindSettings::Google(s) => {
+                s.oidc_client_secret_secret.is_some() && !s.oidc_client_id.trim().is_empty()
+            }
+            _ => false,
+        })
         .filter_map(|(p, settings)| {
             Some(Provider {
                 slug: settings.redirect_slug()?.to_owned(),
@@ -228,9 +242,10 @@ pub async fn finish(
     if profile.id != login.profile_id {
         return refuse("state of another profile".into(), expired()).await;
     }
+    let company = company(&client);
     if !answer.error.is_empty() {
         let why = format!("{}: {}", answer.error, answer.error_description);
-        let message = provider_error(&answer.error, &answer.error_description);
+        let message = provider_error(company, &answer.error, &answer.error_description);
         return refuse(why, message).await;
     }
     if answer.code.is_empty() {
@@ -244,12 +259,14 @@ pub async fn finish(
         Ok(identity) => identity,
         Err(e @ OidcError::Provider(_)) => {
             tracing::warn!(profile = profile.id.0, error = %e, "OpenID sign-in failed");
-            let message = "Microsoft's answer did not arrive or could not be read, so the sign-in was not finished. Try again in a moment.";
-            return refuse(e.to_string(), message.into()).await;
+            let message = format!(
+                "{company}'s answer did not arrive or could not be read, so the sign-in was not finished. Try again in a moment."
+            );
+            return refuse(e.to_string(), message).await;
         }
         Err(OidcError::TokenEndpoint(said)) => {
             let shown: String = said.chars().take(300).collect();
-            let message = format!("Microsoft refused to finish the sign-in: {shown}");
+            let message = format!("{company} refused to finish the sign-in: {shown}");
             return refuse(format!("token endpoint: {said}"), message).await;
         }
         Err(e) => {
@@ -257,25 +274,36 @@ pub async fn finish(
             return refuse(e.to_string(), message.into()).await;
         }
     };
-    // An oid is one user throughout its tenant: any Entra profile of the same tenant may
-    // have synchronised them (profiles scoped to different groups), this one first.
-    let tenant = identity.tenant.to_lowercase();
-    let mut profiles_of_tenant = vec![profile.id];
-    profiles_of_tenant.extend(
+    // An id is one user throughout its tenant or Workspace: any profile of the same
+    // directory may have synchronised them (profiles scoped to different groups), this
+    // one first.
+    let organisation = identity.organisation.to_lowercase();
+    let mut same_directory = vec![profile.id];
+    same_directory.extend(
         profiles
             .iter()
             .filter(|(p, s)| {
                 p.id != profile.id
-                    && matches!(s, KindSettings::Entra(e) if e.tenant_id.trim().to_lowercase() == tenant)
+                    && match s {
+                        KindSettings::Entra(e) => {
+                            matches!(client.rules, Rules::Entra { .. })
+                                && e.tenant_id.trim().to_lowercase() == organisation
+                        }
+                        KindSettings::Google(_) => {
+                            matches!(client.rules, Rules::Google { .. })
+                                && p.domain.trim().to_lowercase() == organisation
+                        }
+                        _ => false,
+                    }
             })
             .map(|(p, _)| p.id),
     );
-    let oid = identity.object_id.clone();
+    let subject = identity.subject.clone();
     let user = state
         .db
         .run(move |c| -> Result<Option<User>, AppError> {
-            for id in profiles_of_tenant {
-                if let Some(user) = users::find_by_external_id(c, id, &oid)? {
+            for id in same_directory {
+                if let Some(user) = users::find_by_external_id(c, id, &subject)? {
                     return Ok(Some(user));
                 }
             }
@@ -285,8 +313,8 @@ pub async fn finish(
     const NOT_SYNCHRONISED: &str = "Your account has not been synchronised to Roster yet, or may not sign in here. Ask your administrator.";
     let Some(user) = user else {
         let why = format!(
-            "no synchronised user with oid {} ({})",
-            identity.object_id, identity.preferred_username
+            "no synchronised user with id {} ({})",
+            identity.subject, identity.username
         );
         return refuse(why, NOT_SYNCHRONISED.into()).await;
     };
@@ -321,7 +349,7 @@ pub async fn finish(
                 &Actor::user(id, who.as_str(), ip.as_str()),
                 Action::SignIn,
                 &who,
-                "with Microsoft",
+                &format!("with {company}"),
             )?;
             Ok(())
         })
@@ -345,45 +373,78 @@ async fn client_for(
     let Some((profile, settings)) = found else {
         return Ok(None);
     };
-    let KindSettings::Entra(entra) = &settings else {
-        return Ok(None);
-    };
-    let key = crate::profiles::store::stored_secret(
-        &state.db,
-        &state.master_key,
-        settings,
-        SecretSlot::CertificateKey,
-    )
-    .await?;
-    let Some(private_key_pem) = key else {
-        return Ok(None);
-    };
-    let tenant = entra.tenant_id.trim().to_lowercase();
-    let issuer = format!("{}/{tenant}/v2.0", entra.authority());
-    let client = Client {
-        discovery_url: format!("{issuer}/.well-known/openid-configuration"),
-        issuer,
-        client_id: entra.client_id.trim().to_owned(),
-        redirect_uri: redirect_uri.to_owned(),
-        private_key_pem,
-        certificate_pem: entra.certificate_pem.clone(),
-        tenant: Some(tenant),
+    let client = match settings {
+        KindSettings::Entra(entra) => {
+            let Some(private_key_pem) = stored(state, settings, SecretSlot::CertificateKey).await?
+            else {
+                return Ok(None);
+            };
+            let tenant = entra.tenant_id.trim().to_lowercase();
+            let issuer = format!("{}/{tenant}/v2.0", entra.authority());
+            Client {
+                discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+                issuer,
+                client_id: entra.client_id.trim().to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
+                auth: ClientAuth::Assertion {
+                    private_key_pem,
+                    certificate_pem: entra.certificate_pem.clone(),
+                },
+                rules: Rules::Entra { tenant },
+                endpoint_hosts: &[],
+            }
+        }
+        KindSettings::Google(google) => {
+            let Some(secret) = stored(state, settings, SecretSlot::OidcClientSecret).await? else {
+                return Ok(None);
+            };
+            let issuer = google.oidc_issuer().to_owned();
+            Client {
+                discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+                issuer,
+                client_id: google.oidc_client_id.trim().to_owned(),
+                redirect_uri: redirect_uri.to_owned(),
+                auth: ClientAuth::Secret(secret),
+                rules: Rules::Google {
+                    domain: profile.domain.trim().to_lowercase(),
+                },
+                endpoint_hosts: GOOGLE_ENDPOINT_HOSTS,
+            }
+        }
+        _ => return Ok(None),
     };
     Ok(Some((profile.clone(), client)))
 }
 
+async fn stored(
+    state: &AppState,
+    settings: &KindSettings,
+    slot: SecretSlot,
+) -> Result<Option<secrecy::SecretString>, AppError> {
+    Ok(crate::profiles::store::stored_secret(&state.db, &state.master_key, settings, slot).await?)
+}
+
+/// Whose sign-in page the client is, for messages.
+fn company(client: &Client) -> &'static str {
+    match client.rules {
+        Rules::Entra { .. } => "Microsoft",
+        Rules::Google { .. } => "Google",
+    }
+}
+
 /// The provider's refusal in words (RFC 6749 §4.1.2.1 codes; Entra adds AADSTS text).
-fn provider_error(error: &str, description: &str) -> String {
+fn provider_error(company: &str, error: &str, description: &str) -> String {
     let first = description.lines().next().unwrap_or("").trim();
     let what = match error {
-        "access_denied" => "The sign-in was cancelled or refused at Microsoft".to_owned(),
+        "access_denied" => format!("The sign-in was cancelled or refused at {company}"),
         "login_required" | "interaction_required" => {
-            "Microsoft needs you to sign in again".to_owned()
+            format!("{company} needs you to sign in again")
         }
-        "consent_required" => {
+        "consent_required" if company == "Microsoft" => {
             "An administrator must consent to Roster in the Entra admin centre".to_owned()
         }
-        other => format!("Microsoft refused the sign-in ({other})"),
+        "consent_required" => format!("An administrator must allow Roster at {company}"),
+        other => format!("{company} refused the sign-in ({other})"),
     };
     let shown: String = first.chars().take(300).collect();
     if shown.is_empty() {

@@ -274,7 +274,7 @@ crate::db_test! {
         assert_eq!(res.status().as_u16(), 403);
         let body = res.text().await.expect("body");
         assert!(body.contains("has not been synchronised"), "{body}");
-        assert!(audited(&app, "no synchronised user with oid oid-mallory-not-synced").await);
+        assert!(audited(&app, "no synchronised user with id oid-mallory-not-synced").await);
         assert_eq!(app.get("/account").await.status().as_u16(), 303, "not signed in");
 
         // A state started in one browser and answered in another is refused.
@@ -328,7 +328,7 @@ crate::db_test! {
             oidc_logins::table.select((oidc_logins::nonce, oidc_logins::pkce_verifier)).order(oidc_logins::id.desc()).first::<(String, String)>(c).expect("the sign-in in flight")
         }).await;
         let identity = providers.finish(&client, &code, &nonce, &verifier).await.expect("first use");
-        assert_eq!(identity.object_id, "oid-pat");
+        assert_eq!(identity.subject, "oid-pat");
         let reused = providers.finish(&client, &code, &nonce, &verifier).await.expect_err("reused code");
         assert!(reused.to_string().contains("invalid_grant"), "{reused}");
     }
@@ -384,9 +384,14 @@ async fn oidc_client(
         issuer,
         client_id: client_id.to_owned(),
         redirect_uri: app.url(&format!("/login/oidc/{}/callback", profile.slug)),
-        private_key_pem: key,
-        certificate_pem: profile.certificate_pem.clone(),
-        tenant: Some(TENANT.to_owned()),
+        auth: roster::auth::oidc::ClientAuth::Assertion {
+            private_key_pem: key,
+            certificate_pem: profile.certificate_pem.clone(),
+        },
+        rules: roster::auth::oidc::Rules::Entra {
+            tenant: TENANT.to_owned(),
+        },
+        endpoint_hosts: &[],
     }
 }
 
