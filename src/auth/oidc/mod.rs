@@ -11,16 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openidconnect::core::{
-    CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
-};
-use openidconnect::{AdditionalClaims, ClientId, IssuerUrl, Nonce, PkceCodeChallenge};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+mod token;
 
-/// Clocks of Roster and the provider may differ by this much.
-const SKEW: i64 = 120;
+use openidconnect::PkceCodeChallenge;
+use openidconnect::core::CoreJsonWebKeySet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use token::Check;
+
 /// A provider's discovery document and keys are read again after this long.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// Requests to the provider must be answered within this.
@@ -98,22 +97,6 @@ pub enum OidcError {
     #[error("the ID token was refused: {0}")]
     Token(String),
 }
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-struct ExtraClaims {
-    oid: Option<String>,
-    tid: Option<String>,
-    hd: Option<String>,
-    nbf: Option<i64>,
-}
-impl AdditionalClaims for ExtraClaims {}
-
-type IdToken = openidconnect::IdToken<
-    ExtraClaims,
-    CoreGenderClaim,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
->;
 
 #[derive(Deserialize)]
 struct Discovery {
@@ -269,14 +252,11 @@ impl Providers {
         id_token: &str,
         nonce: &str,
     ) -> Result<Identity, OidcError> {
-        let token: IdToken = id_token
-            .parse()
-            .map_err(|e| OidcError::Token(format!("not a JWT: {e}")))?;
         let known = self.known(client, false).await?;
-        match check(client, &known.keys, &token, nonce) {
+        match token::check(client, &known.keys, id_token, nonce) {
             Err(Check::NoKey) => {
                 let known = self.known(client, true).await?;
-                check(client, &known.keys, &token, nonce).map_err(Check::into_error)
+                token::check(client, &known.keys, id_token, nonce).map_err(Check::into_error)
             }
             other => other.map_err(Check::into_error),
         }
@@ -362,109 +342,5 @@ impl Providers {
             .json()
             .await
             .map_err(|e| OidcError::Provider(format!("{url}: the answer does not parse: {e}")))
-    }
-}
-
-enum Check {
-    NoKey,
-    Refused(String),
-}
-
-impl Check {
-    fn into_error(self) -> OidcError {
-        match self {
-            Check::NoKey => OidcError::Token("no key of the provider has the token's kid".into()),
-            Check::Refused(why) => OidcError::Token(why),
-        }
-    }
-}
-
-fn check(
-    client: &Client,
-    keys: &CoreJsonWebKeySet,
-    token: &IdToken,
-    nonce: &str,
-) -> Result<Identity, Check> {
-    let issuer =
-        IssuerUrl::new(client.issuer.clone()).map_err(|e| Check::Refused(e.to_string()))?;
-    // `new_public_client`: no shared secret, so an HMAC-signed token (e.g. keyed with the
-    // provider's public key) is refused; only RS256 is allowed, so `alg: none` is too.
-    // Untrusted extra audiences are refused by default. The clock is set back by the skew
-    // so a token that expired a moment ago still counts.
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(client.client_id.clone()),
-        issuer,
-        keys.clone(),
-    )
-    .set_time_fn(|| chrono::Utc::now() - chrono::Duration::seconds(SKEW));
-    let claims = token
-        .claims(&verifier, &Nonce::new(nonce.to_owned()))
-        .map_err(|e| match e {
-            openidconnect::ClaimsVerificationError::SignatureVerification(
-                openidconnect::SignatureVerificationError::NoMatchingKey,
-            ) => Check::NoKey,
-            other => Check::Refused(crate::directory::rest::error_chain(&other)),
-        })?;
-    let extra = claims.additional_claims();
-    if let Some(azp) = claims.authorized_party()
-        && azp.as_str() != client.client_id
-    {
-        return Err(Check::Refused(format!(
-            "azp is {}, not our client id",
-            azp.as_str()
-        )));
-    }
-    let now = chrono::Utc::now().timestamp();
-    if let Some(nbf) = extra.nbf
-        && nbf > now + SKEW
-    {
-        return Err(Check::Refused("the token is not valid yet (nbf)".into()));
-    }
-    let username = claims
-        .preferred_username()
-        .map(|u| u.as_str().to_owned())
-        .or_else(|| claims.email().map(|e| e.as_str().to_owned()))
-        .unwrap_or_default();
-    match &client.rules {
-        Rules::Entra { tenant: expected } => {
-            let tenant = extra.tid.clone().unwrap_or_default();
-            if !tenant.eq_ignore_ascii_case(expected) {
-                return Err(Check::Refused(format!(
-                    "the token is from tenant {tenant:?}, not the profile's {expected}"
-                )));
-            }
-            let subject = extra
-                .oid
-                .clone()
-                .filter(|o| !o.is_empty())
-                .ok_or_else(|| Check::Refused("the token has no oid".into()))?;
-            Ok(Identity {
-                subject,
-                organisation: tenant,
-                username,
-            })
-        }
-        Rules::Google { domain } => {
-            // `hd` is what Google vouches for; the `hd` request parameter is only a hint,
-            // and a personal account has none.
-            let hd = extra.hd.clone().unwrap_or_default();
-            if !hd.eq_ignore_ascii_case(domain) {
-                return Err(Check::Refused(format!(
-                    "hd is {hd:?}, not the profile's domain {domain}"
-                )));
-            }
-            if claims.email_verified() != Some(true) {
-                return Err(Check::Refused("email_verified is not true".into()));
-            }
-            let subject = claims.subject().as_str().to_owned();
-            if subject.is_empty() {
-                return Err(Check::Refused("the token has no sub".into()));
-            }
-            Ok(Identity {
-                subject,
-                organisation: hd.to_lowercase(),
-                username,
-            })
-        }
     }
 }
