@@ -148,7 +148,6 @@ impl Providers {
             query
                 .append_pair("client_id", &client.client_id)
                 .append_pair("response_type", "code")
-                .append_pair("response_mode", "query")
                 .append_pair("redirect_uri", &client.redirect_uri)
                 .append_pair("scope", "openid profile email")
                 .append_pair("state", &state)
@@ -158,6 +157,13 @@ impl Providers {
             if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
                 query.append_pair("login_hint", hint);
             }
+            match &client.rules {
+                // Entra answers in the fragment for some flows unless told.
+                Rules::Entra { .. } => query.append_pair("response_mode", "query"),
+                // Google's account chooser offers this domain's accounts; only a hint,
+                // the token's `hd` is what is checked.
+                Rules::Google { domain } => query.append_pair("hd", domain),
+            };
         }
         Ok(Authorization {
             url: url.to_string(),
