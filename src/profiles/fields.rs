@@ -26,9 +26,10 @@ pub enum Check {
     Url,
     /// An `https://` URL on one of these hosts of Microsoft's or Google's (or this machine,
     /// for tests and local proxies): tenant-wide tokens go nowhere else.
-    Cloud(&'static [&'static str]),
+    /// (whose hosts: "Microsoft's", hosts)
+    Cloud(&'static str, &'static [&'static str]),
     /// The same, a whole URL (a path allowed).
-    CloudUrl(&'static [&'static str]),
+    CloudUrl(&'static str, &'static [&'static str]),
     /// A GUID like `0d7c2a4e-…`.
     Guid,
     DomainName,
@@ -317,7 +318,7 @@ const ENTRA: &[FieldSpec] = &[
         "Sign-in authority (advanced)",
         Input::Text,
         false,
-        Check::Cloud(crate::directory::entra::AUTHORITIES),
+        Check::Cloud("Microsoft's", crate::directory::entra::AUTHORITIES),
         "Where tokens come from. Empty: https://login.microsoftonline.com; national clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.",
     ),
     field(
@@ -325,7 +326,7 @@ const ENTRA: &[FieldSpec] = &[
         "Microsoft Graph URL (advanced)",
         Input::Text,
         false,
-        Check::Cloud(crate::directory::entra::GRAPHS),
+        Check::Cloud("Microsoft's", crate::directory::entra::GRAPHS),
         "Empty: https://graph.microsoft.com; national clouds: https://graph.microsoft.us, https://dod-graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn.",
     ),
 ];
@@ -370,7 +371,7 @@ const GOOGLE: &[FieldSpec] = &[
         "Token URL (advanced)",
         Input::Text,
         false,
-        Check::CloudUrl(crate::directory::google::TOKEN_HOSTS),
+        Check::CloudUrl("Google's", crate::directory::google::TOKEN_HOSTS),
         "Where the service account's tokens come from. Empty: https://oauth2.googleapis.com/token.",
     ),
     field(
@@ -378,7 +379,7 @@ const GOOGLE: &[FieldSpec] = &[
         "Directory API URL (advanced)",
         Input::Text,
         false,
-        Check::Cloud(crate::directory::google::API_HOSTS),
+        Check::Cloud("Google's", crate::directory::google::API_HOSTS),
         "Empty: https://admin.googleapis.com.",
     ),
     field(
@@ -386,7 +387,7 @@ const GOOGLE: &[FieldSpec] = &[
         "OpenID issuer (advanced)",
         Input::Text,
         false,
-        Check::Cloud(crate::directory::google::ISSUER_HOSTS),
+        Check::Cloud("Google's", crate::directory::google::ISSUER_HOSTS),
         "Where people sign in with Google. Empty: https://accounts.google.com.",
     ),
 ];

@@ -8,8 +8,8 @@ pub fn check_text(check: Check, value: &str) -> Result<(), String> {
         Check::Any | Check::Seconds(..) => Ok(()),
         Check::Host => check_host(value),
         Check::Url => check_url(value),
-        Check::Cloud(hosts) => check_cloud(value, hosts, false),
-        Check::CloudUrl(hosts) => check_cloud(value, hosts, true),
+        Check::Cloud(owner, hosts) => check_cloud(value, owner, hosts, false),
+        Check::CloudUrl(owner, hosts) => check_cloud(value, owner, hosts, true),
         Check::Guid => {
             let groups: Vec<&str> = value.split('-').collect();
             let lengths_ok = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12]);
@@ -125,7 +125,7 @@ fn check_host(value: &str) -> Result<(), String> {
 
 /// https anywhere; plain http only to this machine (a local test or proxy).
 /// One of Microsoft's hosts over https, nothing after the host; or this machine.
-fn check_cloud(value: &str, hosts: &[&str], path_allowed: bool) -> Result<(), String> {
+fn check_cloud(value: &str, owner: &str, hosts: &[&str], path_allowed: bool) -> Result<(), String> {
     check_url(value)?;
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
     if url.query().is_some() || url.fragment().is_some() {
@@ -142,7 +142,7 @@ fn check_cloud(value: &str, hosts: &[&str], path_allowed: bool) -> Result<(), St
         Ok(())
     } else {
         Err(format!(
-            "must be on one of the service's hosts: {}",
+            "must be one of {owner}: {}",
             hosts
                 .iter()
                 .map(|h| format!("https://{h}"))
