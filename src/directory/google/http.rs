@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{GoogleDirectory, SCOPES};
+use super::{GoogleDirectory, SCOPES, ServiceAccountKey};
 use crate::directory::DirectoryError;
 use crate::directory::rest::{Dialect, excerpt};
 
@@ -19,7 +19,7 @@ use crate::directory::rest::{Dialect, excerpt};
 const TOKEN_MARGIN: Duration = Duration::from_secs(120);
 /// Assertions live this long (Google takes at most an hour).
 const ASSERTION_SECONDS: i64 = 600;
-const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// Google's error reasons that mean "slow down" (PROTOCOLS.md, "Google Workspace").
 const RATE_LIMITED: [&str; 3] = [
@@ -108,7 +108,7 @@ impl GoogleDirectory {
             return Ok(token.clone());
         }
         let url = self.settings.token_url.clone();
-        let assertion = self.assertion(&url)?;
+        let assertion = assertion(&self.settings.key, &self.settings.admin_user, &url)?;
         let form = [
             ("grant_type", GRANT_TYPE),
             ("assertion", assertion.as_str()),
@@ -128,49 +128,6 @@ impl GoogleDirectory {
         let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
         *cached = Some((token.access_token.clone(), until));
         Ok(token.access_token)
-    }
-
-    /// The signed JWT-bearer assertion: the service account (`iss`) acting as the admin
-    /// user (`sub`), for the read-only directory scopes, addressed to the token endpoint.
-    fn assertion(&self, audience: &str) -> Result<String, DirectoryError> {
-        use rustls::pki_types::PrivatePkcs8KeyDer;
-        use rustls::pki_types::pem::PemObject;
-        let key = &self.settings.key;
-        let pair =
-            PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.expose_secret().as_bytes())
-                .ok()
-                .and_then(|der| {
-                    ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).ok()
-                })
-                .ok_or_else(|| {
-                    DirectoryError::Settings(
-                        "the service-account key has no readable RSA private key".into(),
-                    )
-                })?;
-        let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": key.private_key_id });
-        let now = chrono::Utc::now().timestamp();
-        let claims = serde_json::json!({
-            "iss": key.client_email,
-            "sub": self.settings.admin_user,
-            "scope": SCOPES.join(" "),
-            "aud": audience,
-            "iat": now,
-            "exp": now + ASSERTION_SECONDS,
-        });
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let mut signature = vec![0; pair.public().modulus_len()];
-        pair.sign(
-            &ring::signature::RSA_PKCS1_SHA256,
-            &ring::rand::SystemRandom::new(),
-            input.as_bytes(),
-            &mut signature,
-        )
-        .map_err(|_| DirectoryError::Settings("the service-account key cannot sign".into()))?;
-        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
     /// One Directory API GET, throttling retried; the body as JSON of type `T`.
@@ -310,4 +267,47 @@ fn api_error(status: reqwest::StatusCode, body: &[u8], admin_user: &str) -> Stri
         reasons.join(","),
         e.error.message
     )
+}
+
+/// The signed JWT-bearer assertion: the service account (`iss`) acting as the admin
+/// user (`sub`), for the read-only directory scopes, addressed to the token endpoint.
+pub fn assertion(
+    key: &ServiceAccountKey,
+    admin_user: &str,
+    audience: &str,
+) -> Result<String, DirectoryError> {
+    use rustls::pki_types::PrivatePkcs8KeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let pair = PrivatePkcs8KeyDer::from_pem_slice(key.private_key_pem.expose_secret().as_bytes())
+        .ok()
+        .and_then(|der| ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).ok())
+        .ok_or_else(|| {
+            DirectoryError::Settings(
+                "the service-account key has no readable RSA private key".into(),
+            )
+        })?;
+    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": key.private_key_id });
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "iss": key.client_email,
+        "sub": admin_user,
+        "scope": SCOPES.join(" "),
+        "aud": audience,
+        "iat": now,
+        "exp": now + ASSERTION_SECONDS,
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| DirectoryError::Settings("the service-account key cannot sign".into()))?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }

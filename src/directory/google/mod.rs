@@ -22,6 +22,7 @@ use super::{
     SourceGroup, SourceUser,
 };
 use http::{Failure, failed};
+pub use http::{GRANT_TYPE, assertion};
 
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 pub const DEFAULT_API_URL: &str = "https://admin.googleapis.com";

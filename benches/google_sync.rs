@@ -1,0 +1,276 @@
+//! Google Workspace sync benchmark: the Directory API fake (`tests/support/google/`)
+//! serving 100,000 users (500 per page) and 1,000 groups × 100 members, with a fixed
+//! latency per request. In the same run:
+//! - the floor: the same user pages fetched one after another with a plain HTTP client, plus
+//!   the groups' pages and their member pages fetched as concurrently as Roster does;
+//! - Roster's first sync into SQLite and a no-change sync, each as a ratio to the floor, and
+//!   the RSS the first sync adds. Best of three each.
+//!
+//! `cargo bench --bench google_sync` (release build). Targets: first sync ≤ 1.5× the floor,
+//! no-change sync ≤ 1.3×, RSS the first sync adds ≤ 200 MB (the fake shares the process).
+
+mod common;
+#[path = "../tests/support/google.rs"]
+mod google_fake;
+
+use std::time::{Duration, Instant};
+
+use roster::config::Settings;
+use roster::db::models::directory_profiles::ProfileKind;
+use roster::state::AppState;
+use roster::sync::plan::Action;
+use secrecy::SecretString;
+
+const USERS: usize = 100_000;
+const GROUPS: usize = 1_000;
+const MEMBERS: usize = 100;
+const LATENCY: Duration = Duration::from_millis(20);
+const ADMIN: &str = "bench-admin@example.com";
+
+fn main() -> anyhow::Result<()> {
+    roster::install_crypto_provider();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("ROSTER_LOG").unwrap_or_else(|_| "roster=warn".into()))
+        .with_target(false)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(Duration::from_millis(500))
+        .build()?;
+    runtime.block_on(async {
+        let fake = google_fake::GoogleFake::start().await;
+        fake.generate(USERS, GROUPS, MEMBERS);
+        let mut admin = google_fake::DirectoryUser::new(
+            &google_fake::GoogleFake::user_id(USERS + 1),
+            ADMIN,
+            "Bench Admin",
+        );
+        admin.is_admin = true;
+        fake.upsert_user(admin);
+        fake.set_latency(LATENCY);
+        let account = fake.new_service_account("bench@bench-project.iam.gserviceaccount.com");
+        println!(
+            "Directory API fake: {USERS} users, {GROUPS} groups × {MEMBERS} members, {} ms per request",
+            LATENCY.as_millis()
+        );
+        let floor = floor(&fake, &account).await?;
+        println!(
+            "floor (plain HTTP client, same pages): {:.2} s",
+            floor.as_secs_f64()
+        );
+        bench(&fake, &account, floor).await
+    })
+}
+
+/// The same pages Roster reads: users one page after another, groups likewise, then every
+/// group's member pages with Roster's concurrency. Best of three.
+async fn floor(
+    fake: &google_fake::GoogleFake,
+    account: &google_fake::ServiceAccount,
+) -> anyhow::Result<Duration> {
+    let http = reqwest::Client::new();
+    let key = roster::directory::google::ServiceAccountKey::from_json(&SecretString::from(
+        account.key_json.clone(),
+    ))?;
+    let token_url = fake.token_url();
+    let assertion = roster::directory::google::assertion(&key, ADMIN, &token_url)?;
+    let token: serde_json::Value = http
+        .post(&token_url)
+        .form(&[
+            ("grant_type", roster::directory::google::GRANT_TYPE),
+            ("assertion", assertion.as_str()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bearer = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let pages = |first: String, list: &'static str| {
+        let (http, bearer) = (http.clone(), bearer.clone());
+        async move {
+            let mut ids = Vec::new();
+            let mut url = first.clone();
+            loop {
+                let page: serde_json::Value = http
+                    .get(&url)
+                    .bearer_auth(&bearer)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if let Some(values) = page[list].as_array() {
+                    ids.extend(
+                        values
+                            .iter()
+                            .filter_map(|v| v["id"].as_str().map(str::to_owned)),
+                    );
+                }
+                match page["nextPageToken"].as_str() {
+                    Some(t) => url = format!("{first}&pageToken={t}"),
+                    None => break,
+                }
+            }
+            Ok::<_, anyhow::Error>(ids)
+        }
+    };
+    let base = fake.base_url();
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let users = pages(
+            format!("{base}/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic&fields=nextPageToken,users(id,primaryEmail,name/fullName,suspended,archived,aliases)"),
+            "users",
+        )
+        .await?;
+        anyhow::ensure!(users.len() == USERS + 1, "floor read {} users", users.len());
+        let groups = pages(
+            format!("{base}/admin/directory/v1/groups?customer=my_customer&maxResults=200&fields=nextPageToken,groups(id,email,name,description)"),
+            "groups",
+        )
+        .await?;
+        let permits = tokio::sync::Semaphore::new(roster::directory::google::MEMBER_CONCURRENCY);
+        let reads: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                let (permits, url) = (
+                    &permits,
+                    format!("{base}/admin/directory/v1/groups/{g}/members?includeDerivedMembership=true&maxResults=200&fields=nextPageToken,members(id,type)"),
+                );
+                let pages = &pages;
+                async move {
+                    let _permit = permits.acquire().await;
+                    pages(url, "members").await
+                }
+            })
+            .collect();
+        for read in futures_util::future::join_all(reads).await {
+            read?;
+        }
+        best = best.min(t.elapsed());
+    }
+    Ok(best)
+}
+
+async fn bench(
+    fake: &google_fake::GoogleFake,
+    account: &google_fake::ServiceAccount,
+    floor: Duration,
+) -> anyhow::Result<()> {
+    let mut first_time = Duration::MAX;
+    let mut peak = 0.0f64;
+    let mut last = None;
+    for _ in 0..3 {
+        if last.take().is_some() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let dir = tempfile::tempdir()?;
+        let settings = Settings {
+            database_url: SecretString::from(format!(
+                "sqlite://{}/roster.db",
+                dir.path().display()
+            )),
+            master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
+            log: "warn".into(),
+            ..Settings::default()
+        };
+        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+        let profile = create_profile(&state, fake, account).await?;
+        let ctx = state.sync_context();
+        common::reset_peak_rss();
+        // The fake's directory lives in this process too: Roster's share is the growth.
+        let before = common::peak_rss_mb();
+        let t = Instant::now();
+        let first =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        let took = t.elapsed();
+        first_time = first_time.min(took);
+        let run_peak = common::peak_rss_mb();
+        peak = peak.max(run_peak - before);
+        println!(
+            "  first sync into a fresh database: {:.2} s, RSS {before:.0} MB (the fake's directory included) → peak {run_peak:.0} MB",
+            took.as_secs_f64()
+        );
+        anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
+        let created = first
+            .plan
+            .as_ref()
+            .map(|p| p.count(Action::Create))
+            .unwrap_or(0);
+        anyhow::ensure!(created == USERS + 1, "created {created} users");
+        last = Some((state, ctx, profile, dir));
+    }
+    let (_state, ctx, profile, _dir) = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
+    let mut second_time = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let second =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        second_time = second_time.min(t.elapsed());
+        let plan = second.plan.unwrap_or_default();
+        anyhow::ensure!(
+            plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
+            "a no-change sync changed something"
+        );
+    }
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let ratio1 = first_time.as_secs_f64() / floor.as_secs_f64();
+    let ratio2 = second_time.as_secs_f64() / floor.as_secs_f64();
+    println!(
+        "first sync {:.2} s = {ratio1:.2}× floor (target ≤ 1.5×: {})",
+        first_time.as_secs_f64(),
+        verdict(ratio1 <= 1.5)
+    );
+    println!(
+        "no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.3×: {})",
+        second_time.as_secs_f64(),
+        verdict(ratio2 <= 1.3)
+    );
+    println!(
+        "RSS the first sync adds {peak:.0} MB (target ≤ 200 MB: {})",
+        verdict(peak <= 200.0)
+    );
+    Ok(())
+}
+
+/// A Google profile pointed at the fake, saved as the form would, with the bench's key.
+async fn create_profile(
+    state: &AppState,
+    fake: &google_fake::GoogleFake,
+    account: &google_fake::ServiceAccount,
+) -> anyhow::Result<roster::db::ids::ProfileId> {
+    let base = fake.base_url();
+    let token_url = fake.token_url();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("name", "Bench"),
+            ("domain", "example.com"),
+            ("admin_user", ADMIN),
+            ("service_account_key", account.key_json.as_str()),
+            ("oidc_client_id", "bench.apps.googleusercontent.com"),
+            ("oidc_client_secret", "bench-secret"),
+            ("token_url", token_url.as_str()),
+            ("api_url", base),
+            ("oidc_issuer", base),
+            ("timeout_seconds", "60"),
+            ("delete_users", "on"),
+            ("privilege", "log_on"),
+            ("delete_threshold_count", "500"),
+            ("delete_threshold_percent", "20"),
+        ])
+        .finish();
+    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
+    let checked = roster::profiles::form::check(ProfileKind::GoogleWorkspace, &posted, None)
+        .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
+    let key = state.master_key.clone();
+    let saved = state
+        .db
+        .run(move |c| {
+            roster::profiles::store::create(c, &key, ProfileKind::GoogleWorkspace, checked)
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+    Ok(saved.id)
+}
