@@ -15,6 +15,7 @@ mod directory_sign_in;
 mod entra;
 mod entra_fake;
 mod entra_sign_in;
+mod google_fake;
 mod harness;
 mod mfa;
 mod profile_pages;

@@ -19,6 +19,8 @@
 // benchmark's `#[path]`-included `entra_fake`.
 #[path = "entra/graph.rs"]
 mod graph;
+#[path = "fake_http.rs"]
+mod http;
 #[path = "entra/jose.rs"]
 mod jose;
 #[path = "entra/objects.rs"]
@@ -41,7 +43,7 @@ use serde_json::{Map, Value};
 #[derive(Clone)]
 pub struct EntraFake {
     shared: Arc<Shared>,
-    _accept: Arc<server::AcceptLoop>,
+    _accept: Arc<http::AcceptLoop>,
 }
 
 /// What the connection tasks share with the handle.
@@ -281,12 +283,7 @@ struct AuthCode {
     redeemed: bool,
 }
 
-struct PendingFault {
-    route: Route,
-    /// Matching requests still to let through before this one fires.
-    skip: usize,
-    fault: Fault,
-}
+type PendingFault = http::PendingFault<Route, Fault>;
 
 /// Everything the fake knows, behind one lock that no task holds across an await.
 #[derive(Clone)]
@@ -390,7 +387,7 @@ impl EntraFake {
             base_url: format!("http://127.0.0.1:{port}"),
             state: Mutex::new(State::new()),
         });
-        let accept = server::AcceptLoop::spawn(listener, shared.clone());
+        let accept = server::spawn(listener, shared.clone());
         EntraFake {
             shared,
             _accept: Arc::new(accept),

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod browser;
 pub mod entra;
+pub mod google;
 pub mod ldap_proxy;
 pub mod servers;
 

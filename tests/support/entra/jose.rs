@@ -1,5 +1,6 @@
-//! The JOSE pieces the fake needs (base64url, compact JWTs, RS256/PS256/HS256, its RSA
-//! signing keys) and the ids and timestamps Entra and Graph put into their answers.
+//! The JOSE pieces the fakes need (base64url, compact JWTs, RS256/PS256/HS256, their RSA
+//! keys) and the ids and timestamps Entra and Graph put into their answers. The Google fake
+//! includes this file too.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -73,6 +74,11 @@ pub fn entra_timestamp(secs: u64) -> String {
 pub fn graph_date(secs: u64) -> String {
     let (y, mo, d, h, mi, s) = civil(secs);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
+}
+
+/// `2016-01-09T02:02:12.000Z`, how Google's APIs write times.
+pub fn google_time(secs: u64) -> String {
+    format!("{}.000Z", graph_date(secs))
 }
 
 /// UTC calendar fields of a Unix time (Howard Hinnant's days-to-civil), so the fake needs
@@ -201,6 +207,36 @@ impl SigningKey {
             .to_vec()
     }
 
+    pub fn public_key(&self) -> RsaPublicKey {
+        self.private.to_public_key()
+    }
+
+    /// The private key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as key files carry it.
+    pub fn private_pkcs8_pem(&self) -> String {
+        self.private
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("encode a private key")
+            .to_string()
+    }
+
+    /// The SHA-1 of the public key in hex: 40 characters, the shape of Google's key ids.
+    pub fn hex_fingerprint(&self) -> String {
+        let bytes = unb64(&self.kid).unwrap_or_default();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The JWKS entry shaped like Google's: `alg` and `use`, no `issuer`.
+    pub fn rs256_jwk(&self, kid: &str) -> Value {
+        json!({
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": kid,
+            "n": b64(&self.modulus),
+            "e": b64(&self.private.e().to_bytes_be()),
+        })
+    }
+
     /// The JWKS entry, shaped like Entra's: `issuer` present, no `alg`.
     pub fn jwk(&self, issuer: &str) -> Value {
         json!({
@@ -215,11 +251,24 @@ impl SigningKey {
     }
 }
 
-/// Keys shared by every fake in the process: generating RSA-2048 takes a noticeable time,
-/// so the n-th key any fake uses is the same object. Blocking; call off the async threads.
+/// Keys shared by every fake in the process that includes this file as the same module
+/// (the Entra and the Google fake each have their own): generating RSA-2048 takes a
+/// noticeable time, so the n-th key any of them uses is the same object. Blocking; call off
+/// the async threads.
 pub fn signing_key(index: usize) -> Arc<SigningKey> {
     static POOL: Mutex<Vec<Arc<SigningKey>>> = Mutex::new(Vec::new());
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
+    pooled(&POOL, index)
+}
+
+/// Client keys (the Google fake's service accounts), a pool apart from the ID-token signers
+/// so that a client's key is never one the fake itself signs with. Blocking, as above.
+pub fn client_key(index: usize) -> Arc<SigningKey> {
+    static POOL: Mutex<Vec<Arc<SigningKey>>> = Mutex::new(Vec::new());
+    pooled(&POOL, index)
+}
+
+fn pooled(pool: &Mutex<Vec<Arc<SigningKey>>>, index: usize) -> Arc<SigningKey> {
+    let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
     while pool.len() <= index {
         pool.push(Arc::new(SigningKey::generate()));
     }
