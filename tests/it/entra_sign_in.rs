@@ -61,9 +61,9 @@ fn jwk_of(certificate_pem: &str) -> serde_json::Value {
 
 /// The shared provider's Entra-shaped instance, with this profile's client registered
 /// (its own client id, so tests do not share one) and an account.
-struct Provider {
-    base: String,
-    issuer: String,
+pub struct Provider {
+    pub base: String,
+    pub issuer: String,
 }
 
 async fn provider_for(app: &TestApp, name: &str) -> (Provider, Profile, String) {
@@ -140,7 +140,7 @@ async fn account(provider: &Provider, sub: &str, login: &str, claims: serde_json
 }
 
 /// Where "Sign in with …" sends the browser (the continue page's Refresh target).
-async fn start(app: &TestApp, slug: &str) -> String {
+pub async fn start(app: &TestApp, slug: &str) -> String {
     let token = csrf_token_in(&app.get_html("/login").await);
     let res = app
         .client
@@ -164,7 +164,7 @@ async fn start(app: &TestApp, slug: &str) -> String {
 
 /// Follows the provider's redirects and login form until it sends the browser back to
 /// Roster; returns that callback URL (not yet requested).
-async fn through_provider(
+pub async fn through_provider(
     app: &TestApp,
     provider: &Provider,
     authorize: &str,
@@ -206,7 +206,7 @@ async fn through_provider(
     panic!("the provider never sent the browser back");
 }
 
-async fn audited(app: &TestApp, needle: &'static str) -> bool {
+pub async fn audited(app: &TestApp, needle: &'static str) -> bool {
     app.conn(move |c| {
         audit_events::recent(c, 50)
             .expect("audit")

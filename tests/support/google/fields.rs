@@ -393,12 +393,11 @@ fn write_filtered(out: &mut Vec<u8>, value: &Value, selection: Option<&Fields>) 
 
 #[cfg(test)]
 mod tests {
-    use super::Fields;
-
     #[test]
     fn paths_and_groups_nest_alike() {
-        let a = Fields::parse("nextPageToken,users(id,name/fullName)").expect("parse");
-        let b = Fields::parse("users(name(fullName)),users/id,nextPageToken").expect("parse");
+        let a = super::Fields::parse("nextPageToken,users(id,name/fullName)").expect("parse");
+        let b =
+            super::Fields::parse("users(name(fullName)),users/id,nextPageToken").expect("parse");
         let users = a.get("users").flatten().expect("users");
         assert!(users.get("id").is_some());
         assert_eq!(
@@ -410,7 +409,7 @@ mod tests {
             b.get("users").flatten().and_then(|u| u.get("name")),
             users.get("name")
         );
-        assert!(Fields::parse("users(id").is_err());
-        assert!(Fields::parse("users,,id").is_err());
+        assert!(super::Fields::parse("users(id").is_err());
+        assert!(super::Fields::parse("users,,id").is_err());
     }
 }
