@@ -192,7 +192,7 @@ pub async fn through_provider(
             .split("action=\"")
             .nth(1)
             .and_then(|r| r.split('"').next())
-            .expect("login form");
+            .unwrap_or_else(|| panic!("no login form at {url}: {page}"));
         let res = app
             .client
             .post(absolute(action))

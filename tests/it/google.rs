@@ -47,18 +47,25 @@ pub fn google_fields(name: &str, fake: &GoogleFake, account: &ServiceAccount) ->
     f
 }
 
-/// Creates a Google profile through the admin form (the caller is signed in as admin).
+/// Creates a Google profile through the admin form (the caller is signed in as admin),
+/// with the redirect slug the form offers unless the fields name one.
 pub async fn google_profile(app: &TestApp, mut fields: Fields) -> Profile {
-    let form = app
-        .get_html("/admin/profiles/new?kind=google_workspace")
-        .await;
-    let slug = form
-        .split("name=\"redirect_slug\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("slug")
-        .to_owned();
-    set(&mut fields, "redirect_slug", &slug);
+    let slug = match fields.iter().find(|(k, _)| *k == "redirect_slug") {
+        Some((_, slug)) => slug.clone(),
+        None => {
+            let form = app
+                .get_html("/admin/profiles/new?kind=google_workspace")
+                .await;
+            let slug = form
+                .split("name=\"redirect_slug\" value=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .expect("slug")
+                .to_owned();
+            set(&mut fields, "redirect_slug", &slug);
+            slug
+        }
+    };
     let id = create(app, &fields).await;
     Profile { id, slug }
 }
