@@ -81,12 +81,11 @@ impl Rest {
 
     /// Sends a request, waiting out throttling (`Retry-After`, else exponential backoff
     /// with jitter, as Google asks) while the run's budget lasts. Returns the status and
-    /// the whole body; a stall or a cut-off body is an error.
+    /// the whole body; a stall or a cut-off body (a throttling answer's too) is an error.
     pub async fn send(
         &self,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), DirectoryError> {
-        let mut attempt = 0u32;
         loop {
             // Services throttle the application, not one request: while a pause is on, no
             // request of this run is sent.
@@ -105,20 +104,20 @@ impl Rest {
             if !(self.dialect.throttled)(status, &body) {
                 return Ok((status, body.to_vec()));
             }
-            let wait = retry_after.unwrap_or_else(|| backoff(attempt));
-            self.pause(wait).map_err(|why| DirectoryError::Protocol {
-                detail: format!(
-                    "{why}; the last answer: {}",
-                    (self.dialect.describe)(status, &body)
-                ),
-            })?;
+            let wait = self
+                .pause(retry_after)
+                .map_err(|why| DirectoryError::Protocol {
+                    detail: format!(
+                        "{why}; the last answer: {}",
+                        (self.dialect.describe)(status, &body)
+                    ),
+                })?;
             tracing::info!(
                 service = self.dialect.service,
                 %status,
                 wait_ms = wait.as_millis() as u64,
                 "throttled; waiting"
             );
-            attempt += 1;
         }
     }
 
@@ -131,13 +130,23 @@ impl Rest {
 
     /// Starts (or lengthens) the run's pause, taken from the budget: each pause counts as
     /// one retry however many requests were told to wait at once, and its length once.
-    fn pause(&self, wait: Duration) -> Result<(), String> {
+    /// Without `Retry-After` the pause doubles with each of the run's pauses (not each
+    /// request's), so a run that keeps being throttled backs off further and further.
+    fn pause(&self, retry_after: Option<Duration>) -> Result<Duration, String> {
         let budget = self.budget;
         let mut t = self
             .throttle
             .lock()
             .map_err(|_| "the retry budget is unreadable".to_owned())?;
         let now = Instant::now();
+        let on = t.until.filter(|current| *current > now);
+        // A request throttled while a pause is on waits for that pause to end, unless the
+        // service names a longer wait.
+        let wait = match (retry_after, on) {
+            (Some(wait), _) => wait,
+            (None, Some(current)) => current - now,
+            (None, None) => backoff(t.retries),
+        };
         let until = now + wait;
         let (retries, extra) = match t.until {
             Some(current) if current > now => (t.retries, until.saturating_duration_since(current)),
@@ -153,7 +162,7 @@ impl Rest {
         t.retries = retries;
         t.waited += extra;
         t.until = Some(t.until.map_or(until, |u| u.max(until)));
-        Ok(())
+        Ok(wait)
     }
 
     /// A request that failed before an answer came.
@@ -188,11 +197,11 @@ impl Rest {
     }
 }
 
-/// 1, 2, 4 … 64 s, plus up to a second at random so that clients throttled together do
-/// not all come back at once.
-fn backoff(attempt: u32) -> Duration {
+/// 1, 2, 4 … 64 s after the run's first, second, third … pause, plus up to a second at
+/// random so that clients throttled together do not all come back at once.
+fn backoff(pauses_so_far: u32) -> Duration {
     let jitter = rand::thread_rng().gen_range(0..1000);
-    Duration::from_secs(1 << attempt.min(6)) + Duration::from_millis(jitter)
+    Duration::from_secs(1 << pauses_so_far.min(6)) + Duration::from_millis(jitter)
 }
 
 /// The HTTP client of a connector: Roster's TLS trust, the profile's timeout on every

@@ -26,7 +26,7 @@ pub enum Check {
     Url,
     /// An `https://` URL on one of these hosts of Microsoft's or Google's (or this machine,
     /// for tests and local proxies): tenant-wide tokens go nowhere else.
-    /// (whose hosts: "Microsoft's", hosts)
+    /// The first part names whose hosts they are in the error ("Microsoft's").
     Cloud(&'static str, &'static [&'static str]),
     /// The same, a whole URL (a path allowed).
     CloudUrl(&'static str, &'static [&'static str]),

@@ -262,9 +262,9 @@ impl KindSettings {
         }
     }
 
-    /// Where this profile's password goes (server, port, protocol, TLS option, identity):
-    /// a stored password is only ever sent to the endpoint it was stored for. `None` for
-    /// kinds whose secrets never go to a host the admin types.
+    /// Where this profile's secrets go (server, port, protocol, TLS option, identity; a
+    /// cloud's URLs): a stored secret is only ever used with the endpoint it was stored
+    /// for. `None` for kinds whose secrets never go to a host the admin types.
     pub fn endpoint(&self) -> Option<String> {
         let lower = |s: &str| s.trim().to_lowercase();
         match self {
@@ -288,7 +288,17 @@ impl KindSettings {
                 s.ignore_tls_errors,
                 s.admin_user.trim()
             )),
-            KindSettings::Entra(_) | KindSettings::Google(_) => None,
+            // The key signs what goes to the token URL, the token goes to the Directory
+            // API, the client secret itself to the issuer's token endpoint.
+            KindSettings::Google(s) => Some(format!(
+                "{}|{}|{}",
+                s.token_url(),
+                s.api_url(),
+                s.oidc_issuer()
+            )),
+            // Only assertions signed for Microsoft's (allow-listed) hosts leave; the key
+            // was made here and cannot be typed again.
+            KindSettings::Entra(_) => None,
         }
     }
 

@@ -28,13 +28,6 @@ const MAX_IN_FLIGHT: i64 = 5;
 const MAX_IN_FLIGHT_PER_ADDRESS: i64 = 50;
 /// The kinds whose users sign in at an OpenID provider.
 const OPENID_KINDS: [ProfileKind; 2] = [ProfileKind::EntraId, ProfileKind::GoogleWorkspace];
-/// Where Google's OpenID endpoints are besides accounts.google.com.
-const GOOGLE_ENDPOINT_HOSTS: &[&str] = &[
-    "accounts.google.com",
-    "oauth2.googleapis.com",
-    "www.googleapis.com",
-    "openidconnect.googleapis.com",
-];
 
 /// A "Sign in with …" button.
 pub struct Provider {
@@ -408,7 +401,7 @@ async fn client_for(
                 rules: Rules::Google {
                     domain: profile.domain.trim().to_lowercase(),
                 },
-                endpoint_hosts: GOOGLE_ENDPOINT_HOSTS,
+                endpoint_hosts: crate::directory::google::OIDC_ENDPOINT_HOSTS,
             }
         }
         _ => return Ok(None),

@@ -98,6 +98,7 @@ pub fn uid(n: usize) -> String {
 fn acme(fake: &GoogleFake) {
     let mut bob = DirectoryUser::new(&uid(2), "bob@acme.example", "Bob Baker");
     bob.aliases = vec!["b.baker@acme.example".into(), "BOB@acme.example".into()];
+    bob.non_editable_aliases = vec!["bob@acme-alias.example".into()];
     for u in [
         DirectoryUser::new(&uid(1), "alice@acme.example", "Alice Archer"),
         bob,
@@ -142,7 +143,9 @@ crate::db_test! {
         let rows = synced_users(&app, profile.id).await;
         assert_eq!(names(&rows), [ADMIN, "alice@acme.example", "bob@acme.example", "carol@acme.example", "dan@acme.example"]);
         let bob = rows.iter().find(|r| r.username == "bob@acme.example").expect("bob");
-        assert_eq!(bob.emails, ["bob@acme.example", "b.baker@acme.example"], "primary first, aliases once");
+        assert_eq!(bob.emails, ["bob@acme.example", "b.baker@acme.example", "bob@acme-alias.example"], "primary first, aliases once, then the domain aliases'");
+        let plan = run.plan.as_ref().expect("plan");
+        assert!(plan.warnings.iter().any(|w| w.contains("Staff") && w.contains("everyone in the organisation")), "the customer member is not dropped unseen: {:?}", plan.warnings);
         assert_eq!(bob.full_name, "Bob Baker");
         assert!(bob.mfa_required, "MFA by default");
         assert!(rows.iter().find(|r| r.username == "dan@acme.example").expect("dan").disabled, "suspended = disabled");
@@ -205,8 +208,11 @@ crate::db_test! {
         fake.fault(Route::Users, 0, Fault::RateLimit { status: 403, reason: "userRateLimitExceeded".into() });
         fake.fault(Route::Groups, 0, Fault::RateLimit { status: 429, reason: "rateLimitExceeded".into() });
         fake.fault(Route::Members, 0, Fault::RateLimit { status: 403, reason: "quotaExceeded".into() });
+        let started = std::time::Instant::now();
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        // The run's third pause waits four times as long as its first: 1 + 2 + 4 s.
+        assert!(started.elapsed() >= std::time::Duration::from_secs(7), "backoff grows across the run: {:?}", started.elapsed());
         assert_eq!(synced_users(&app, profile.id).await.len(), 4);
 
         // Throttled for good: the run fails after its retries and changes nothing.
@@ -235,6 +241,8 @@ crate::db_test! {
             (Route::Members, Fault::Garbage, "does not parse"),
             (Route::Groups, Fault::Error { status: 500, reason: "backendError".into(), message: "Backend Error".into() }, "HTTP 500 backendError"),
             (Route::Users, Fault::BadPageToken, "HTTP 400"),
+            // JSON, but no list of Google's: not mistaken for the last, empty page.
+            (Route::Members, Fault::Error { status: 200, reason: "ok".into(), message: "a proxy's JSON".into() }, "does not parse"),
             (Route::Members, Fault::Stall, "no answer"),
             (Route::Token, Fault::Stall, "no answer"),
         ];
@@ -345,6 +353,29 @@ async fn google_group_picker_asks_the_directory_live() {
     assert_eq!(connector.list_groups("").await.expect("all").len(), 2);
     let report = connector.test_connection().await.expect("report");
     assert_eq!((report.users_matched, report.groups_matched), (4, 2));
+}
+
+crate::db_test! {
+    async fn google_secrets_are_asked_again_when_the_urls_change(app) {
+        let (fake, profile) = workspace(&app, "Moved", |_| {}).await;
+        let account = fake.new_service_account("moved@acme-project.iam.gserviceaccount.com");
+        let mut fields = google_fields("Moved", &fake, &account);
+        set(&mut fields, "redirect_slug", &profile.slug);
+        set(&mut fields, "service_account_key", "");
+        set(&mut fields, "oidc_client_secret", "");
+        // Another local server: the stored key and client secret must not go there unasked.
+        let elsewhere = GoogleFake::start().await;
+        set(&mut fields, "oidc_issuer", elsewhere.base_url());
+        let page = format!("/admin/profiles/{}", profile.id);
+        let res = post(&app, &page, &page, &fields, false).await;
+        assert_eq!(res.status().as_u16(), 422);
+        let body = res.text().await.expect("page");
+        assert!(body.contains("enter the OpenID client secret again") && body.contains("enter the service-account key again"), "{body}");
+        // The same URLs again: blank keeps the stored secrets.
+        set(&mut fields, "oidc_issuer", fake.base_url());
+        let res = post(&app, &page, &page, &fields, false).await;
+        assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
+    }
 }
 
 crate::db_test! {

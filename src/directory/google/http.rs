@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::objects::Listing;
 use super::{GoogleDirectory, SCOPES, ServiceAccountKey};
 use crate::directory::DirectoryError;
 use crate::directory::rest::{Dialect, excerpt};
@@ -44,7 +45,8 @@ pub(super) const DIRECTORY_API: Dialect = Dialect {
 /// What went wrong with one request: a 404 is told apart, because a group deleted between
 /// listing it and reading its members is not a failed read.
 pub(super) enum Failure {
-    NotFound,
+    /// Google's words for the 404.
+    NotFound(String),
     Other(DirectoryError),
 }
 
@@ -56,9 +58,7 @@ impl From<DirectoryError> for Failure {
 
 pub(super) fn failed(f: Failure) -> DirectoryError {
     match f {
-        Failure::NotFound => DirectoryError::Protocol {
-            detail: "Google answered 404 Not Found".into(),
-        },
+        Failure::NotFound(detail) => DirectoryError::Protocol { detail },
         Failure::Other(e) => e,
     }
 }
@@ -141,7 +141,7 @@ impl GoogleDirectory {
             .send(|| self.rest.client.get(url).bearer_auth(&token))
             .await?;
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Err(Failure::NotFound);
+            return Err(Failure::NotFound(api_error(status, &body, "")));
         }
         if !status.is_success() {
             return Err(Failure::Other(DirectoryError::Protocol {
@@ -159,16 +159,27 @@ impl GoogleDirectory {
     }
 
     /// Every page of a list, from `first` (a URL with its query) while Google sends a
-    /// `nextPageToken`. `page` takes one page and returns its token.
-    pub(super) async fn all<P: serde::de::DeserializeOwned>(
+    /// `nextPageToken`; each page must be the list asked for.
+    pub(super) async fn all<P: Listing>(
         &self,
         first: &str,
-        mut page: impl FnMut(P) -> Option<String>,
+        mut each: impl FnMut(P),
     ) -> Result<(), Failure> {
         let mut url = first.to_owned();
         let mut seen = std::collections::HashSet::new();
         loop {
-            let next = page(self.get(&url).await?);
+            let mut page: P = self.get(&url).await?;
+            if page.kind() != P::KIND {
+                return Err(Failure::Other(DirectoryError::Incomplete {
+                    detail: format!(
+                        "Google sent a page of kind {:?}, not {}",
+                        page.kind(),
+                        P::KIND
+                    ),
+                }));
+            }
+            let next = page.next_page_token();
+            each(page);
             let Some(token) = next.filter(|t| !t.is_empty()) else {
                 return Ok(());
             };

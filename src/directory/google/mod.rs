@@ -7,6 +7,7 @@
 //! (`auth::oidc`), so `authenticate` refuses.
 
 mod http;
+mod objects;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use super::{
 };
 use http::{Failure, failed};
 pub use http::{GRANT_TYPE, assertion};
+use objects::{GoogleGroup, GoogleUser, GroupsPage, MembersPage, Unusable, UsersPage};
 
 pub const DEFAULT_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
 pub const DEFAULT_API_URL: &str = "https://admin.googleapis.com";
@@ -36,6 +38,13 @@ pub const TOKEN_HOSTS: &[&str] = &[
 ];
 pub const API_HOSTS: &[&str] = &["admin.googleapis.com", "www.googleapis.com"];
 pub const ISSUER_HOSTS: &[&str] = &["accounts.google.com"];
+/// Where Google's discovery document puts the OpenID endpoints (token, keys, user info).
+pub const OIDC_ENDPOINT_HOSTS: &[&str] = &[
+    "accounts.google.com",
+    "oauth2.googleapis.com",
+    "www.googleapis.com",
+    "openidconnect.googleapis.com",
+];
 
 /// Read-only access to users, groups and memberships: what domain-wide delegation must
 /// allow, and all Roster asks for.
@@ -45,9 +54,17 @@ pub const SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/admin.directory.group.member.readonly",
 ];
 
-const USERS: &str = "/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic&fields=nextPageToken,users(id,primaryEmail,name/fullName,suspended,archived,aliases)";
-const GROUPS: &str = "/admin/directory/v1/groups?customer=my_customer&maxResults=200&fields=nextPageToken,groups(id,email,name,description)";
-/// Member lists of this many groups are read at once.
+/// Google's largest pages; only the fields Roster uses (`kind` proves each page is the
+/// list asked for).
+const USERS: &str = "/admin/directory/v1/users?customer=my_customer&maxResults=500&projection=basic&fields=kind,nextPageToken,users(id,primaryEmail,name/fullName,suspended,archived,aliases,nonEditableAliases)";
+const GROUPS: &str = "/admin/directory/v1/groups?customer=my_customer&maxResults=200&fields=kind,nextPageToken,groups(id,email,name,description)";
+/// Test connection reads one small page of each.
+const FEW_USERS: &str =
+    "/admin/directory/v1/users?customer=my_customer&maxResults=100&fields=kind,users(id)";
+const FEW_GROUPS: &str =
+    "/admin/directory/v1/groups?customer=my_customer&maxResults=100&fields=kind,groups(id)";
+/// Member lists of this many groups are read at once: enough to hide the round trips,
+/// few enough to stay clear of the Directory API's per-user rate limit.
 pub const MEMBER_CONCURRENCY: usize = 8;
 
 /// The parts of the JSON key file the connector signs with.
@@ -106,113 +123,6 @@ pub struct GoogleDirectory {
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UsersPage {
-    #[serde(default)]
-    users: Vec<GoogleUser>,
-    next_page_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GoogleUser {
-    id: String,
-    primary_email: Option<String>,
-    name: Option<UserName>,
-    suspended: Option<bool>,
-    #[serde(default)]
-    archived: bool,
-    #[serde(default)]
-    aliases: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserName {
-    full_name: Option<String>,
-}
-
-/// Why a user from Google cannot be kept.
-enum Unusable {
-    /// Left out, with a warning.
-    NoEmail,
-    /// Without `suspended` a suspended account could come in enabled: the read fails
-    /// rather than guess.
-    NoStatus,
-}
-
-impl GoogleUser {
-    /// The user as Roster keeps them.
-    fn into_source(self) -> Result<SourceUser, (Unusable, String)> {
-        let Some(email) = self.primary_email.filter(|e| !e.trim().is_empty()) else {
-            return Err((Unusable::NoEmail, self.id));
-        };
-        let Some(suspended) = self.suspended else {
-            return Err((Unusable::NoStatus, self.id));
-        };
-        let mut seen = HashSet::new();
-        let emails = std::iter::once(email.trim().to_owned())
-            .chain(self.aliases.iter().map(|a| a.trim().to_owned()))
-            .filter(|a| !a.is_empty() && seen.insert(a.to_lowercase()))
-            .collect();
-        Ok(SourceUser {
-            external_id: self.id,
-            username: email.trim().to_owned(),
-            full_name: self.name.and_then(|n| n.full_name).unwrap_or_default(),
-            emails,
-            disabled: suspended || self.archived,
-            sign_in_name: String::new(),
-        })
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GroupsPage {
-    #[serde(default)]
-    groups: Vec<GoogleGroup>,
-    next_page_token: Option<String>,
-}
-
-#[derive(Deserialize, Clone)]
-struct GoogleGroup {
-    id: String,
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    description: String,
-}
-
-impl GoogleGroup {
-    /// The group's name in Roster: its name, else its address.
-    fn shown_name(&self) -> &str {
-        if self.name.trim().is_empty() {
-            self.email.trim()
-        } else {
-            self.name.trim()
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MembersPage {
-    #[serde(default)]
-    members: Vec<Member>,
-    next_page_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Member {
-    #[serde(default)]
-    id: String,
-    #[serde(rename = "type", default)]
-    kind: String,
-}
-
 impl GoogleDirectory {
     pub fn new(settings: GoogleSettings, tls: Arc<ClientConfig>) -> Result<Self, DirectoryError> {
         let rest = Rest::new(
@@ -254,7 +164,6 @@ impl GoogleDirectory {
                     }
                 }
             }
-            page.next_page_token
         })
         .await
         .map_err(failed)?;
@@ -272,48 +181,58 @@ impl GoogleDirectory {
     async fn read_groups(&self) -> Result<Vec<GoogleGroup>, DirectoryError> {
         let mut groups = Vec::new();
         self.all(&self.api(GROUPS), |page: GroupsPage| {
-            groups.extend(page.groups);
-            page.next_page_token
+            groups.extend(page.groups)
         })
         .await
         .map_err(failed)?;
         Ok(groups)
     }
 
-    /// A group's member users, nested groups' users included, or `None` when Google says
-    /// the group no longer exists.
-    async fn members(&self, group_id: &str) -> Result<Option<Vec<String>>, DirectoryError> {
+    /// A group's members, nested groups' users included, or `None` when Google says the
+    /// group no longer exists.
+    async fn members(&self, group_id: &str) -> Result<Option<Members>, DirectoryError> {
         let id: String = url::form_urlencoded::byte_serialize(group_id.as_bytes()).collect();
         let first = self.api(&format!(
-            "/admin/directory/v1/groups/{id}/members?includeDerivedMembership=true&maxResults=200&fields=nextPageToken,members(id,type)"
+            "/admin/directory/v1/groups/{id}/members?includeDerivedMembership=true&maxResults=200&fields=kind,nextPageToken,members(id,type)"
         ));
-        let mut members = Vec::new();
+        let mut members = Members::default();
         let read = self
             .all(&first, |page: MembersPage| {
-                // Nested groups are listed as members too; their users come as well.
-                members.extend(
-                    page.members
-                        .into_iter()
-                        .filter(|m| m.kind == "USER" && !m.id.is_empty())
-                        .map(|m| m.id),
-                );
-                page.next_page_token
+                for m in page.members {
+                    match m.kind.as_str() {
+                        "USER" if !m.id.is_empty() => members.users.push(m.id),
+                        // Nested groups are listed too; their users come as well.
+                        "GROUP" => {}
+                        // "Everyone in the organisation", which Google does not expand.
+                        "CUSTOMER" => members.everyone = true,
+                        _ => members.other += 1,
+                    }
+                }
             })
             .await;
         match read {
             Ok(()) => Ok(Some(members)),
-            Err(Failure::NotFound) => Ok(None),
+            Err(Failure::NotFound(_)) => Ok(None),
             Err(Failure::Other(e)) => Err(e),
         }
     }
+}
+
+/// A group's members as Google lists them.
+#[derive(Default)]
+struct Members {
+    users: Vec<String>,
+    /// Members of no type Roster knows, or without an id: counted, not dropped unseen.
+    other: usize,
+    everyone: bool,
 }
 
 impl Directory for GoogleDirectory {
     async fn test_connection(&self) -> Result<ConnectionReport, DirectoryError> {
         let started = Instant::now();
         self.access_token().await?;
-        let users: UsersPage = self.get(&self.api(USERS)).await.map_err(failed)?;
-        let groups: GroupsPage = self.get(&self.api(GROUPS)).await.map_err(failed)?;
+        let users: UsersPage = self.get(&self.api(FEW_USERS)).await.map_err(failed)?;
+        let groups: GroupsPage = self.get(&self.api(FEW_GROUPS)).await.map_err(failed)?;
         let domain = self
             .settings
             .admin_user
@@ -322,7 +241,7 @@ impl Directory for GoogleDirectory {
             .unwrap_or_default();
         Ok(ConnectionReport {
             checked: "token issued; users and groups readable through the Directory API",
-            counted: "on the first page (up to 500 users and 200 groups)",
+            counted: "on the first page (up to 100)",
             bound_as: format!(
                 "service account {} acting as {} in {domain}",
                 self.settings.key.client_email, self.settings.admin_user
@@ -398,7 +317,8 @@ impl Directory for GoogleDirectory {
                 }
             })
             .collect();
-        let read = futures_util::future::join_all(reads).await;
+        // The first failure ends the read: the rest would be thrown away.
+        let read = futures_util::future::try_join_all(reads).await?;
         let known: HashMap<&str, usize> = all_users
             .iter()
             .enumerate()
@@ -408,7 +328,7 @@ impl Directory for GoogleDirectory {
         let mut groups = Vec::new();
         for (g, members) in wanted.iter().zip(read) {
             let name = g.shown_name().to_owned();
-            let Some(members) = members? else {
+            let Some(members) = members else {
                 warnings.push(format!(
                     "group {name}: deleted in Google Workspace while it was being read; left out"
                 ));
@@ -416,7 +336,19 @@ impl Directory for GoogleDirectory {
             };
             progress.group_read();
             let mut seen = HashSet::new();
+            if members.everyone {
+                warnings.push(format!(
+                    "group {name}: has everyone in the organisation as a member, which Google does not list; only its other members are synchronised"
+                ));
+            }
+            if members.other > 0 {
+                warnings.push(format!(
+                    "group {name}: {} member(s) are not users and are left out",
+                    members.other
+                ));
+            }
             let (inside, outside): (Vec<String>, Vec<String>) = members
+                .users
                 .into_iter()
                 .filter(|id| seen.insert(id.clone()))
                 .partition(|id| known.contains_key(id.as_str()));
@@ -475,7 +407,7 @@ impl Directory for GoogleDirectory {
             .collect::<String>()
             .replace('+', "%20");
         let url = self.api(&format!(
-            "/admin/directory/v1/users/{key}?projection=basic&fields=id,primaryEmail,name/fullName,suspended,archived,aliases"
+            "/admin/directory/v1/users/{key}?projection=basic&fields=id,primaryEmail,name/fullName,suspended,archived,aliases,nonEditableAliases"
         ));
         match self.get::<GoogleUser>(&url).await {
             Ok(u) => u
@@ -484,7 +416,7 @@ impl Directory for GoogleDirectory {
                 .map_err(|(_, id)| DirectoryError::Incomplete {
                     detail: format!("Google sent user {id} without primaryEmail or suspended"),
                 }),
-            Err(Failure::NotFound) => Ok(None),
+            Err(Failure::NotFound(_)) => Ok(None),
             Err(Failure::Other(e)) => Err(e),
         }
     }

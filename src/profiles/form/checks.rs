@@ -123,8 +123,8 @@ fn check_host(value: &str) -> Result<(), String> {
     }
 }
 
-/// https anywhere; plain http only to this machine (a local test or proxy).
-/// One of Microsoft's hosts over https, nothing after the host; or this machine.
+/// One of the service's hosts over https (a path only when `path_allowed`), or this
+/// machine (a local test or proxy).
 fn check_cloud(value: &str, owner: &str, hosts: &[&str], path_allowed: bool) -> Result<(), String> {
     check_url(value)?;
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
@@ -152,6 +152,7 @@ fn check_cloud(value: &str, owner: &str, hosts: &[&str], path_allowed: bool) -> 
     }
 }
 
+/// https anywhere; plain http only to this machine (a local test or proxy).
 fn check_url(value: &str) -> Result<(), String> {
     let url = url::Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
     let loopback = match url.host() {

@@ -256,7 +256,12 @@ pub fn check(
     if let Some(stored) = existing
         && settings.endpoint() != stored.endpoint()
     {
-        for slot in [SecretSlot::BindPassword, SecretSlot::Password] {
+        for slot in [
+            SecretSlot::BindPassword,
+            SecretSlot::Password,
+            SecretSlot::ServiceAccountKey,
+            SecretSlot::OidcClientSecret,
+        ] {
             let typed = new_secrets.iter().any(|(s, _)| *s == slot);
             if stored.secret(slot).is_some() && !typed && !drop_secrets.contains(&slot) {
                 errors.add(
