@@ -120,6 +120,51 @@ pub struct Snapshot {
     pub skip_new_disabled: bool,
 }
 
+impl Snapshot {
+    /// A cloud directory's snapshot: every user read, narrowed to the chosen groups'
+    /// members when groups were chosen (`in_chosen`: their indexes in `all_users`), with
+    /// the domains of the users' names, by which sign-ins are sent to the provider.
+    pub fn narrowed(
+        all_users: Vec<SourceUser>,
+        groups: Vec<SourceGroup>,
+        warnings: Vec<String>,
+        in_chosen: Option<std::collections::HashSet<usize>>,
+        skip_new_disabled: bool,
+    ) -> Snapshot {
+        let total = all_users.len();
+        let (users, scope) = match in_chosen {
+            None => (all_users, None),
+            Some(in_chosen) => {
+                let users: Vec<SourceUser> = all_users
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| in_chosen.contains(i))
+                    .map(|(_, u)| u)
+                    .collect();
+                let scope = format!(
+                    "{} of {total} users are in the chosen groups; only they are synchronised",
+                    users.len()
+                );
+                (users, Some(scope))
+            }
+        };
+        let domains: std::collections::BTreeSet<String> = users
+            .iter()
+            .filter_map(|u| u.username.rsplit_once('@'))
+            .map(|(_, domain)| domain.trim().to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        Snapshot {
+            users,
+            groups,
+            warnings,
+            scope,
+            sign_in_domains: Some(domains.into_iter().collect()),
+            skip_new_disabled,
+        }
+    }
+}
+
 /// What went wrong, in the directory's own words where it gave any.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {

@@ -27,6 +27,58 @@ impl Default for RetryBudget {
     }
 }
 
+/// A token is renewed this long before the service says it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(120);
+
+/// An OAuth 2.0 error answer (RFC 6749 §5.2).
+#[derive(serde::Deserialize)]
+pub struct TokenError {
+    #[serde(default)]
+    pub error: String,
+    #[serde(default)]
+    pub error_description: String,
+}
+
+/// Reads a successful OAuth 2.0 token answer (RFC 6749 §5.1): the access token, and until
+/// when to use it (shortly before it expires).
+pub fn access_token(body: &[u8]) -> Result<(String, Instant), DirectoryError> {
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        access_token: String,
+        #[serde(default)]
+        expires_in: u64,
+    }
+    let token: TokenAnswer =
+        serde_json::from_slice(body).map_err(|e| DirectoryError::Protocol {
+            detail: format!("the token endpoint's answer does not parse: {e}"),
+        })?;
+    let lifetime = Duration::from_secs(token.expires_in.max(60));
+    let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
+    Ok((token.access_token, until))
+}
+
+/// What went wrong with one request: a 404 is told apart (with the service's words),
+/// because a group deleted between listing it and reading its members is not a failed
+/// read.
+pub enum Failure {
+    NotFound(String),
+    Other(DirectoryError),
+}
+
+impl From<DirectoryError> for Failure {
+    fn from(e: DirectoryError) -> Failure {
+        Failure::Other(e)
+    }
+}
+
+/// The error of a request where a 404 is no different.
+pub fn failed(f: Failure) -> DirectoryError {
+    match f {
+        Failure::NotFound(detail) => DirectoryError::Protocol { detail },
+        Failure::Other(e) => e,
+    }
+}
+
 /// A service's ways: what a throttling answer looks like and how its errors read.
 #[derive(Clone, Copy)]
 pub struct Dialect {

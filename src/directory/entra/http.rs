@@ -3,58 +3,20 @@
 //! the end, throttling waited out within the run's budget, and every failure in the
 //! server's own words.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 
 use super::{ASSERTION_TYPE, EntraDirectory, client_assertion, token_url};
 
 use crate::directory::DirectoryError;
-use crate::directory::rest::{Dialect, excerpt};
-
-/// A token is renewed this long before Entra says it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(120);
-
-/// What went wrong with one request: Graph's 404 is told apart, because a group deleted
-/// between listing it and reading its members is not a failed read.
-pub(super) enum Failure {
-    NotFound(String),
-    Other(DirectoryError),
-}
-
-impl From<DirectoryError> for Failure {
-    fn from(e: DirectoryError) -> Failure {
-        Failure::Other(e)
-    }
-}
-
-pub(super) fn failed(f: Failure) -> DirectoryError {
-    match f {
-        Failure::NotFound(detail) => DirectoryError::Protocol { detail },
-        Failure::Other(e) => e,
-    }
-}
+use crate::directory::rest::{Dialect, Failure, TokenError, excerpt};
 
 #[derive(Deserialize)]
 pub(super) struct Page<T> {
     pub(super) value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     pub(super) next_link: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
-struct TokenError {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    error_description: String,
 }
 
 #[derive(Deserialize)]
@@ -106,14 +68,9 @@ impl EntraDirectory {
         if !status.is_success() {
             return Err(token_error(status, &body));
         }
-        let token: TokenAnswer =
-            serde_json::from_slice(&body).map_err(|e| DirectoryError::Protocol {
-                detail: format!("the token endpoint's answer does not parse: {e}"),
-            })?;
-        let lifetime = Duration::from_secs(token.expires_in.max(60));
-        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
-        *cached = Some((token.access_token.clone(), until));
-        Ok(token.access_token)
+        let (token, until) = crate::directory::rest::access_token(&body)?;
+        *cached = Some((token.clone(), until));
+        Ok(token)
     }
 
     /// One Graph GET, throttling retried; the body as JSON of type `T`.

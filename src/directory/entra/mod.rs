@@ -20,8 +20,9 @@ use rustls::ClientConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::rest::{Failure, failed};
 pub use assertion::{ASSERTION_TYPE, client_assertion, token_url};
-use http::{Failure, Page, failed};
+use http::Page;
 
 use super::rest::{Rest, RetryBudget};
 use super::{
@@ -393,38 +394,16 @@ impl Directory for EntraDirectory {
                 members: inside,
             });
         }
-        let total = all_users.len();
-        let (users, scope) = if chosen.is_empty() {
-            (all_users, None)
-        } else {
-            let users: Vec<SourceUser> = all_users
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| in_chosen.contains(i))
-                .map(|(_, u)| u)
-                .collect();
-            let scope = format!(
-                "{} of {total} users are in the chosen groups; only they are synchronised",
-                users.len()
-            );
-            (users, Some(scope))
-        };
-        let domains: std::collections::BTreeSet<String> = users
-            .iter()
-            .filter_map(|u| u.username.rsplit_once('@'))
-            .map(|(_, domain)| domain.trim().to_lowercase())
-            .filter(|d| !d.is_empty())
-            .collect();
-        Ok(Snapshot {
-            users,
+        let in_chosen = (!chosen.is_empty()).then_some(in_chosen);
+        // "Enabled users only": disabled accounts are read all the same, so that a user
+        // disabled in Entra ID is disabled here too (and signed out).
+        Ok(Snapshot::narrowed(
+            all_users,
             groups,
             warnings,
-            scope,
-            sign_in_domains: Some(domains.into_iter().collect()),
-            // "Enabled users only": disabled accounts are read all the same, so that a user
-            // disabled in Entra ID is disabled here too (and signed out).
-            skip_new_disabled: self.settings.enabled_users_only,
-        })
+            in_chosen,
+            self.settings.enabled_users_only,
+        ))
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {

@@ -4,7 +4,7 @@
 //! 403 with a rate-limit reason) waited out within the run's budget; every failure in
 //! Google's words with what to do about it.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,10 +14,8 @@ use serde::Deserialize;
 use super::objects::Listing;
 use super::{GoogleDirectory, SCOPES, ServiceAccountKey};
 use crate::directory::DirectoryError;
-use crate::directory::rest::{Dialect, excerpt};
+use crate::directory::rest::{Dialect, Failure, TokenError, excerpt};
 
-/// A token is renewed this long before Google says it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(120);
 /// Assertions live this long (Google takes at most an hour).
 const ASSERTION_SECONDS: i64 = 600;
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -41,42 +39,6 @@ pub(super) const DIRECTORY_API: Dialect = Dialect {
     },
     describe: |status, body| api_error(status, body, ""),
 };
-
-/// What went wrong with one request: a 404 is told apart, because a group deleted between
-/// listing it and reading its members is not a failed read.
-pub(super) enum Failure {
-    /// Google's words for the 404.
-    NotFound(String),
-    Other(DirectoryError),
-}
-
-impl From<DirectoryError> for Failure {
-    fn from(e: DirectoryError) -> Failure {
-        Failure::Other(e)
-    }
-}
-
-pub(super) fn failed(f: Failure) -> DirectoryError {
-    match f {
-        Failure::NotFound(detail) => DirectoryError::Protocol { detail },
-        Failure::Other(e) => e,
-    }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: u64,
-}
-
-#[derive(Deserialize)]
-struct TokenError {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    error_description: String,
-}
 
 #[derive(Deserialize)]
 struct ApiErrorBody {
@@ -120,14 +82,9 @@ impl GoogleDirectory {
         if !status.is_success() {
             return Err(self.token_error(status, &body));
         }
-        let token: TokenAnswer =
-            serde_json::from_slice(&body).map_err(|e| DirectoryError::Protocol {
-                detail: format!("Google's token answer does not parse: {e}"),
-            })?;
-        let lifetime = Duration::from_secs(token.expires_in.max(60));
-        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN).max(lifetime / 2);
-        *cached = Some((token.access_token.clone(), until));
-        Ok(token.access_token)
+        let (token, until) = crate::directory::rest::access_token(&body)?;
+        *cached = Some((token.clone(), until));
+        Ok(token)
     }
 
     /// One Directory API GET, throttling retried; the body as JSON of type `T`.

@@ -9,7 +9,7 @@
 mod http;
 mod objects;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +17,12 @@ use rustls::ClientConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::rest::{Failure, failed};
 use super::rest::{Rest, RetryBudget};
 use super::{
     ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress, Snapshot,
     SourceGroup, SourceUser,
 };
-use http::{Failure, failed};
 pub use http::{GRANT_TYPE, assertion};
 use objects::{GoogleGroup, GoogleUser, GroupsPage, MembersPage, Unusable, UsersPage};
 
@@ -370,36 +370,10 @@ impl Directory for GoogleDirectory {
                 members: inside,
             });
         }
-        let total = all_users.len();
-        let (users, scope) = if chosen.is_empty() {
-            (all_users, None)
-        } else {
-            let users: Vec<SourceUser> = all_users
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| in_chosen.contains(i))
-                .map(|(_, u)| u)
-                .collect();
-            let scope = format!(
-                "{} of {total} users are in the chosen groups; only they are synchronised",
-                users.len()
-            );
-            (users, Some(scope))
-        };
-        let domains: BTreeSet<String> = users
-            .iter()
-            .filter_map(|u| u.username.rsplit_once('@'))
-            .map(|(_, domain)| domain.trim().to_lowercase())
-            .filter(|d| !d.is_empty())
-            .collect();
-        Ok(Snapshot {
-            users,
-            groups,
-            warnings,
-            scope,
-            sign_in_domains: Some(domains.into_iter().collect()),
-            skip_new_disabled: false,
-        })
+        let in_chosen = (!chosen.is_empty()).then_some(in_chosen);
+        Ok(Snapshot::narrowed(
+            all_users, groups, warnings, in_chosen, false,
+        ))
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
