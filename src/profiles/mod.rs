@@ -141,6 +141,8 @@ impl GoogleProfile {
 pub struct AppIntegrationProfile {
     pub url: String,
     pub ignore_tls_errors: bool,
+    /// As for LDAP: a CA or the server's own (pinned) certificate, PEM.
+    pub trusted_certificate_pem: String,
     pub requires_auth: bool,
     pub username: String,
     pub password_secret: Option<i64>,
@@ -151,6 +153,7 @@ pub struct AppIntegrationProfile {
 pub struct IceWarpProfile {
     pub server: String,
     pub ignore_tls_errors: bool,
+    pub trusted_certificate_pem: String,
     pub admin_user: String,
     pub password_secret: Option<i64>,
     pub timeout_seconds: u32,
@@ -277,16 +280,18 @@ impl KindSettings {
                 s.trusted_certificate_pem.trim()
             )),
             KindSettings::AppIntegration(s) => Some(format!(
-                "{}|{}|{}",
+                "{}|{}|{}|{}",
                 s.url.trim(),
                 s.ignore_tls_errors,
-                s.username.trim()
+                s.username.trim(),
+                s.trusted_certificate_pem.trim()
             )),
             KindSettings::IceWarp(s) => Some(format!(
-                "{}|{}|{}",
+                "{}|{}|{}|{}",
                 lower(&s.server),
                 s.ignore_tls_errors,
-                s.admin_user.trim()
+                s.admin_user.trim(),
+                s.trusted_certificate_pem.trim()
             )),
             // The key signs what goes to the token URL, the token goes to the Directory
             // API, the client secret itself to the issuer's token endpoint.

@@ -386,7 +386,7 @@ fn google(name: &str, key_json: &str) -> Fields {
     f
 }
 
-fn app_integration(name: &str) -> Fields {
+pub fn app_integration(name: &str) -> Fields {
     let mut f = common(name);
     f.extend([
         ("kind", "application_integration".into()),
@@ -398,7 +398,7 @@ fn app_integration(name: &str) -> Fields {
     f
 }
 
-fn icewarp(name: &str) -> Fields {
+pub fn icewarp(name: &str) -> Fields {
     let mut f = common(name);
     f.extend([
         ("kind", "icewarp".into()),

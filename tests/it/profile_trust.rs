@@ -178,3 +178,27 @@ crate::db_test! {
         assert_eq!(count, 0, "nothing saved");
     }
 }
+
+// The trusted certificate of an IceWarp or Application Integration profile is kept (it was
+// dropped without a word), and changing it counts as a new endpoint for the password.
+crate::db_test! {
+    async fn http_kinds_keep_their_trusted_certificate(app) {
+        app.sign_in_as_admin().await;
+        let pem = roster::profiles::certificate::generate("mail.example.com").expect("cert").certificate_pem;
+        let line = pem.lines().nth(1).expect("base64").to_owned();
+        for (mut f, kind) in [(crate::profile_pages::icewarp("IceWarp"), "icewarp"), (crate::profile_pages::app_integration("App"), "application_integration")] {
+            set(&mut f, "trusted_certificate_pem", &pem);
+            let id = create(&app, &f).await;
+            let edit = app.get_html(&format!("/admin/profiles/{id}")).await;
+            assert!(edit.contains(&line), "{kind}: the certificate is shown again");
+            // Another certificate with the password left blank: it must be typed again.
+            let other = roster::profiles::certificate::generate("other.example.com").expect("cert").certificate_pem;
+            set(&mut f, "trusted_certificate_pem", &other);
+            set(&mut f, "password", "");
+            let page = format!("/admin/profiles/{id}");
+            let res = post(&app, &page, &page, &f, false).await;
+            assert_eq!(res.status().as_u16(), 422, "{kind}");
+            assert!(res.text().await.expect("body").contains("enter the password again"), "{kind}");
+        }
+    }
+}
