@@ -332,7 +332,14 @@ const ENTRA: &[FieldSpec] = &[
 ];
 
 const GOOGLE: &[FieldSpec] = &[
-    DOMAIN,
+    field(
+        "domain",
+        "Domain",
+        Input::Text,
+        true,
+        Check::DomainName,
+        "The Workspace's primary domain. Synchronised users are put in it, and a sign-in with Google counts only if Google vouches for this domain (hd).",
+    ),
     field(
         "admin_user",
         "Admin user name",
