@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod app_integration;
 pub mod browser;
 pub mod entra;
 pub mod google;
