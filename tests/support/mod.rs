@@ -7,6 +7,7 @@ pub mod app;
 pub mod browser;
 pub mod entra;
 pub mod google;
+pub mod icewarp;
 pub mod ldap_proxy;
 pub mod servers;
 
