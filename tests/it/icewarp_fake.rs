@@ -1024,6 +1024,27 @@ async fn tls_refuses_a_client_that_does_not_trust_the_certificate() {
     assert!(plain.post(url).body(login.clone()).send().await.is_err());
     assert_eq!(api.fake.request_count(Command::Any), 0);
 
+    // Pasted into a profile's "Trusted certificate (PEM)", it is Roster's own pin.
+    let pinned = roster::tls::trusting(&api.fake.certificate_pem()).expect("pin");
+    let client = http_client((*pinned).clone(), Duration::from_secs(5));
+    let response = client
+        .post(api.fake.url())
+        .header("content-type", "text/xml")
+        .body(login.clone())
+        .send()
+        .await
+        .expect("pinned");
+    assert!(sid_of(&response.text().await.expect("body")).is_some());
+    let wrong_pin = roster::tls::trusting(&other.certificate_pem()).expect("pin");
+    let client = http_client((*wrong_pin).clone(), Duration::from_secs(5));
+    let sent = client
+        .post(api.fake.url())
+        .header("content-type", "text/xml")
+        .body(login.clone())
+        .send()
+        .await;
+    assert!(sent.is_err(), "another certificate's pin is refused");
+
     // The certificate names localhost too.
     let url = api.fake.url().replacen("127.0.0.1", "localhost", 1);
     let response = api
