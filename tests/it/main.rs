@@ -21,6 +21,7 @@ mod google;
 mod google_fake;
 mod google_sign_in;
 mod harness;
+mod icewarp_fake;
 mod mfa;
 mod profile_pages;
 mod profile_trust;

@@ -1,8 +1,9 @@
-//! The HTTP/1.1 plumbing the in-process fakes (Entra ID, Google) share: an accept loop with
-//! one task per keep-alive connection, the request as the handlers see it, the answer
-//! before it becomes a hyper response, and the faults that are about the wire rather than
-//! the protocol — a stall, a body cut off under a full `Content-Length`, an HTML proxy page
-//! sent as JSON — plus the queue that decides when a test's fault fires.
+//! The HTTP/1.1 plumbing the in-process fakes (Entra ID, Google, IceWarp) share: an accept
+//! loop with one task per keep-alive connection (plain TCP, or TLS for IceWarp), the request
+//! as the handlers see it, the answer before it becomes a hyper response, and the faults
+//! that are about the wire rather than the protocol — a stall, a body cut off under a full
+//! `Content-Length`, an HTML proxy page sent as JSON — plus the queue that decides when a
+//! test's fault fires.
 //!
 //! Each fake includes it with `#[path = "fake_http.rs"]`, so it stays self-contained too.
 
@@ -29,24 +30,57 @@ impl AcceptLoop {
         AcceptLoop(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
+                tokio::spawn(serve_connection(stream, handler.clone()));
+            }
+        }))
+    }
+
+    /// The same over TLS: each connection's handshake runs in its own task, so a client
+    /// that stalls or refuses the certificate holds up nobody else.
+    pub fn spawn_tls<H, F>(
+        listener: tokio::net::TcpListener,
+        acceptor: tokio_rustls::TlsAcceptor,
+        handler: H,
+    ) -> AcceptLoop
+    where
+        H: Fn(Call) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        AcceptLoop(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
+                let (acceptor, handler) = (acceptor.clone(), handler.clone());
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let handler = handler.clone();
-                        async move {
-                            let call = Call::read(request).await;
-                            Ok::<_, std::convert::Infallible>(handler(call).await.into_response())
-                        }
-                    });
-                    // A client that hangs up mid-request is no error of the fake's.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    // A failed handshake (a client that does not trust the certificate)
+                    // is the client's answer, not an error of the fake's.
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, handler).await;
+                    }
                 });
             }
         }))
     }
+}
+
+/// One keep-alive HTTP/1.1 connection, plain or TLS.
+async fn serve_connection<S, H, F>(stream: S, handler: H)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Call) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let handler = handler.clone();
+        async move {
+            let call = Call::read(request).await;
+            Ok::<_, std::convert::Infallible>(handler(call).await.into_response())
+        }
+    });
+    // A client that hangs up mid-request is no error of the fake's.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 impl Drop for AcceptLoop {
@@ -145,7 +179,8 @@ impl Reply {
         Reply::bytes(status, "text/html; charset=utf-8", text.into_bytes())
     }
 
-    fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
+    /// Any body under any content type (IceWarp's XML, a proxy's plain text).
+    pub fn bytes(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![("content-type".into(), content_type.into())],

@@ -8,6 +8,7 @@ pub mod app_integration;
 pub mod browser;
 pub mod entra;
 pub mod google;
+pub mod icewarp;
 pub mod ldap_proxy;
 pub mod servers;
 
