@@ -363,7 +363,11 @@ async fn check_at_directory(
         }
         Err(e @ ConnectorError::Secret(_)) => return Err(anyhow::Error::from(e).into()),
     };
-    Ok(match directory.authenticate(&external_id, password).await {
+    let account = crate::directory::Account {
+        external_id: &external_id,
+        name: user.directory_name(),
+    };
+    Ok(match directory.authenticate(&account, password).await {
         Ok(PasswordCheck::Accepted) => Checked::Accepted,
         Ok(PasswordCheck::Refused { reason }) => Checked::Refused(reason),
         Err(e) => Checked::Refused(format!("directory error: {e}")),

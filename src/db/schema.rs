@@ -76,6 +76,7 @@ diesel::table! {
         emails -> Text,
         privileges -> Text,
         sign_in_name_key -> Text,
+        directory_name -> Text,
     }
 }
 

@@ -227,13 +227,22 @@ pub trait Directory {
     /// The one user with this user name (the profile's user name attribute), if any.
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError>;
 
-    /// Checks a user's password at the directory. `external_id` is the user's stable id
-    /// from the last synchronisation (so renames and the local-part rule do not matter).
+    /// Checks a user's password at the directory, for the account synchronised last.
     async fn authenticate(
         &self,
-        external_id: &str,
+        account: &Account<'_>,
         password: &secrecy::SecretString,
     ) -> Result<PasswordCheck, DirectoryError>;
+}
+
+/// A synchronised user as the directory knew them at the last synchronisation.
+#[derive(Debug, Clone, Copy)]
+pub struct Account<'a> {
+    /// The stable id (so renames and the local-part rule do not matter where the
+    /// directory can find a user by it).
+    pub external_id: &'a str,
+    /// The name the directory sent, for directories that check passwords by name.
+    pub name: &'a str,
 }
 
 /// How a kind's users prove who they are.
@@ -298,13 +307,13 @@ impl Connector {
 
     pub async fn authenticate(
         &self,
-        external_id: &str,
+        account: &Account<'_>,
         password: &secrecy::SecretString,
     ) -> Result<PasswordCheck, DirectoryError> {
         match self {
-            Connector::Ldap(d) => d.authenticate(external_id, password).await,
-            Connector::Entra(d) => d.authenticate(external_id, password).await,
-            Connector::Google(d) => d.authenticate(external_id, password).await,
+            Connector::Ldap(d) => d.authenticate(account, password).await,
+            Connector::Entra(d) => d.authenticate(account, password).await,
+            Connector::Google(d) => d.authenticate(account, password).await,
         }
     }
 }

@@ -63,6 +63,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
                 emails: &user.emails,
                 disabled: user.disabled,
                 sign_in_name: &user.sign_in_name,
+                directory_name: &user.directory_name,
             },
         )?;
         if user.disabled {
@@ -78,6 +79,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
             emails: &u.emails,
             disabled: u.disabled,
             sign_in_name: &u.sign_in_name,
+            directory_name: &u.directory_name,
         })
         .collect();
     step("deletes and updates");

@@ -49,6 +49,9 @@ pub struct UserChange {
     /// Active Directory's userPrincipalName, also accepted at sign-in.
     #[serde(default)]
     pub sign_in_name: String,
+    /// The name as the directory sent it (before "use only the local part").
+    #[serde(default)]
+    pub directory_name: String,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -208,6 +211,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 emails: source.emails.clone(),
                 disabled: source.disabled,
                 sign_in_name: source.sign_in_name.clone(),
+                directory_name: source.username.clone(),
             }),
             Some(current) => {
                 let mut fields = Vec::new();
@@ -226,6 +230,11 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 if current.sign_in_name_key != username_key(&source.sign_in_name) {
                     fields.push("sign-in name".to_owned());
                 }
+                // (Users synchronised before the name was kept get it with their next
+                // change.)
+                if !current.directory_name.is_empty() && current.directory_name != source.username {
+                    fields.push("directory name".to_owned());
+                }
                 if fields.is_empty() {
                     plan.users_unchanged += 1;
                 } else {
@@ -241,6 +250,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                         emails: source.emails.clone(),
                         disabled: source.disabled,
                         sign_in_name: source.sign_in_name.clone(),
+                        directory_name: source.username.clone(),
                     });
                 }
             }
@@ -267,6 +277,7 @@ pub fn plan(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing) -> 
                 emails: current.emails.clone(),
                 disabled: current.directory_disabled,
                 sign_in_name: String::new(),
+                directory_name: current.directory_name.clone(),
             });
         } else {
             plan.users_unchanged += 1;

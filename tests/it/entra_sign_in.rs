@@ -36,6 +36,7 @@ pub async fn synchronised(app: &TestApp, profile: ProfileId, oid: &str, upn: &st
             emails: &[],
             disabled: false,
             sign_in_name: "",
+            directory_name: &upn,
         };
         user_rows::insert_directory_users(c, &of, &[user]).expect("user");
         let domain = upn

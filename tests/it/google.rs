@@ -195,6 +195,14 @@ crate::db_test! {
         // chosen group. A group is chosen by its address as well as by its name.
         assert_eq!(names(&synced_users(&app, profile.id).await), ["alice", "bob"]);
         assert_eq!(memberships(&app, profile.id).await, pairs(&[("Staff", "alice"), ("Staff", "bob")]));
+        // The name the directory sent is kept beside the local part, for directories that
+        // check passwords by name.
+        let kept = app.conn(|c| {
+            use diesel::prelude::*;
+            use roster::db::schema::users;
+            users::table.filter(users::username.eq("alice")).select(users::directory_name).first::<String>(c).expect("alice")
+        }).await;
+        assert_eq!(kept, "alice@acme.example");
         assert!(plan.scope.as_deref().unwrap_or("").contains("2 of 4 users"), "{:?}", plan.scope);
     }
 }

@@ -289,7 +289,7 @@ crate::db_test! {
         app.sign_in_as_admin().await;
         let profile = ldap_profile(&app, servers::slapd(), "Rows", |_| {}).await;
         let (users_of, groups_of) = app.conn(move |c| {
-            let new = |name: &'static str| user_rows::NewDirectoryUser { external_id: name, username: name, full_name: name, emails: &[], disabled: false, sign_in_name: "" };
+            let new = |name: &'static str| user_rows::NewDirectoryUser { external_id: name, username: name, full_name: name, emails: &[], disabled: false, sign_in_name: "", directory_name: "" };
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &[new("ann"), new("ben")]).expect("users");
             groups::insert_groups(c, profile, &[("g1", "one", ""), ("g2", "two", "")]).expect("groups");
@@ -315,7 +315,7 @@ crate::db_test! {
         // Nor can a user point at a missing profile, when created or moved.
         let orphan = app.conn(move |c| {
             let of = user_rows::NewUsersOf { profile_id: ProfileId(profile.0 + 1000), domain: "", mfa_required: false, privileges: &[] };
-            let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false, sign_in_name: "" };
+            let new = user_rows::NewDirectoryUser { external_id: "cy", username: "cy", full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" };
             user_rows::insert_directory_users(c, &of, &[new])
         }).await;
         assert!(orphan.is_err(), "a user of a missing profile was accepted");

@@ -269,7 +269,7 @@ crate::db_test! {
         // 2,500 users this profile synchronised earlier that the directory no longer has.
         app.conn(move |c| {
             let ids: Vec<String> = (0..2500).map(|i| format!("gone-{i:04}")).collect();
-            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "" }).collect();
+            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" }).collect();
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &new).expect("users");
         }).await;
@@ -293,8 +293,8 @@ crate::db_test! {
         let profile = ldap_profile(&app, servers::slapd(), "Standing", |_| {}).await;
         app.conn(move |c| {
             let new = [
-                user_rows::NewDirectoryUser { external_id: "on", username: "still-here", full_name: "", emails: &[], disabled: false, sign_in_name: "" },
-                user_rows::NewDirectoryUser { external_id: "off", username: "switched-off", full_name: "", emails: &[], disabled: true, sign_in_name: "" },
+                user_rows::NewDirectoryUser { external_id: "on", username: "still-here", full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" },
+                user_rows::NewDirectoryUser { external_id: "off", username: "switched-off", full_name: "", emails: &[], disabled: true, sign_in_name: "", directory_name: "" },
             ];
             let of = user_rows::NewUsersOf { profile_id: profile, domain: "", mfa_required: false, privileges: &[] };
             user_rows::insert_directory_users(c, &of, &new).expect("users");

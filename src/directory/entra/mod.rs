@@ -424,7 +424,7 @@ impl Directory for EntraDirectory {
 
     async fn authenticate(
         &self,
-        _external_id: &str,
+        _account: &super::Account<'_>,
         _password: &SecretString,
     ) -> Result<PasswordCheck, DirectoryError> {
         Ok(PasswordCheck::Refused {

@@ -397,7 +397,7 @@ impl Directory for GoogleDirectory {
 
     async fn authenticate(
         &self,
-        _external_id: &str,
+        _account: &super::Account<'_>,
         _password: &SecretString,
     ) -> Result<PasswordCheck, DirectoryError> {
         Ok(PasswordCheck::Refused {

@@ -216,9 +216,10 @@ impl Directory for LdapDirectory {
 
     async fn authenticate(
         &self,
-        external_id: &str,
+        account: &super::Account<'_>,
         password: &SecretString,
     ) -> Result<PasswordCheck, DirectoryError> {
+        let external_id = account.external_id;
         // RFC 4513 §5.1.2: an empty password makes an unauthenticated bind that succeeds.
         if crate::auth::password::is_blank(password.expose_secret()) {
             return Ok(PasswordCheck::Refused {

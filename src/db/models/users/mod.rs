@@ -82,9 +82,20 @@ pub struct User {
     pub last_sign_in_at: Option<i64>,
     emails: String,
     privileges: String,
+    directory_name: String,
 }
 
 impl User {
+    /// The user's name as their directory knows it (for directories that check passwords
+    /// by name): as last synchronised, else the user name.
+    pub fn directory_name(&self) -> &str {
+        if self.directory_name.is_empty() {
+            &self.username
+        } else {
+            &self.directory_name
+        }
+    }
+
     pub fn emails(&self) -> Vec<String> {
         parse_emails(&self.emails)
     }

@@ -22,6 +22,8 @@ pub struct SyncedUser {
     pub directory_disabled: bool,
     pub emails: Vec<String>,
     pub sign_in_name_key: String,
+    /// The name the directory sent (empty for users synchronised before it was kept).
+    pub directory_name: String,
 }
 
 /// The users a profile synchronised, with their addresses.
@@ -29,7 +31,16 @@ pub fn synced_by_profile(
     conn: &mut DbConnection,
     profile_id: ProfileId,
 ) -> QueryResult<Vec<SyncedUser>> {
-    type Row = (i64, Option<String>, String, String, bool, String, String);
+    type Row = (
+        i64,
+        Option<String>,
+        String,
+        String,
+        bool,
+        String,
+        String,
+        String,
+    );
     let rows: Vec<Row> = users::table
         .filter(users::profile_id.eq(profile_id))
         .filter(users::auth_method.eq(AuthMethod::Directory.as_str()))
@@ -42,14 +53,16 @@ pub fn synced_by_profile(
             users::directory_disabled,
             users::emails,
             users::sign_in_name_key,
+            users::directory_name,
         ))
         .load(conn)?;
     Ok(rows
         .into_iter()
         .map(
-            |(id, external_id, username, full_name, directory_disabled, emails, sign_in)| {
+            |(id, external_id, username, full_name, directory_disabled, emails, sign_in, name)| {
                 SyncedUser {
                     sign_in_name_key: sign_in,
+                    directory_name: name,
                     emails: parse_emails(&emails),
                     id,
                     external_id: external_id.unwrap_or_default(),
@@ -90,6 +103,8 @@ pub struct NewDirectoryUser<'a> {
     pub disabled: bool,
     /// Active Directory's userPrincipalName (empty for other kinds).
     pub sign_in_name: &'a str,
+    /// The name as the directory sent it, before "use only the local part".
+    pub directory_name: &'a str,
 }
 
 #[derive(Insertable)]
@@ -110,6 +125,7 @@ struct DirectoryUserRow<'a> {
     created_at: i64,
     updated_at: i64,
     sign_in_name_key: String,
+    directory_name: &'a str,
 }
 
 /// How a sync creates users: in its profile's domain, with its MFA-by-default and default
@@ -133,7 +149,7 @@ pub fn insert_directory_users(
         .select(diesel::dsl::max(users::id))
         .first::<Option<i64>>(conn)?
         .unwrap_or(0);
-    // 14 columns × 2,000 rows stays under SQLite's 32,766 bound parameters; PostgreSQL
+    // 16 columns × 2,000 rows stays under SQLite's 32,766 bound parameters; PostgreSQL
     // takes larger batches by COPY (a 100,000-user sync: 2.7 s of multi-row INSERTs).
     let batch = match conn {
         DbConnection::Sqlite(_) => 2_000,
@@ -158,6 +174,7 @@ pub fn insert_directory_users(
                 created_at: now,
                 updated_at: now,
                 sign_in_name_key: username_key(u.sign_in_name),
+                directory_name: u.directory_name,
             })
             .collect();
         match &mut *conn {
@@ -212,6 +229,7 @@ pub fn update_directory_user(
             users::search_text.eq(search_text(user.username, user.full_name, user.emails)),
             users::emails.eq(emails_column(user.emails)),
             users::sign_in_name_key.eq(username_key(user.sign_in_name)),
+            users::directory_name.eq(user.directory_name),
             users::updated_at.eq(crate::db::now()),
         ))
         .execute(conn)?;
