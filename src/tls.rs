@@ -119,11 +119,32 @@ pub fn trusting(pem: &str) -> Result<Arc<ClientConfig>, TrustError> {
     let verifier = Pinned {
         pins: certs.iter().map(|c| c.as_ref().to_vec()).collect(),
         chain,
+        any: false,
         algorithms: provider.signature_verification_algorithms,
     };
+    with_verifier(provider, verifier).map_err(TrustError::Unreadable)
+}
+
+/// "Ignore TLS certificate errors": still encrypted, and the handshake still proves the
+/// server holds its certificate's key, but any certificate is accepted (for tests).
+pub fn unverified() -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Pinned {
+        pins: Vec::new(),
+        chain: None,
+        any: true,
+        algorithms: provider.signature_verification_algorithms,
+    };
+    with_verifier(provider, verifier)
+}
+
+fn with_verifier(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Pinned,
+) -> Result<Arc<ClientConfig>, String> {
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TrustError::Unreadable(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -136,6 +157,8 @@ struct Pinned {
     pins: Vec<Vec<u8>>,
     /// Chain verification to the trusted certificates as CAs.
     chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// Any certificate at all ("Ignore TLS certificate errors").
+    any: bool,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
@@ -148,10 +171,11 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
         ocsp_response: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if self
-            .pins
-            .iter()
-            .any(|pin| pin.as_slice() == end_entity.as_ref())
+        if self.any
+            || self
+                .pins
+                .iter()
+                .any(|pin| pin.as_slice() == end_entity.as_ref())
         {
             return Ok(rustls::client::danger::ServerCertVerified::assertion());
         }

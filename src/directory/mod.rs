@@ -5,11 +5,13 @@
 //! (Active Directory's sub-codes, TLS hints) live in its module too.
 //!
 //! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory,
-//! `entra/` Microsoft Entra ID, `google/` Google Workspace, `rest` what the HTTP ones
-//! share. `app_integration.rs` and `icewarp.rs` come with their issues:
+//! `entra/` Microsoft Entra ID, `google/` Google Workspace, `app_integration.rs`
+//! MailStore's Application Integration, `rest` what the HTTP ones share. `icewarp` comes
+//! with its issue:
 //! each adds a variant to `Connector` and a branch to `profiles::connector`. Callers build a
 //! connector only through `profiles::connector` (stored profile or posted form).
 
+pub mod app_integration;
 pub mod entra;
 pub mod google;
 pub mod ldap;
@@ -263,12 +265,13 @@ pub enum Connector {
     Ldap(ldap::LdapDirectory),
     Entra(entra::EntraDirectory),
     Google(google::GoogleDirectory),
+    AppIntegration(app_integration::AppIntegrationDirectory),
 }
 
 impl Connector {
     pub fn sign_in_method(&self) -> SignInMethod {
         match self {
-            Connector::Ldap(_) => SignInMethod::Password,
+            Connector::Ldap(_) | Connector::AppIntegration(_) => SignInMethod::Password,
             Connector::Entra(_) | Connector::Google(_) => SignInMethod::OpenIdConnect,
         }
     }
@@ -278,6 +281,7 @@ impl Connector {
             Connector::Ldap(d) => d.test_connection().await,
             Connector::Entra(d) => d.test_connection().await,
             Connector::Google(d) => d.test_connection().await,
+            Connector::AppIntegration(d) => d.test_connection().await,
         }
     }
 
@@ -286,6 +290,7 @@ impl Connector {
             Connector::Ldap(d) => d.list_groups(search).await,
             Connector::Entra(d) => d.list_groups(search).await,
             Connector::Google(d) => d.list_groups(search).await,
+            Connector::AppIntegration(d) => d.list_groups(search).await,
         }
     }
 
@@ -294,6 +299,7 @@ impl Connector {
             Connector::Ldap(d) => d.snapshot(progress).await,
             Connector::Entra(d) => d.snapshot(progress).await,
             Connector::Google(d) => d.snapshot(progress).await,
+            Connector::AppIntegration(d) => d.snapshot(progress).await,
         }
     }
 
@@ -302,6 +308,7 @@ impl Connector {
             Connector::Ldap(d) => d.find_user(username).await,
             Connector::Entra(d) => d.find_user(username).await,
             Connector::Google(d) => d.find_user(username).await,
+            Connector::AppIntegration(d) => d.find_user(username).await,
         }
     }
 
@@ -314,6 +321,7 @@ impl Connector {
             Connector::Ldap(d) => d.authenticate(account, password).await,
             Connector::Entra(d) => d.authenticate(account, password).await,
             Connector::Google(d) => d.authenticate(account, password).await,
+            Connector::AppIntegration(d) => d.authenticate(account, password).await,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::crypto::MasterKey;
 use crate::db::Db;
 use crate::db::models::directory_profiles::{DirectoryProfile, ProfileKind};
 use crate::directory::Connector;
+use crate::directory::app_integration::{AppIntegrationDirectory, AppIntegrationSettings};
 use crate::directory::entra::{EntraDirectory, EntraSettings};
 use crate::directory::google::{GoogleDirectory, GoogleSettings, ServiceAccountKey};
 use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ServicePool};
@@ -129,7 +130,7 @@ fn connector_slot(settings: &KindSettings) -> Option<SecretSlot> {
         KindSettings::Ldap(..) => Some(SecretSlot::BindPassword),
         KindSettings::Entra(_) => Some(SecretSlot::CertificateKey),
         KindSettings::Google(_) => Some(SecretSlot::ServiceAccountKey),
-        _ => None,
+        KindSettings::AppIntegration(_) | KindSettings::IceWarp(_) => Some(SecretSlot::Password),
     }
 }
 
@@ -176,10 +177,43 @@ fn build(
                 GoogleDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
             Ok(Connector::Google(directory))
         }
-        KindSettings::AppIntegration(_) => Err(ConnectorError::NotAvailable(
-            ProfileKind::ApplicationIntegration,
-        )),
+        KindSettings::AppIntegration(s) => {
+            let settings = AppIntegrationSettings {
+                url: s.url.trim().to_owned(),
+                basic: s
+                    .requires_auth
+                    .then(|| (s.username.trim().to_owned(), secret)),
+                commands: s.commands(),
+                groups_to_sync,
+                timeout: s.timeout(),
+            };
+            let tls = http_trust(s.ignore_tls_errors, &s.trusted_certificate_pem, tls)?;
+            let directory =
+                AppIntegrationDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
+            Ok(Connector::AppIntegration(directory))
+        }
         KindSettings::IceWarp(_) => Err(ConnectorError::NotAvailable(ProfileKind::IceWarp)),
+    }
+}
+
+/// The TLS trust of an HTTP directory: none ("Ignore TLS certificate errors"), the
+/// profile's own certificate, or Roster's.
+fn http_trust(
+    ignore_tls_errors: bool,
+    trusted_certificate_pem: &str,
+    tls: Arc<ClientConfig>,
+) -> Result<Arc<ClientConfig>, ConnectorError> {
+    let unusable = |e: String| {
+        ConnectorError::Unusable(crate::directory::DirectoryError::Settings(format!(
+            "the profile's trusted certificate {e}"
+        )))
+    };
+    if ignore_tls_errors {
+        crate::tls::unverified().map_err(unusable)
+    } else if trusted_certificate_pem.trim().is_empty() {
+        Ok(tls)
+    } else {
+        crate::tls::trusting(trusted_certificate_pem).map_err(|e| unusable(e.to_string()))
     }
 }
 

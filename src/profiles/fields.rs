@@ -421,6 +421,39 @@ const APP_INTEGRATION: &[FieldSpec] = &[
     // Required only when the server requires authentication (checked in `form`).
     field("username", "User name", Input::Text, false, Check::Any, ""),
     field("password", "Password", Input::Secret, false, Check::Any, ""),
+    USE_LOCAL_PART,
+    field(
+        "timeout_seconds",
+        "Timeout (seconds)",
+        Input::Number,
+        false,
+        Check::Seconds(1, 300),
+        "Each request must be answered within this. Empty: 30.",
+    ),
+    field(
+        "list_command",
+        "List command (advanced)",
+        Input::Text,
+        false,
+        Check::Attribute,
+        "Sent as cmd= to list the users (a JSON array of userName, distinguishedName, fullName, emailAddresses). A user's distinguishedName, when the server sends one, is what identifies them across renames; otherwise their userName does. Empty: list.",
+    ),
+    field(
+        "auth_command",
+        "Password check command (advanced)",
+        Input::Text,
+        false,
+        Check::Attribute,
+        "Sent as cmd= with user= and password= when someone signs in; only an answer {\"success\":true} signs them in. Empty: auth.",
+    ),
+    field(
+        "groups_command",
+        "Groups command (advanced)",
+        Input::Text,
+        false,
+        Check::Attribute,
+        "Sent as cmd= to list the groups (groupName, description, members). A server that does not know it has no groups. Empty: groups.",
+    ),
 ];
 
 const ICEWARP: &[FieldSpec] = &[
@@ -466,6 +499,7 @@ pub fn has_connector(kind: ProfileKind) -> bool {
             | ProfileKind::GenericLdap
             | ProfileKind::EntraId
             | ProfileKind::GoogleWorkspace
+            | ProfileKind::ApplicationIntegration
     )
 }
 

@@ -146,6 +146,26 @@ pub struct AppIntegrationProfile {
     pub requires_auth: bool,
     pub username: String,
     pub password_secret: Option<i64>,
+    /// Advanced: the command names (the credential and group commands are not publicly
+    /// documented); empty means `list`, `auth`, `groups`.
+    pub list_command: String,
+    pub auth_command: String,
+    pub groups_command: String,
+    pub timeout_seconds: u32,
+}
+
+impl AppIntegrationProfile {
+    pub fn commands(&self) -> crate::directory::app_integration::Commands {
+        crate::directory::app_integration::Commands {
+            list: non_empty(&self.list_command, "list").to_owned(),
+            auth: non_empty(&self.auth_command, "auth").to_owned(),
+            groups: non_empty(&self.groups_command, "groups").to_owned(),
+        }
+    }
+
+    pub fn timeout(&self) -> std::time::Duration {
+        seconds_or_30(self.timeout_seconds)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -200,7 +220,13 @@ impl KindSettings {
                 ..GoogleProfile::default()
             }),
             ProfileKind::ApplicationIntegration => {
-                KindSettings::AppIntegration(AppIntegrationProfile::default())
+                KindSettings::AppIntegration(AppIntegrationProfile {
+                    list_command: "list".into(),
+                    auth_command: "auth".into(),
+                    groups_command: "groups".into(),
+                    timeout_seconds: 30,
+                    ..AppIntegrationProfile::default()
+                })
             }
             ProfileKind::IceWarp => KindSettings::IceWarp(IceWarpProfile {
                 timeout_seconds: 30,

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod app_integration;
 mod app_integration_fake;
 mod architecture;
 mod browser;
