@@ -10,6 +10,7 @@ mod architecture;
 mod browser;
 mod browser_entra;
 mod browser_google;
+mod browser_http_kinds;
 mod cli;
 mod config;
 mod database;

@@ -1,0 +1,91 @@
+//! Real headless Chromium, the HTTP kinds end to end: an admin creates an Application
+//! Integration profile pointed at the local fake (over HTTPS, its certificate pasted as the
+//! trusted one), tests the connection, picks a group, synchronises; a synchronised user
+//! signs in with the password the server checks.
+
+use fantoccini::Locator;
+
+use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
+use crate::support::app_integration::{AppGroup, AppIntegrationFake, AppUser};
+use crate::support::browser;
+
+async fn click_button(b: &browser::Browser, text: &str) {
+    b.client
+        .find(Locator::XPath(&format!(
+            "//button[normalize-space(.)='{text}']"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("button {text}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sets_up_application_integration_and_a_user_signs_in_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let fake = AppIntegrationFake::start_tls().await;
+    fake.require_basic("roster", "roster's password");
+    let mut dora = AppUser::new("dora", "Dora Example", &["dora@mailstore.example"]);
+    dora.password = Some("dora's password".into());
+    let mut eli = AppUser::new("eli", "Eli Other", &["eli@mailstore.example"]);
+    eli.password = Some("eli's password".into());
+    fake.set_users(vec![dora, eli]);
+    fake.set_groups(Some(vec![
+        AppGroup::new("Sales", "", &["dora"]),
+        AppGroup::new("Operations", "", &["eli"]),
+    ]));
+
+    let b = browser::open().await;
+    b.client.goto(&app.url("/login")).await.expect("goto");
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Dashboard").await;
+    b.client
+        .goto(&app.url("/admin/profiles/new?kind=application_integration"))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "New Application Integration profile")
+        .await;
+    b.fill_labelled("Name", "MailStore").await;
+    b.fill_labelled("URL", &fake.url()).await;
+    b.fill_labelled(
+        "Trusted certificate (PEM)",
+        fake.certificate_pem().expect("https"),
+    )
+    .await;
+    b.click("#requires_auth").await;
+    b.fill_labelled("User name", "roster").await;
+    b.fill_labelled("Password", "roster's password").await;
+    // MFA by default is on for new profiles; this user signs in with the password only.
+    b.click("input[name=mfa_by_default]").await;
+    click_button(&b, "Test connection").await;
+    let result = b
+        .wait_for_text("#profile-dialog", "Connection succeeded")
+        .await;
+    assert!(result.contains("offers groups"), "{result}");
+    b.screenshot("40-app-integration-test-connection").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+    click_button(&b, "Choose groups…").await;
+    b.wait_for_text("#profile-dialog", "Sales").await;
+    b.click("#group-list input[value='Sales']").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+    assert_eq!(b.value_of("Groups to synchronise").await, "Sales");
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
+    b.wait_for_text("h1", "Edit MailStore").await;
+    b.click(".sync-actions button:not(.secondary)").await;
+    let page = b.wait_for_text("#run", "Synchronisation finished").await;
+    assert!(page.contains("1 created"), "only Sales' member: {page}");
+    b.screenshot("41-app-integration-synchronised").await;
+    b.click("form[action='/logout'] button").await;
+    b.wait_for_text("h1", "Sign in").await;
+
+    b.fill("#username", "dora").await;
+    b.fill("#password", "dora's password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("main", "Dora Example").await;
+    b.screenshot("42-app-integration-signed-in").await;
+    b.close().await;
+}
