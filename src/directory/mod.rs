@@ -6,14 +6,15 @@
 //!
 //! This file holds what every kind shares; `ldap/` serves generic LDAP and Active Directory,
 //! `entra/` Microsoft Entra ID, `google/` Google Workspace, `app_integration.rs`
-//! MailStore's Application Integration, `rest` what the HTTP ones share. `icewarp` comes
-//! with its issue:
-//! each adds a variant to `Connector` and a branch to `profiles::connector`. Callers build a
+//! MailStore's Application Integration, `icewarp/` IceWarp Server, `rest` what the HTTP
+//! ones share. A new kind adds a variant to `Connector` and a branch to
+//! `profiles::connector`. Callers build a
 //! connector only through `profiles::connector` (stored profile or posted form).
 
 pub mod app_integration;
 pub mod entra;
 pub mod google;
+pub mod icewarp;
 pub mod ldap;
 pub mod names;
 pub mod rest;
@@ -266,12 +267,15 @@ pub enum Connector {
     Entra(entra::EntraDirectory),
     Google(google::GoogleDirectory),
     AppIntegration(app_integration::AppIntegrationDirectory),
+    IceWarp(icewarp::IceWarpDirectory),
 }
 
 impl Connector {
     pub fn sign_in_method(&self) -> SignInMethod {
         match self {
-            Connector::Ldap(_) | Connector::AppIntegration(_) => SignInMethod::Password,
+            Connector::Ldap(_) | Connector::AppIntegration(_) | Connector::IceWarp(_) => {
+                SignInMethod::Password
+            }
             Connector::Entra(_) | Connector::Google(_) => SignInMethod::OpenIdConnect,
         }
     }
@@ -282,6 +286,7 @@ impl Connector {
             Connector::Entra(d) => d.test_connection().await,
             Connector::Google(d) => d.test_connection().await,
             Connector::AppIntegration(d) => d.test_connection().await,
+            Connector::IceWarp(d) => d.test_connection().await,
         }
     }
 
@@ -291,6 +296,7 @@ impl Connector {
             Connector::Entra(d) => d.list_groups(search).await,
             Connector::Google(d) => d.list_groups(search).await,
             Connector::AppIntegration(d) => d.list_groups(search).await,
+            Connector::IceWarp(d) => d.list_groups(search).await,
         }
     }
 
@@ -300,6 +306,7 @@ impl Connector {
             Connector::Entra(d) => d.snapshot(progress).await,
             Connector::Google(d) => d.snapshot(progress).await,
             Connector::AppIntegration(d) => d.snapshot(progress).await,
+            Connector::IceWarp(d) => d.snapshot(progress).await,
         }
     }
 
@@ -309,6 +316,7 @@ impl Connector {
             Connector::Entra(d) => d.find_user(username).await,
             Connector::Google(d) => d.find_user(username).await,
             Connector::AppIntegration(d) => d.find_user(username).await,
+            Connector::IceWarp(d) => d.find_user(username).await,
         }
     }
 
@@ -322,6 +330,7 @@ impl Connector {
             Connector::Entra(d) => d.authenticate(account, password).await,
             Connector::Google(d) => d.authenticate(account, password).await,
             Connector::AppIntegration(d) => d.authenticate(account, password).await,
+            Connector::IceWarp(d) => d.authenticate(account, password).await,
         }
     }
 }

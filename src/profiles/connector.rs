@@ -15,6 +15,7 @@ use crate::directory::Connector;
 use crate::directory::app_integration::{AppIntegrationDirectory, AppIntegrationSettings};
 use crate::directory::entra::{EntraDirectory, EntraSettings};
 use crate::directory::google::{GoogleDirectory, GoogleSettings, ServiceAccountKey};
+use crate::directory::icewarp::{IceWarpDirectory, IceWarpSettings};
 use crate::directory::ldap::{Flavour, LdapDirectory, LdapSettings, Protocol, ServicePool};
 use crate::directory::rest::RetryBudget;
 use crate::profiles::form::{CertificateAction, Checked, chosen_groups};
@@ -192,7 +193,19 @@ fn build(
                 AppIntegrationDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
             Ok(Connector::AppIntegration(directory))
         }
-        KindSettings::IceWarp(_) => Err(ConnectorError::NotAvailable(ProfileKind::IceWarp)),
+        KindSettings::IceWarp(s) => {
+            let settings = IceWarpSettings {
+                server: s.server.trim().to_owned(),
+                admin_user: s.admin_user.trim().to_owned(),
+                password: secret,
+                groups_to_sync,
+                timeout: std::time::Duration::from_secs(u64::from(s.timeout_seconds.max(1))),
+            };
+            let tls = http_trust(s.ignore_tls_errors, &s.trusted_certificate_pem, tls)?;
+            let directory =
+                IceWarpDirectory::new(settings, tls).map_err(ConnectorError::Unusable)?;
+            Ok(Connector::IceWarp(directory))
+        }
     }
 }
 

@@ -500,6 +500,7 @@ pub fn has_connector(kind: ProfileKind) -> bool {
             | ProfileKind::EntraId
             | ProfileKind::GoogleWorkspace
             | ProfileKind::ApplicationIntegration
+            | ProfileKind::IceWarp
     )
 }
 

@@ -23,6 +23,7 @@ mod google;
 mod google_fake;
 mod google_sign_in;
 mod harness;
+mod icewarp;
 mod icewarp_fake;
 mod mfa;
 mod profile_pages;
