@@ -1,13 +1,14 @@
 //! Real headless Chromium, the HTTP kinds end to end: an admin creates an Application
-//! Integration profile pointed at the local fake (over HTTPS, its certificate pasted as the
-//! trusted one), tests the connection, picks a group, synchronises; a synchronised user
-//! signs in with the password the server checks.
+//! Integration and an IceWarp profile pointed at their local fakes (over HTTPS, each
+//! certificate pasted as the trusted one), tests the connection, picks a group or a
+//! domain, synchronises; a synchronised user signs in with the password the server checks.
 
 use fantoccini::Locator;
 
 use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
 use crate::support::app_integration::{AppGroup, AppIntegrationFake, AppUser};
 use crate::support::browser;
+use crate::support::icewarp::{Account, IceWarpFake};
 
 async fn click_button(b: &browser::Browser, text: &str) {
     b.client
@@ -87,5 +88,81 @@ async fn admin_sets_up_application_integration_and_a_user_signs_in_in_chromium()
     b.click("button[type=submit]").await;
     b.wait_for_text("main", "Dora Example").await;
     b.screenshot("42-app-integration-signed-in").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sets_up_icewarp_picks_a_domain_and_a_user_signs_in_in_chromium() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let fake = IceWarpFake::start().await;
+    fake.admin("admin@ice.example", "admin's password");
+    fake.upsert_account(Account::user(
+        "fay@ice.example",
+        "Fay Example",
+        "fay's password",
+    ));
+    fake.upsert_account(Account::user(
+        "gus@snow.example",
+        "Gus Other",
+        "gus's password",
+    ));
+    fake.upsert_account(Account::group(
+        "crew@ice.example",
+        "Crew",
+        &["fay@ice.example"],
+    ));
+
+    let b = browser::open().await;
+    b.client.goto(&app.url("/login")).await.expect("goto");
+    b.fill("#username", "admin").await;
+    b.fill("#password", ADMIN_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("h1", "Dashboard").await;
+    b.client
+        .goto(&app.url("/admin/profiles/new?kind=icewarp"))
+        .await
+        .expect("goto");
+    b.wait_for_text("h1", "New IceWarp Server profile").await;
+    b.fill_labelled("Name", "IceWarp").await;
+    b.fill_labelled("Server name", &fake.server()).await;
+    b.fill_labelled("Trusted certificate (PEM)", &fake.certificate_pem())
+        .await;
+    b.fill_labelled("Admin user name", "admin@ice.example")
+        .await;
+    b.fill_labelled("Password", "admin's password").await;
+    b.click("input[name=mfa_by_default]").await;
+    click_button(&b, "Test connection").await;
+    let result = b
+        .wait_for_text("#profile-dialog", "Connection succeeded")
+        .await;
+    assert!(result.contains("2 domain(s)"), "{result}");
+    b.screenshot("43-icewarp-test-connection").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+    click_button(&b, "Choose groups…").await;
+    b.wait_for_text("#profile-dialog", "crew@ice.example").await;
+    b.click("#group-list input[value='ice.example']").await;
+    b.click("#profile-dialog [data-close-dialog]").await;
+    assert_eq!(
+        b.value_of("Domains and groups to synchronise").await,
+        "ice.example"
+    );
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
+    b.wait_for_text("h1", "Edit IceWarp").await;
+    b.click(".sync-actions button:not(.secondary)").await;
+    let page = b.wait_for_text("#run", "Synchronisation finished").await;
+    assert!(
+        page.contains("2 created"),
+        "the admin and fay, not gus: {page}"
+    );
+    b.screenshot("44-icewarp-synchronised").await;
+    b.click("form[action='/logout'] button").await;
+    b.wait_for_text("h1", "Sign in").await;
+
+    b.fill("#username", "fay@ice.example").await;
+    b.fill("#password", "fay's password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("main", "Fay Example").await;
+    b.screenshot("45-icewarp-signed-in").await;
     b.close().await;
 }
