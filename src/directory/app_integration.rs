@@ -64,8 +64,9 @@ struct ListedGroup {
     group_name: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    // `null` as well as `[]` for none.
     #[serde(default)]
-    members: Vec<String>,
+    members: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -137,12 +138,19 @@ impl AppIntegrationDirectory {
                 continue;
             };
             let name = name.trim().to_owned();
-            let external_id = u
-                .distinguished_name
-                .map(|d| d.trim().to_owned())
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| name.clone());
-            if !seen.insert(external_id.to_lowercase()) {
+            // DNs compare after RFC 4514 normalisation (`CN=Ann` and `cn=ann` are one
+            // user); a name compares case-insensitively.
+            let external_id = match u.distinguished_name.as_deref().map(str::trim) {
+                Some(dn) if !dn.is_empty() => match super::ldap::dn::normalize(dn) {
+                    Ok(normal) => normal,
+                    Err(_) => {
+                        warnings.push(format!("{name}: the distinguishedName `{dn}` is not a valid DN; the user name identifies them"));
+                        name.to_lowercase()
+                    }
+                },
+                _ => name.to_lowercase(),
+            };
+            if !seen.insert(external_id.clone()) {
                 warnings.push(format!("{name}: listed twice; the first one is kept"));
                 continue;
             }
@@ -288,7 +296,7 @@ impl Directory for AppIntegrationDirectory {
             progress.group_read();
             let mut members = Vec::new();
             let mut unknown = 0usize;
-            for member in &g.members {
+            for member in g.members.iter().flatten() {
                 match by_name.get(&member.trim().to_lowercase()) {
                     Some(&i) => {
                         in_chosen.insert(i);
@@ -355,11 +363,12 @@ impl Directory for AppIntegrationDirectory {
             (200, Some(false)) | (401 | 403, _) => Ok(PasswordCheck::Refused {
                 reason: format!("the server refused the password ({})", status.as_u16()),
             }),
-            // Anything else is no answer to the question: fail closed, say why.
+            // Anything else is no answer to the question: fail closed, say why — without
+            // the body, which may echo the password.
             _ => Err(DirectoryError::Protocol {
                 detail: format!(
-                    "the server could not check the password: {}",
-                    http_error(status, &body)
+                    "the server could not check the password (HTTP {}, not a yes or no)",
+                    status.as_u16()
                 ),
             }),
         }

@@ -222,7 +222,11 @@ fn http_trust(
         )))
     };
     if ignore_tls_errors {
-        crate::tls::unverified().map_err(unusable)
+        crate::tls::unverified().map_err(|e| {
+            ConnectorError::Unusable(crate::directory::DirectoryError::Settings(format!(
+                "cannot make a TLS client that ignores certificate errors: {e}"
+            )))
+        })
     } else if trusted_certificate_pem.trim().is_empty() {
         Ok(tls)
     } else {

@@ -435,7 +435,7 @@ const APP_INTEGRATION: &[FieldSpec] = &[
         "List command (advanced)",
         Input::Text,
         false,
-        Check::Attribute,
+        Check::Any,
         "Sent as cmd= to list the users (a JSON array of userName, distinguishedName, fullName, emailAddresses). A user's distinguishedName, when the server sends one, is what identifies them across renames; otherwise their userName does. Empty: list.",
     ),
     field(
@@ -443,7 +443,7 @@ const APP_INTEGRATION: &[FieldSpec] = &[
         "Password check command (advanced)",
         Input::Text,
         false,
-        Check::Attribute,
+        Check::Any,
         "Sent as cmd= with user= and password= when someone signs in; only an answer {\"success\":true} signs them in. Empty: auth.",
     ),
     field(
@@ -451,7 +451,7 @@ const APP_INTEGRATION: &[FieldSpec] = &[
         "Groups command (advanced)",
         Input::Text,
         false,
-        Check::Attribute,
+        Check::Any,
         "Sent as cmd= to list the groups (groupName, description, members). A server that does not know it has no groups. Empty: groups.",
     ),
 ];

@@ -105,6 +105,11 @@ crate::db_test! {
         let rows = synced_users(&app, id).await;
         assert_eq!(names(&rows), ["anna", "ben"], "cat deleted");
         assert_eq!(rows[0].id, ann_id, "a rename keeps the user");
+        // The same DN written otherwise (case, spaces) is the same user: DNs compare after
+        // RFC 4514 normalisation.
+        fake.upsert_user(user("anna", "Anna Archer", "cn=Ann Archer, ou=Staff, dc=mailstore, dc=example", "ann's password"));
+        let plan = sync::run(&ctx, id, Trigger::Cli, "test", false).await.expect("run").plan.expect("plan");
+        assert!(plan.users.is_empty(), "{:?}", plan.users);
     }
 }
 

@@ -237,6 +237,20 @@ crate::db_test! {
         let (wrong_status, wrong) = sign_in(&app, "carl@ice.example", "not his").await;
         assert_eq!(wrong_status, 401);
         assert!(last_failure(&app).await.contains("auth_login_invalid"));
+        // An answer to the user's sign-in that does not parse: refused, its session closed
+        // all the same, and its id in no audit entry.
+        fake.fault(Command::Authenticate, 0, Fault::Malformed);
+        assert_eq!(sign_in(&app, "carl@ice.example", "carl's password").await, (wrong_status, wrong.clone()));
+        let audited = last_failure(&app).await;
+        assert!(audited.contains("not the expected XML") && !audited.contains("wm-"), "{audited}");
+        for _ in 0..50 {
+            if fake.open_sessions() == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(fake.open_sessions(), 0, "the session that came back was logged out");
+        fake.clear_faults();
         for (fault, why) in [(Fault::Status(500), "HTTP 500"), (Fault::Html, "not the expected XML"), (Fault::ErrorIq("server_busy".into()), "could not check the password"), (Fault::Stall, "no answer")] {
             fake.fault(Command::Authenticate, 0, fault);
             assert_eq!(sign_in(&app, "carl@ice.example", "carl's password").await, (wrong_status, wrong.clone()), "{why}");

@@ -21,10 +21,12 @@ use super::{
     Account, ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress,
     Snapshot, SourceGroup, SourceUser,
 };
-use xml::{AccountItem, Answer, Domain, MemberItem, Page, Param};
+use xml::{AccountItem, Answer, Domain, Keyed, MemberItem, Page, Param};
 
 /// Accounts asked for per page.
 const PAGE: u64 = 500;
+/// More than any server holds: a larger `overallcount` is a wrong answer.
+const MAX_ITEMS: u64 = 10_000_000;
 const USER: u32 = 0;
 const MAILING_LIST: u32 = 1;
 const GROUP: u32 = 7;
@@ -49,8 +51,58 @@ pub struct IceWarpDirectory {
 const DIALECT: Dialect = Dialect {
     service: "IceWarp",
     throttled: |_, _| false,
-    describe: |status, body| format!("HTTP {}: {}", status.as_u16(), excerpt(body)),
+    describe: |status, body| {
+        format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            xml::without_sid(&excerpt(body))
+        )
+    },
 };
+
+/// An open session, logged out by `close` — or, when dropped open (a cancelled run), by a
+/// task of its own.
+struct Session {
+    sid: String,
+    client: reqwest::Client,
+    url: String,
+    open: bool,
+}
+
+impl Session {
+    async fn close(mut self) {
+        self.open = false;
+        logout(&self.client, &self.url, &self.sid).await;
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (client, url, sid) = (self.client.clone(), self.url.clone(), self.sid.clone());
+            runtime.spawn(async move { logout(&client, &url, &sid).await });
+        }
+    }
+}
+
+async fn logout(client: &reqwest::Client, url: &str, sid: &str) {
+    let Ok(body) = xml::request(Some(sid), "logout", &[]) else {
+        return;
+    };
+    let sent = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "text/xml")
+        .body(body)
+        .send()
+        .await;
+    if let Err(e) = sent {
+        // Names the host, never the session.
+        tracing::warn!(error = %crate::directory::rest::error_chain(&e.without_url()), "IceWarp logout failed");
+    }
+}
 
 /// Everything read in one session.
 struct Read {
@@ -76,6 +128,16 @@ impl IceWarpDirectory {
         command: &str,
         params: &[Param<'_>],
     ) -> Result<Answer<R>, DirectoryError> {
+        xml::answer(&self.call_raw(sid, command, params).await?)
+    }
+
+    /// One command; the answer's body.
+    async fn call_raw(
+        &self,
+        sid: Option<&str>,
+        command: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<u8>, DirectoryError> {
         let body = xml::request(sid, command, params)?;
         let (status, answer) = self
             .rest
@@ -92,15 +154,15 @@ impl IceWarpDirectory {
                 detail: (DIALECT.describe)(status, &answer),
             });
         }
-        xml::answer(&answer)
+        Ok(answer)
     }
 
-    /// A session for `email`: its sid, or the error uid IceWarp gave.
+    /// A session for `email` (logged out when dropped), or why IceWarp refused it.
     async fn sign_in(
         &self,
         email: &str,
         password: &SecretString,
-    ) -> Result<Result<String, String>, DirectoryError> {
+    ) -> Result<Result<Session, String>, DirectoryError> {
         let params = [
             Param::Text("authtype", "0"),
             Param::Text("email", email),
@@ -108,36 +170,59 @@ impl IceWarpDirectory {
             Param::Text("digest", ""),
             Param::Text("persistentlogin", "0"),
         ];
-        match self.call::<String>(None, "authenticate", &params).await {
-            Ok(Answer::Result { result, sid }) if result.trim() == "1" => match sid {
-                Some(sid) if !sid.is_empty() => Ok(Ok(sid)),
-                _ => Err(DirectoryError::Protocol {
-                    detail: "IceWarp signed in but sent no session id".into(),
-                }),
-            },
-            Ok(Answer::Result { result, .. }) => Ok(Err(format!("result {result}"))),
-            Ok(Answer::Error(uid)) => Ok(Err(uid)),
+        let body = match self.call_raw(None, "authenticate", &params).await {
+            Ok(body) => body,
             Err(DirectoryError::Timeout {
                 server, timeout, ..
-            }) => Err(DirectoryError::Timeout {
-                server,
-                timeout,
-                hint: "; IceWarp delays a refused sign-in by several seconds, so a timeout shorter than that reads as no answer",
-            }),
-            Err(e) => Err(e),
+            }) => {
+                return Err(DirectoryError::Timeout {
+                    server,
+                    timeout,
+                    hint: "; IceWarp delays a refused sign-in by several seconds, so a timeout shorter than that reads as no answer",
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        // Whatever the rest says, a session that came back is closed again.
+        let session = xml::sid_of(&body)
+            .filter(|s| !s.is_empty())
+            .map(|sid| self.session(sid));
+        match (xml::answer::<String>(&body)?, session) {
+            (Answer::Result { result, .. }, Some(session)) if result.trim() == "1" => {
+                Ok(Ok(session))
+            }
+            (Answer::Result { result, .. }, None) if result.trim() == "1" => {
+                Err(DirectoryError::Protocol {
+                    detail: "IceWarp signed in but sent no session id".into(),
+                })
+            }
+            (Answer::Result { result, .. }, _) => {
+                Ok(Err(format!("authenticate answered {}", result.trim())))
+            }
+            (Answer::Error(uid), _) => Ok(Err(uid)),
         }
     }
 
-    /// Runs `work` in an admin session, and signs out whatever `work` did.
+    fn session(&self, sid: String) -> Session {
+        Session {
+            sid,
+            client: self.rest.client.clone(),
+            url: self.url.clone(),
+            open: true,
+        }
+    }
+
+    /// Runs `work` in an admin session, and signs out whatever `work` did (or when the
+    /// run is cancelled and `work` is dropped).
     async fn admin_session<T>(
         &self,
         work: impl AsyncFnOnce(&str) -> Result<T, DirectoryError>,
     ) -> Result<T, DirectoryError> {
-        let sid = match self
+        let session = match self
             .sign_in(&self.settings.admin_user, &self.settings.password)
             .await?
         {
-            Ok(sid) => sid,
+            Ok(session) => session,
             Err(uid) => {
                 return Err(DirectoryError::InvalidCredentials {
                     detail: format!("IceWarp refused the admin sign-in ({uid})"),
@@ -145,37 +230,31 @@ impl IceWarpDirectory {
                 });
             }
         };
-        let done = work(&sid).await;
-        self.logout(&sid).await;
+        let done = work(&session.sid).await;
+        session.close().await;
         done
     }
 
-    async fn logout(&self, sid: &str) {
-        if let Err(e) = self.call::<String>(Some(sid), "logout", &[]).await {
-            tracing::warn!(error = %e, "IceWarp logout failed");
-        }
-    }
-
-    /// Every page of a list, to `overallcount`.
-    async fn all<T: serde::de::DeserializeOwned>(
+    /// Every page of a list, to `overallcount`. Each page must start where it was asked
+    /// to and bring items not seen yet, so a server that ignores the offset cannot pass a
+    /// repeated page off as the rest of the list.
+    async fn all<T: serde::de::DeserializeOwned + Keyed>(
         &self,
         sid: &str,
         command: &str,
         params: &[Param<'_>],
     ) -> Result<Vec<T>, DirectoryError> {
-        let mut items = Vec::new();
+        let incomplete = |why: String| DirectoryError::Incomplete {
+            detail: format!("IceWarp's {command} answer {why}"),
+        };
+        let mut items: Vec<T> = Vec::new();
+        let mut seen = HashSet::new();
         let mut total = None;
         loop {
-            let offset = (items.len() as u64).to_string();
-            let count = PAGE.to_string();
-            let mut all: Vec<Param> = params
-                .iter()
-                .map(|p| match p {
-                    Param::Text(n, v) => Param::Text(n, v),
-                    Param::Nested(n, inner) => Param::Nested(n, inner.clone()),
-                })
-                .collect();
-            all.push(Param::Text("offset", &offset));
+            let offset = items.len() as u64;
+            let (offset_text, count) = (offset.to_string(), PAGE.to_string());
+            let mut all: Vec<Param> = params.to_vec();
+            all.push(Param::Text("offset", &offset_text));
             all.push(Param::Text("count", &count));
             let page: Page<T> = match self.call(Some(sid), command, &all).await? {
                 Answer::Result { result, .. } => result,
@@ -185,27 +264,45 @@ impl IceWarpDirectory {
                     });
                 }
             };
-            let incomplete = |why: &str| DirectoryError::Incomplete {
-                detail: format!("IceWarp's {command} answer {why}"),
-            };
             let overall = page
                 .overallcount
-                .ok_or_else(|| incomplete("has no overallcount"))?;
+                .ok_or_else(|| incomplete("has no overallcount".into()))?;
+            if overall > MAX_ITEMS {
+                return Err(incomplete(format!("claims {overall} items")));
+            }
             if total.is_some_and(|t| t != overall) {
                 return Err(incomplete(
-                    "changed its overallcount while it was being read",
+                    "changed its overallcount while it was being read".into(),
                 ));
             }
             total = Some(overall);
+            if page.offset.is_some_and(|o| o != offset) {
+                return Err(incomplete(format!(
+                    "starts at {:?}, not at {offset}",
+                    page.offset
+                )));
+            }
             let got = page.items.map(|i| i.item).unwrap_or_default();
-            let n = got.len() as u64;
-            items.extend(got);
+            if got.len() as u64 > PAGE {
+                return Err(incomplete(format!(
+                    "holds {} items, more than asked",
+                    got.len()
+                )));
+            }
+            let short = (got.len() as u64) < PAGE;
+            for item in got {
+                if !seen.insert(item.key()) {
+                    return Err(incomplete(format!("repeats {}", item.key())));
+                }
+                items.push(item);
+            }
             let read = items.len() as u64;
-            if read >= overall {
+            if read == overall {
                 return Ok(items);
             }
-            if n < PAGE {
-                return Err(incomplete(&format!(
+            // Fewer items than asked before the end: something was left out.
+            if read > overall || short {
+                return Err(incomplete(format!(
                     "stopped at {read} of {overall} items (a short page)"
                 )));
             }
@@ -228,7 +325,19 @@ impl IceWarpDirectory {
                 .await?;
             for a in found {
                 if a.accounttype == USER {
+                    // Without a state a disabled account could come in enabled.
+                    if a.accountstate.is_none() {
+                        return Err(DirectoryError::Incomplete {
+                            detail: format!(
+                                "IceWarp sent the account {} without its state",
+                                a.email
+                            ),
+                        });
+                    }
                     progress.user_read();
+                }
+                if a.email.trim().is_empty() {
+                    continue;
                 }
                 accounts.push((domain.clone(), a));
             }
@@ -477,17 +586,21 @@ impl Directory for IceWarpDirectory {
             });
         }
         match self.sign_in(account.name, password).await? {
-            Ok(sid) => {
-                self.logout(&sid).await;
+            Ok(session) => {
+                session.close().await;
                 Ok(PasswordCheck::Accepted)
             }
-            Err(uid) if uid.starts_with("auth_") || uid.starts_with("account_") => {
+            Err(why)
+                if why.starts_with("auth_")
+                    || why.starts_with("account_")
+                    || why == "authenticate answered 0" =>
+            {
                 Ok(PasswordCheck::Refused {
-                    reason: format!("IceWarp refused the sign-in ({uid})"),
+                    reason: format!("IceWarp refused the sign-in ({why})"),
                 })
             }
-            Err(uid) => Err(DirectoryError::Protocol {
-                detail: format!("IceWarp could not check the password ({uid})"),
+            Err(why) => Err(DirectoryError::Protocol {
+                detail: format!("IceWarp could not check the password ({why})"),
             }),
         }
     }

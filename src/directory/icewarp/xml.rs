@@ -11,6 +11,7 @@ use crate::directory::DirectoryError;
 use crate::directory::rest::excerpt;
 
 /// A command parameter: text, or a nested element of text parameters (`<filter>`).
+#[derive(Clone)]
 pub enum Param<'a> {
     Text(&'a str, &'a str),
     Nested(&'a str, Vec<(&'a str, &'a str)>),
@@ -66,8 +67,6 @@ pub fn request(
 struct Iq<R> {
     #[serde(rename = "@type", default)]
     kind: String,
-    #[serde(rename = "@sid", default)]
-    sid: Option<String>,
     query: Option<Query<R>>,
 }
 
@@ -87,7 +86,6 @@ struct ErrorElement {
 pub enum Answer<R> {
     Result {
         result: R,
-        sid: Option<String>,
     },
     /// `<iq type="error">`, with its uid.
     Error(String),
@@ -98,17 +96,14 @@ pub fn answer<R: DeserializeOwned>(body: &[u8]) -> Result<Answer<R>, DirectoryEr
     let unreadable = |why: String| DirectoryError::Incomplete {
         detail: format!(
             "IceWarp's answer is not the expected XML ({why}): {}",
-            excerpt(body)
+            without_sid(&excerpt(body))
         ),
     };
     let text = std::str::from_utf8(body).map_err(|e| unreadable(e.to_string()))?;
     let iq: Iq<R> = quick_xml::de::from_str(text).map_err(|e| unreadable(e.to_string()))?;
     let query = iq.query.ok_or_else(|| unreadable("no <query>".into()))?;
     match (iq.kind.as_str(), query.result, query.error) {
-        ("result", Some(result), _) => Ok(Answer::Result {
-            result,
-            sid: iq.sid,
-        }),
+        ("result", Some(result), _) => Ok(Answer::Result { result }),
         ("error", _, Some(e)) => Ok(Answer::Error(e.uid)),
         ("error", _, None) => Ok(Answer::Error(String::new())),
         (kind, _, _) => Err(unreadable(format!(
@@ -117,9 +112,40 @@ pub fn answer<R: DeserializeOwned>(body: &[u8]) -> Result<Answer<R>, DirectoryEr
     }
 }
 
+/// A quoted answer with its session id blanked: a sid is a live session.
+pub fn without_sid(text: &str) -> String {
+    match text.split_once("sid=\"") {
+        Some((before, after)) => {
+            let rest = after.split_once('"').map_or("", |(_, rest)| rest);
+            format!("{before}sid=\"…\"{}", without_sid(rest))
+        }
+        None => text.to_owned(),
+    }
+}
+
+/// The `sid` attribute of an answer's `<iq>`, even when the rest does not parse (so the
+/// session can still be closed).
+pub fn sid_of(body: &[u8]) -> Option<String> {
+    let mut reader = quick_xml::Reader::from_reader(body);
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                let sid = e.try_get_attribute("sid").ok()??;
+                // Session ids are plain tokens: no entities to resolve.
+                return Some(sid.value.into_owned());
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
 /// One page of a list: `<offset>`, `<overallcount>` and the `<items>`.
 #[derive(Deserialize)]
 pub struct Page<T> {
+    pub offset: Option<u64>,
     pub overallcount: Option<u64>,
     #[serde(default = "Option::default")]
     pub items: Option<Items<T>>,
@@ -131,9 +157,32 @@ pub struct Items<T> {
     pub item: Vec<T>,
 }
 
+/// What tells the items of a list apart (a repeated one means a wrong page).
+pub trait Keyed {
+    fn key(&self) -> String;
+}
+
 #[derive(Deserialize)]
 pub struct Domain {
     pub name: String,
+}
+
+impl Keyed for Domain {
+    fn key(&self) -> String {
+        self.name.trim().to_lowercase()
+    }
+}
+
+impl Keyed for AccountItem {
+    fn key(&self) -> String {
+        self.email.trim().to_lowercase()
+    }
+}
+
+impl Keyed for MemberItem {
+    fn key(&self) -> String {
+        self.val.trim().to_lowercase()
+    }
 }
 
 #[derive(Deserialize)]
