@@ -7,6 +7,8 @@
 //! short page or XML that does not parse fail the whole read. A user's password is checked
 //! by signing in as them (and out again at once). Nothing is retried.
 
+mod paging;
+mod session;
 mod xml;
 
 use std::collections::{HashMap, HashSet};
@@ -21,12 +23,9 @@ use super::{
     Account, ConnectionReport, Directory, DirectoryError, DirectoryGroup, PasswordCheck, Progress,
     Snapshot, SourceGroup, SourceUser,
 };
-use xml::{AccountItem, Answer, Domain, Keyed, MemberItem, Page, Param};
+use session::Session;
+use xml::{AccountItem, Answer, Domain, MemberItem, Param};
 
-/// Accounts asked for per page.
-const PAGE: u64 = 500;
-/// More than any server holds: a larger `overallcount` is a wrong answer.
-const MAX_ITEMS: u64 = 10_000_000;
 const USER: u32 = 0;
 const MAILING_LIST: u32 = 1;
 const GROUP: u32 = 7;
@@ -59,50 +58,6 @@ const DIALECT: Dialect = Dialect {
         )
     },
 };
-
-/// An open session, logged out by `close` — or, when dropped open (a cancelled run), by a
-/// task of its own.
-struct Session {
-    sid: String,
-    client: reqwest::Client,
-    url: String,
-    open: bool,
-}
-
-impl Session {
-    async fn close(mut self) {
-        self.open = false;
-        logout(&self.client, &self.url, &self.sid).await;
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if !self.open {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (client, url, sid) = (self.client.clone(), self.url.clone(), self.sid.clone());
-            runtime.spawn(async move { logout(&client, &url, &sid).await });
-        }
-    }
-}
-
-async fn logout(client: &reqwest::Client, url: &str, sid: &str) {
-    let Ok(body) = xml::request(Some(sid), "logout", &[]) else {
-        return;
-    };
-    let sent = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "text/xml")
-        .body(body)
-        .send()
-        .await;
-    if let Err(e) = sent {
-        // Names the host, never the session.
-        tracing::warn!(error = %crate::directory::rest::error_chain(&e.without_url()), "IceWarp logout failed");
-    }
-}
 
 /// Everything read in one session.
 struct Read {
@@ -233,80 +188,6 @@ impl IceWarpDirectory {
         let done = work(&session.sid).await;
         session.close().await;
         done
-    }
-
-    /// Every page of a list, to `overallcount`. Each page must start where it was asked
-    /// to and bring items not seen yet, so a server that ignores the offset cannot pass a
-    /// repeated page off as the rest of the list.
-    async fn all<T: serde::de::DeserializeOwned + Keyed>(
-        &self,
-        sid: &str,
-        command: &str,
-        params: &[Param<'_>],
-    ) -> Result<Vec<T>, DirectoryError> {
-        let incomplete = |why: String| DirectoryError::Incomplete {
-            detail: format!("IceWarp's {command} answer {why}"),
-        };
-        let mut items: Vec<T> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut total = None;
-        loop {
-            let offset = items.len() as u64;
-            let (offset_text, count) = (offset.to_string(), PAGE.to_string());
-            let mut all: Vec<Param> = params.to_vec();
-            all.push(Param::Text("offset", &offset_text));
-            all.push(Param::Text("count", &count));
-            let page: Page<T> = match self.call(Some(sid), command, &all).await? {
-                Answer::Result { result, .. } => result,
-                Answer::Error(uid) => {
-                    return Err(DirectoryError::Protocol {
-                        detail: format!("IceWarp answered {command} with the error {uid}"),
-                    });
-                }
-            };
-            let overall = page
-                .overallcount
-                .ok_or_else(|| incomplete("has no overallcount".into()))?;
-            if overall > MAX_ITEMS {
-                return Err(incomplete(format!("claims {overall} items")));
-            }
-            if total.is_some_and(|t| t != overall) {
-                return Err(incomplete(
-                    "changed its overallcount while it was being read".into(),
-                ));
-            }
-            total = Some(overall);
-            if page.offset.is_some_and(|o| o != offset) {
-                return Err(incomplete(format!(
-                    "starts at {:?}, not at {offset}",
-                    page.offset
-                )));
-            }
-            let got = page.items.map(|i| i.item).unwrap_or_default();
-            if got.len() as u64 > PAGE {
-                return Err(incomplete(format!(
-                    "holds {} items, more than asked",
-                    got.len()
-                )));
-            }
-            let short = (got.len() as u64) < PAGE;
-            for item in got {
-                if !seen.insert(item.key()) {
-                    return Err(incomplete(format!("repeats {}", item.key())));
-                }
-                items.push(item);
-            }
-            let read = items.len() as u64;
-            if read == overall {
-                return Ok(items);
-            }
-            // Fewer items than asked before the end: something was left out.
-            if read > overall || short {
-                return Err(incomplete(format!(
-                    "stopped at {read} of {overall} items (a short page)"
-                )));
-            }
-        }
     }
 
     /// The domains, and every account of each.
