@@ -21,11 +21,8 @@ mod servers;
 
 use std::time::{Duration, Instant};
 
-use roster::config::Settings;
 use roster::db::models::directory_profiles::ProfileKind;
 use roster::state::AppState;
-use roster::sync::plan::Action;
-use secrecy::SecretString;
 
 const USERS: usize = 100_000;
 const GROUPS: usize = 1_000;
@@ -59,9 +56,20 @@ fn main() -> anyhow::Result<()> {
             "floor (plain HTTP client, same pages): {:.2} s",
             floor.as_secs_f64()
         );
-        let state = bench(&fake, &credential, floor).await?;
+        let dir = tempfile::tempdir()?;
+        let urls: Vec<String> = (1..=3)
+            .map(|i| format!("sqlite://{}/roster-{i}.db", dir.path().display()))
+            .collect();
+        let (figures, state) = common::first_and_no_change(
+            &urls,
+            ProfileKind::EntraId,
+            &form(&fake, &credential),
+            USERS,
+        )
+        .await?;
+        common::report(&figures, floor, 1.5, 1.3);
         fake.set_latency(Duration::ZERO);
-        callback(state, &fake, &credential).await
+        callback((state, dir), &fake, &credential).await
     })
 }
 
@@ -160,97 +168,14 @@ async fn floor(
     Ok(best)
 }
 
-async fn bench(
+/// An Entra ID profile's form, pointed at the fake, with the bench's certificate imported.
+fn form(
     fake: &entra_fake::EntraFake,
     credential: &roster::profiles::certificate::Credential,
-    floor: Duration,
-) -> anyhow::Result<(AppState, tempfile::TempDir)> {
-    let mut first_time = Duration::MAX;
-    let mut peak = 0.0f64;
-    let mut last = None;
-    for _ in 0..3 {
-        if last.take().is_some() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let dir = tempfile::tempdir()?;
-        let settings = Settings {
-            database_url: SecretString::from(format!(
-                "sqlite://{}/roster.db",
-                dir.path().display()
-            )),
-            master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
-            log: "warn".into(),
-            ..Settings::default()
-        };
-        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
-        let profile = create_profile(&state, fake, credential).await?;
-        let ctx = state.sync_context();
-        common::reset_peak_rss();
-        // The fake's directory lives in this process too: Roster's share is the growth.
-        let before = common::peak_rss_mb();
-        let t = Instant::now();
-        let first =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        let took = t.elapsed();
-        first_time = first_time.min(took);
-        let run_peak = common::peak_rss_mb();
-        peak = peak.max(run_peak - before);
-        println!(
-            "  first sync into a fresh database: {:.2} s, RSS {before:.0} MB (the fake's directory included) → peak {run_peak:.0} MB",
-            took.as_secs_f64()
-        );
-        anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
-        let created = first
-            .plan
-            .as_ref()
-            .map(|p| p.count(Action::Create))
-            .unwrap_or(0);
-        anyhow::ensure!(created == USERS, "created {created} users");
-        last = Some((state, ctx, profile, dir));
-    }
-    let (state, ctx, profile, dir) = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
-    let mut second_time = Duration::MAX;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let second =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        second_time = second_time.min(t.elapsed());
-        let plan = second.plan.unwrap_or_default();
-        anyhow::ensure!(
-            plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
-            "a no-change sync changed something"
-        );
-    }
-    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
-    let ratio1 = first_time.as_secs_f64() / floor.as_secs_f64();
-    let ratio2 = second_time.as_secs_f64() / floor.as_secs_f64();
-    println!(
-        "first sync {:.2} s = {ratio1:.2}× floor (target ≤ 1.5×: {})",
-        first_time.as_secs_f64(),
-        verdict(ratio1 <= 1.5)
-    );
-    println!(
-        "no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.3×: {})",
-        second_time.as_secs_f64(),
-        verdict(ratio2 <= 1.3)
-    );
-    println!(
-        "RSS the first sync adds {peak:.0} MB (target ≤ 200 MB: {})",
-        verdict(peak <= 200.0)
-    );
-    Ok((state, dir))
-}
-
-/// An Entra ID profile pointed at the fake, saved as the form would, with the bench's
-/// certificate imported.
-async fn create_profile(
-    state: &AppState,
-    fake: &entra_fake::EntraFake,
-    credential: &roster::profiles::certificate::Credential,
-) -> anyhow::Result<roster::db::ids::ProfileId> {
+) -> String {
     use secrecy::ExposeSecret;
     let base = fake.base_url();
-    let body = url::form_urlencoded::Serializer::new(String::new())
+    url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("name", "Bench"),
             ("client_id", CLIENT_ID),
@@ -270,19 +195,7 @@ async fn create_profile(
             ("delete_threshold_count", "500"),
             ("delete_threshold_percent", "20"),
         ])
-        .finish();
-    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
-    let checked = roster::profiles::form::check(ProfileKind::EntraId, &posted, None)
-        .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
-    let key = state.master_key.clone();
-    let saved = state
-        .db
-        .run(move |c| {
-            roster::profiles::store::create(c, &key, ProfileKind::EntraId, checked)
-                .map_err(anyhow::Error::from)
-        })
-        .await?;
-    Ok(saved.id)
+        .finish()
 }
 
 const SIGN_INS: usize = 200;

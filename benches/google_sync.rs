@@ -18,10 +18,7 @@ mod servers;
 
 use std::time::{Duration, Instant};
 
-use roster::config::Settings;
 use roster::db::models::directory_profiles::ProfileKind;
-use roster::state::AppState;
-use roster::sync::plan::Action;
 use secrecy::SecretString;
 
 const USERS: usize = 100_000;
@@ -55,7 +52,19 @@ fn main() -> anyhow::Result<()> {
             "floor (plain HTTP client, same pages): {:.2} s",
             floor.as_secs_f64()
         );
-        bench(&fake, &account, floor).await
+        let dir = tempfile::tempdir()?;
+        let urls: Vec<String> = (1..=3)
+            .map(|i| format!("sqlite://{}/roster-{i}.db", dir.path().display()))
+            .collect();
+        let (figures, _state) = common::first_and_no_change(
+            &urls,
+            ProfileKind::GoogleWorkspace,
+            &form(&fake, &account),
+            USERS,
+        )
+        .await?;
+        common::report(&figures, floor, 1.5, 1.3);
+        Ok(())
     })
 }
 
@@ -151,96 +160,10 @@ async fn floor(
     Ok(best)
 }
 
-async fn bench(
-    fake: &google_fake::GoogleFake,
-    account: &google_fake::ServiceAccount,
-    floor: Duration,
-) -> anyhow::Result<()> {
-    let mut first_time = Duration::MAX;
-    let mut peak = 0.0f64;
-    let mut last = None;
-    for _ in 0..3 {
-        if last.take().is_some() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let dir = tempfile::tempdir()?;
-        let settings = Settings {
-            database_url: SecretString::from(format!(
-                "sqlite://{}/roster.db",
-                dir.path().display()
-            )),
-            master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
-            log: "warn".into(),
-            ..Settings::default()
-        };
-        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
-        let profile = create_profile(&state, fake, account).await?;
-        let ctx = state.sync_context();
-        common::reset_peak_rss();
-        // The fake's directory lives in this process too: Roster's share is the growth.
-        let before = common::peak_rss_mb();
-        let t = Instant::now();
-        let first =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        let took = t.elapsed();
-        first_time = first_time.min(took);
-        let run_peak = common::peak_rss_mb();
-        peak = peak.max(run_peak - before);
-        println!(
-            "  first sync into a fresh database: {:.2} s, RSS {before:.0} MB (the fake's directory included) → peak {run_peak:.0} MB",
-            took.as_secs_f64()
-        );
-        anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
-        let created = first
-            .plan
-            .as_ref()
-            .map(|p| p.count(Action::Create))
-            .unwrap_or(0);
-        anyhow::ensure!(created == USERS, "created {created} users");
-        last = Some((state, ctx, profile, dir));
-    }
-    let (_state, ctx, profile, _dir) = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
-    let mut second_time = Duration::MAX;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let second =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        second_time = second_time.min(t.elapsed());
-        let plan = second.plan.unwrap_or_default();
-        anyhow::ensure!(
-            plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
-            "a no-change sync changed something"
-        );
-    }
-    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
-    let ratio1 = first_time.as_secs_f64() / floor.as_secs_f64();
-    let ratio2 = second_time.as_secs_f64() / floor.as_secs_f64();
-    println!(
-        "first sync {:.2} s = {ratio1:.2}× floor (target ≤ 1.5×: {})",
-        first_time.as_secs_f64(),
-        verdict(ratio1 <= 1.5)
-    );
-    println!(
-        "no-change sync {:.2} s = {ratio2:.2}× floor (target ≤ 1.3×: {})",
-        second_time.as_secs_f64(),
-        verdict(ratio2 <= 1.3)
-    );
-    println!(
-        "RSS the first sync adds {peak:.0} MB (target ≤ 200 MB: {})",
-        verdict(peak <= 200.0)
-    );
-    Ok(())
-}
-
-/// A Google profile pointed at the fake, saved as the form would, with the bench's key.
-async fn create_profile(
-    state: &AppState,
-    fake: &google_fake::GoogleFake,
-    account: &google_fake::ServiceAccount,
-) -> anyhow::Result<roster::db::ids::ProfileId> {
-    let base = fake.base_url();
+/// The Google profile's form, pointed at the fake, with the bench's key.
+fn form(fake: &google_fake::GoogleFake, account: &google_fake::ServiceAccount) -> String {
     let token_url = fake.token_url();
-    let body = url::form_urlencoded::Serializer::new(String::new())
+    url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("name", "Bench"),
             ("domain", "example.com"),
@@ -249,25 +172,13 @@ async fn create_profile(
             ("oidc_client_id", "bench.apps.googleusercontent.com"),
             ("oidc_client_secret", "bench-secret"),
             ("token_url", token_url.as_str()),
-            ("api_url", base),
-            ("oidc_issuer", base),
+            ("api_url", fake.base_url()),
+            ("oidc_issuer", fake.base_url()),
             ("timeout_seconds", "60"),
             ("delete_users", "on"),
             ("privilege", "log_on"),
             ("delete_threshold_count", "500"),
             ("delete_threshold_percent", "20"),
         ])
-        .finish();
-    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
-    let checked = roster::profiles::form::check(ProfileKind::GoogleWorkspace, &posted, None)
-        .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
-    let key = state.master_key.clone();
-    let saved = state
-        .db
-        .run(move |c| {
-            roster::profiles::store::create(c, &key, ProfileKind::GoogleWorkspace, checked)
-                .map_err(anyhow::Error::from)
-        })
-        .await?;
-    Ok(saved.id)
+        .finish()
 }

@@ -22,12 +22,8 @@ mod servers;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use roster::config::Settings;
 use roster::db::DbConnection;
 use roster::db::models::directory_profiles::ProfileKind;
-use roster::state::AppState;
-use roster::sync::plan::Action;
-use secrecy::SecretString;
 
 const USERS: usize = 100_000;
 const DOMAINS: usize = 10;
@@ -74,10 +70,9 @@ fn main() -> anyhow::Result<()> {
             LATENCY.as_millis(),
             floor.as_secs_f64()
         );
-        let form = |_: &str| app_form(&app);
         for (backend, postgres) in [("SQLite", false), ("PostgreSQL", true)] {
             let urls = databases(postgres)?;
-            bench(ProfileKind::ApplicationIntegration, backend, &urls, &form, floor, USERS).await?;
+            bench(ProfileKind::ApplicationIntegration, backend, &urls, &app_form(&app), floor, USERS).await?;
         }
 
         let ice = icewarp_fake::IceWarpFake::start().await;
@@ -90,10 +85,9 @@ fn main() -> anyhow::Result<()> {
             LATENCY.as_millis(),
             floor.as_secs_f64()
         );
-        let form = |_: &str| ice_form(&ice);
         for (backend, postgres) in [("SQLite", false), ("PostgreSQL", true)] {
             let urls = databases(postgres)?;
-            bench(ProfileKind::IceWarp, backend, &urls, &form, floor, USERS + 1).await?;
+            bench(ProfileKind::IceWarp, backend, &urls, &ice_form(&ice), floor, USERS + 1).await?;
         }
         Ok(())
     })
@@ -255,78 +249,12 @@ async fn bench(
     kind: ProfileKind,
     backend: &str,
     database_urls: &[String],
-    form: &dyn Fn(&str) -> String,
+    form: &str,
     floor: Duration,
     users: usize,
 ) -> anyhow::Result<()> {
-    let mut first_time = Duration::MAX;
-    let mut peak = 0.0f64;
-    let mut last = None;
-    for database_url in database_urls {
-        if last.take().is_some() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        let settings = Settings {
-            database_url: SecretString::from(database_url.clone()),
-            master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
-            log: "warn".into(),
-            ..Settings::default()
-        };
-        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
-        let posted = roster::profiles::form::Posted::parse(form(backend).as_bytes());
-        let checked = roster::profiles::form::check(kind, &posted, None)
-            .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
-        let key = state.master_key.clone();
-        let profile = state
-            .db
-            .run(move |c| {
-                roster::profiles::store::create(c, &key, kind, checked).map_err(anyhow::Error::from)
-            })
-            .await?
-            .id;
-        let ctx = state.sync_context();
-        common::reset_peak_rss();
-        let before = common::peak_rss_mb();
-        let t = Instant::now();
-        let first =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        first_time = first_time.min(t.elapsed());
-        peak = peak.max(common::peak_rss_mb() - before);
-        anyhow::ensure!(first.status == "succeeded", "first sync: {:?}", first.error);
-        let created = first
-            .plan
-            .as_ref()
-            .map(|p| p.count(Action::Create))
-            .unwrap_or(0);
-        anyhow::ensure!(created == users, "created {created} users");
-        last = Some((state, ctx, profile));
-    }
-    let (_state, ctx, profile) = last.ok_or_else(|| anyhow::anyhow!("no run"))?;
-    let mut second_time = Duration::MAX;
-    for _ in 0..3 {
-        let t = Instant::now();
-        let second =
-            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
-        second_time = second_time.min(t.elapsed());
-        let plan = second.plan.unwrap_or_default();
-        anyhow::ensure!(
-            plan.users.is_empty() && plan.memberships_added.is_empty(),
-            "a no-change sync changed something"
-        );
-    }
-    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
-    let (r1, r2) = (
-        first_time.as_secs_f64() / floor.as_secs_f64(),
-        second_time.as_secs_f64() / floor.as_secs_f64(),
-    );
-    println!(
-        "  {} on {backend}: first sync {:.2} s = {r1:.2}× floor (≤ 2.0×: {}), no-change {:.2} s = {r2:.2}× (≤ 1.3×: {}), RSS added {peak:.0} MB (≤ 200 MB: {})",
-        kind.label(),
-        first_time.as_secs_f64(),
-        verdict(r1 <= 2.0),
-        second_time.as_secs_f64(),
-        verdict(r2 <= 1.3),
-        verdict(peak <= 200.0)
-    );
+    println!("{} on {backend}:", kind.label());
+    let (figures, _state) = common::first_and_no_change(database_urls, kind, form, users).await?;
+    common::report(&figures, floor, 2.0, 1.3);
     Ok(())
 }

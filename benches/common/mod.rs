@@ -1,5 +1,6 @@
-//! What the benchmarks share: a profile of the test slapd, the peak resident set size, the
-//! CSRF token of a page.
+//! What the benchmarks share: saving a profile as the form would (the test slapd's, or any
+//! kind's), the first-and-no-change sync measurement, the peak resident set size, the CSRF
+//! token of a page.
 
 #![allow(dead_code)]
 
@@ -42,18 +43,131 @@ pub async fn create_profile(
             ("delete_threshold_percent", "20"),
         ])
         .finish();
-    let posted = roster::profiles::form::Posted::parse(body.as_bytes());
-    let checked = roster::profiles::form::check(ProfileKind::GenericLdap, &posted, None)
+    save_profile(state, ProfileKind::GenericLdap, &body).await
+}
+
+/// A profile of `kind` saved from a form body, as the admin page would save it.
+pub async fn save_profile(
+    state: &AppState,
+    kind: ProfileKind,
+    form_body: &str,
+) -> anyhow::Result<roster::db::ids::ProfileId> {
+    let posted = roster::profiles::form::Posted::parse(form_body.as_bytes());
+    let checked = roster::profiles::form::check(kind, &posted, None)
         .map_err(|e| anyhow::anyhow!("profile form: {e:?}"))?;
     let key = state.master_key.clone();
     let saved = state
         .db
         .run(move |c| {
-            roster::profiles::store::create(c, &key, ProfileKind::GenericLdap, checked)
-                .map_err(anyhow::Error::from)
+            roster::profiles::store::create(c, &key, kind, checked).map_err(anyhow::Error::from)
         })
         .await?;
     Ok(saved.id)
+}
+
+/// Best first sync (each into a fresh database), best no-change sync (three on the last
+/// database), and the most RSS a first sync added.
+pub struct SyncFigures {
+    pub first: std::time::Duration,
+    pub no_change: std::time::Duration,
+    pub peak_mb: f64,
+}
+
+/// Saves the profile `form` describes into each database in turn and synchronises it
+/// there (expecting `users` created), then runs three no-change syncs on the last. Returns
+/// the figures and the last database's state.
+pub async fn first_and_no_change(
+    database_urls: &[String],
+    kind: ProfileKind,
+    form: &str,
+    users: usize,
+) -> anyhow::Result<(SyncFigures, AppState)> {
+    use roster::sync::plan::Action;
+    use std::time::{Duration, Instant};
+    let mut figures = SyncFigures {
+        first: Duration::MAX,
+        no_change: Duration::MAX,
+        peak_mb: 0.0,
+    };
+    let mut last = None;
+    for database_url in database_urls {
+        // The previous database's pool goes, and the runtime's idle blocking threads with
+        // the memory their allocator heaps hold, before the next first sync is measured.
+        if last.take().is_some() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let settings = roster::config::Settings {
+            database_url: secrecy::SecretString::from(database_url.clone()),
+            master_key: Some(roster::crypto::MasterKey::generate().to_base64()),
+            log: "warn".into(),
+            ..roster::config::Settings::default()
+        };
+        let state = tokio::task::spawn_blocking(move || AppState::open(settings)).await??;
+        let profile = save_profile(&state, kind, form).await?;
+        let ctx = state.sync_context();
+        reset_peak_rss();
+        // The fake's directory lives in this process too: Roster's share is the growth.
+        let before = peak_rss_mb();
+        let t = Instant::now();
+        let run =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        let took = t.elapsed();
+        figures.first = figures.first.min(took);
+        let run_peak = peak_rss_mb();
+        figures.peak_mb = figures.peak_mb.max(run_peak - before);
+        println!(
+            "  first sync into a fresh database: {:.2} s, RSS {before:.0} MB (the fake's directory included) → peak {run_peak:.0} MB",
+            took.as_secs_f64()
+        );
+        anyhow::ensure!(run.status == "succeeded", "first sync: {:?}", run.error);
+        let created = run
+            .plan
+            .as_ref()
+            .map(|p| p.count(Action::Create))
+            .unwrap_or(0);
+        anyhow::ensure!(created == users, "created {created} users");
+        last = Some((state, ctx, profile));
+    }
+    let (state, ctx, profile) = last.ok_or_else(|| anyhow::anyhow!("no database"))?;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let run =
+            roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+        figures.no_change = figures.no_change.min(t.elapsed());
+        let plan = run.plan.unwrap_or_default();
+        anyhow::ensure!(
+            plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty(),
+            "a no-change sync changed something"
+        );
+    }
+    Ok((figures, state))
+}
+
+/// Prints the figures as ratios to the floor, each against its target.
+pub fn report(
+    figures: &SyncFigures,
+    floor: std::time::Duration,
+    first_target: f64,
+    no_change_target: f64,
+) {
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let first = figures.first.as_secs_f64() / floor.as_secs_f64();
+    let no_change = figures.no_change.as_secs_f64() / floor.as_secs_f64();
+    println!(
+        "first sync {:.2} s = {first:.2}× floor (target ≤ {first_target}×: {})",
+        figures.first.as_secs_f64(),
+        verdict(first <= first_target)
+    );
+    println!(
+        "no-change sync {:.2} s = {no_change:.2}× floor (target ≤ {no_change_target}×: {})",
+        figures.no_change.as_secs_f64(),
+        verdict(no_change <= no_change_target)
+    );
+    println!(
+        "RSS the first sync adds {:.0} MB (target ≤ 200 MB: {})",
+        figures.peak_mb,
+        verdict(figures.peak_mb <= 200.0)
+    );
 }
 
 /// Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).

@@ -4,11 +4,10 @@
 //! changes, Test connection in the server's words, the group picker, and sign-in by the
 //! server's own password check — every refusal answering alike. Both backends.
 
-use diesel::prelude::*;
 use roster::db::ids::ProfileId;
-use roster::db::schema::audit_events;
 use roster::sync::{self, Trigger};
 
+use crate::directory_sign_in::{last_failure, status_and_body as sign_in};
 use crate::profile_pages::{Fields, common_fields, create, post, set};
 use crate::support::app::TestApp;
 use crate::support::app_integration::{AppGroup, AppIntegrationFake, AppUser, Command, Fault};
@@ -222,31 +221,6 @@ crate::db_test! {
         let html = test_connection(&app, &f).await;
         assert!(html.contains("Connection succeeded") && html.contains("offers no groups"), "{html}");
     }
-}
-
-async fn last_failure(app: &TestApp) -> String {
-    app.conn(|c| {
-        audit_events::table
-            .filter(audit_events::action.eq("sign_in_failed"))
-            .order(audit_events::id.desc())
-            .select(audit_events::detail)
-            .first::<String>(c)
-            .expect("audited")
-    })
-    .await
-}
-
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> (u16, String) {
-    let res = app.new_client().sign_in(login, password).await;
-    let status = res.status().as_u16();
-    let body = res.text().await.unwrap_or_default();
-    let message = body
-        .split("role=\"alert\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .unwrap_or_default()
-        .to_owned();
-    (status, message)
 }
 
 crate::db_test! {

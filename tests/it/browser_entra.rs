@@ -10,18 +10,6 @@ use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
 use crate::support::browser;
 use crate::support::entra::{EntraFake, GraphGroup, GraphUser, IdClaims, Member};
 
-async fn click_button(b: &browser::Browser, text: &str) {
-    b.client
-        .find(Locator::XPath(&format!(
-            "//button[normalize-space(.)='{text}']"
-        )))
-        .await
-        .unwrap_or_else(|_| panic!("button {text}"))
-        .click()
-        .await
-        .expect("click");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -73,14 +61,14 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
         .await;
     fake.register_app(TENANT, CLIENT_ID, &certificate);
 
-    click_button(&b, "Test connection").await;
+    b.click_button("Test connection").await;
     let result = b
         .wait_for_text("#profile-dialog", "Connection succeeded")
         .await;
     assert!(result.contains(TENANT), "{result}");
     b.screenshot("21-entra-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
-    click_button(&b, "Choose groups…").await;
+    b.click_button("Choose groups…").await;
     b.wait_for_text("#profile-dialog", "Sales").await;
     b.click("#group-list input[value='Sales']").await;
     b.click("#profile-dialog [data-close-dialog]").await;
@@ -101,7 +89,7 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
         "erin's password",
         IdClaims::new("oid-erin", "erin@contoso.example", "Erin Example"),
     );
-    click_button(&b, "Sign in with Contoso").await;
+    b.click_button("Sign in with Contoso").await;
     b.wait_for_text("h1", "Sign in to Microsoft").await;
     b.screenshot("23-entra-provider-login").await;
     b.fill("#login", "erin@contoso.example").await;

@@ -12,18 +12,6 @@ use crate::support::browser;
 use crate::support::google::{DirectoryGroup, DirectoryUser, GoogleFake, GroupMember};
 use crate::support::servers;
 
-async fn click_button(b: &browser::Browser, text: &str) {
-    b.client
-        .find(Locator::XPath(&format!(
-            "//button[normalize-space(.)='{text}']"
-        )))
-        .await
-        .unwrap_or_else(|_| panic!("button {text}"))
-        .click()
-        .await
-        .expect("click");
-}
-
 /// Waits (up to 10 s) until `done` says so.
 async fn wait_until<F: std::future::Future<Output = bool>>(done: impl Fn() -> F) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -122,14 +110,14 @@ async fn admin_sets_up_google_and_a_user_signs_in_with_google_in_chromium() {
         .await;
     b.fill_labelled("OpenID issuer (advanced)", &issuer).await;
     b.screenshot("30-google-new").await;
-    click_button(&b, "Test connection").await;
+    b.click_button("Test connection").await;
     let result = b
         .wait_for_text("#profile-dialog", "Connection succeeded")
         .await;
     assert!(result.contains("acting as admin@acme.example"), "{result}");
     b.screenshot("31-google-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
-    click_button(&b, "Choose groups…").await;
+    b.click_button("Choose groups…").await;
     b.wait_for_text("#profile-dialog", "Sales").await;
     b.click("#group-list input[value='Sales']").await;
     b.click("#profile-dialog [data-close-dialog]").await;
@@ -145,7 +133,7 @@ async fn admin_sets_up_google_and_a_user_signs_in_with_google_in_chromium() {
     b.wait_for_text("h1", "Sign in").await;
 
     // Gina signs in with Google: the provider's login page, then Roster's TOTP step.
-    click_button(&b, "Sign in with Acme").await;
+    b.click_button("Sign in with Acme").await;
     wait_until(|| async {
         b.client
             .current_url()

@@ -3,24 +3,10 @@
 //! certificate pasted as the trusted one), tests the connection, picks a group or a
 //! domain, synchronises; a synchronised user signs in with the password the server checks.
 
-use fantoccini::Locator;
-
 use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
 use crate::support::app_integration::{AppGroup, AppIntegrationFake, AppUser};
 use crate::support::browser;
 use crate::support::icewarp::{Account, IceWarpFake};
-
-async fn click_button(b: &browser::Browser, text: &str) {
-    b.client
-        .find(Locator::XPath(&format!(
-            "//button[normalize-space(.)='{text}']"
-        )))
-        .await
-        .unwrap_or_else(|_| panic!("button {text}"))
-        .click()
-        .await
-        .expect("click");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_sets_up_application_integration_and_a_user_signs_in_in_chromium() {
@@ -61,14 +47,14 @@ async fn admin_sets_up_application_integration_and_a_user_signs_in_in_chromium()
     b.fill_labelled("Password", "roster's password").await;
     // MFA by default is on for new profiles; this user signs in with the password only.
     b.click("input[name=mfa_by_default]").await;
-    click_button(&b, "Test connection").await;
+    b.click_button("Test connection").await;
     let result = b
         .wait_for_text("#profile-dialog", "Connection succeeded")
         .await;
     assert!(result.contains("offers groups"), "{result}");
     b.screenshot("40-app-integration-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
-    click_button(&b, "Choose groups…").await;
+    b.click_button("Choose groups…").await;
     b.wait_for_text("#profile-dialog", "Sales").await;
     b.click("#group-list input[value='Sales']").await;
     b.click("#profile-dialog [data-close-dialog]").await;
@@ -131,14 +117,14 @@ async fn admin_sets_up_icewarp_picks_a_domain_and_a_user_signs_in_in_chromium() 
         .await;
     b.fill_labelled("Password", "admin's password").await;
     b.click("input[name=mfa_by_default]").await;
-    click_button(&b, "Test connection").await;
+    b.click_button("Test connection").await;
     let result = b
         .wait_for_text("#profile-dialog", "Connection succeeded")
         .await;
     assert!(result.contains("2 domain(s)"), "{result}");
     b.screenshot("43-icewarp-test-connection").await;
     b.click("#profile-dialog [data-close-dialog]").await;
-    click_button(&b, "Choose groups…").await;
+    b.click_button("Choose groups…").await;
     b.wait_for_text("#profile-dialog", "crew@ice.example").await;
     b.click("#group-list input[value='ice.example']").await;
     b.click("#profile-dialog [data-close-dialog]").await;

@@ -11,7 +11,8 @@ use crate::support::app::TestApp;
 use crate::support::servers;
 use crate::sync::context;
 
-async fn status_and_body(app: &TestApp, login: &str, password: &str) -> (u16, String) {
+/// A sign-in in a fresh browser: the status, and where it went (303) or the message shown.
+pub async fn status_and_body(app: &TestApp, login: &str, password: &str) -> (u16, String) {
     let client = app.new_client();
     let res = client.sign_in(login, password).await;
     let status = res.status().as_u16();
@@ -32,7 +33,8 @@ async fn status_and_body(app: &TestApp, login: &str, password: &str) -> (u16, St
     (status, if status == 303 { location } else { message })
 }
 
-async fn last_failure(app: &TestApp) -> String {
+/// The audited reason of the last refused sign-in.
+pub async fn last_failure(app: &TestApp) -> String {
     app.conn(|c| {
         audit_events::table
             .filter(audit_events::action.eq("sign_in_failed"))

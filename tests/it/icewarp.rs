@@ -4,11 +4,10 @@
 //! logged out, Test connection and the domains-and-groups picker, and sign-in as the user
 //! themselves — every refusal answering alike. Both backends.
 
-use diesel::prelude::*;
 use roster::db::ids::ProfileId;
-use roster::db::schema::audit_events;
 use roster::sync::{self, Trigger};
 
+use crate::directory_sign_in::{last_failure, status_and_body as sign_in};
 use crate::profile_pages::{Fields, common_fields, create, post, set};
 use crate::support::app::TestApp;
 use crate::support::icewarp::{Account, Command, Fault, IceWarpFake};
@@ -196,31 +195,6 @@ crate::db_test! {
         }
         assert_eq!(fake.open_sessions(), 0);
     }
-}
-
-async fn last_failure(app: &TestApp) -> String {
-    app.conn(|c| {
-        audit_events::table
-            .filter(audit_events::action.eq("sign_in_failed"))
-            .order(audit_events::id.desc())
-            .select(audit_events::detail)
-            .first::<String>(c)
-            .expect("audited")
-    })
-    .await
-}
-
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> (u16, String) {
-    let res = app.new_client().sign_in(login, password).await;
-    let status = res.status().as_u16();
-    let body = res.text().await.unwrap_or_default();
-    let message = body
-        .split("role=\"alert\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .unwrap_or_default()
-        .to_owned();
-    (status, message)
 }
 
 crate::db_test! {

@@ -77,6 +77,19 @@ impl Browser {
             .expect("text")
     }
 
+    /// Clicks the button whose text is `text`.
+    pub async fn click_button(&self, text: &str) {
+        self.client
+            .find(Locator::XPath(&format!(
+                "//button[normalize-space(.)='{text}']"
+            )))
+            .await
+            .unwrap_or_else(|_| panic!("button {text}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Waits (up to 10 s) until an element matching `css` contains `needle`.
     pub async fn wait_for_text(&self, css: &str, needle: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
