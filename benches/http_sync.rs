@@ -7,7 +7,7 @@
 //!   cluster, as `tests/run` installs it), as ratios to the floor, and the RSS the first sync
 //!   adds. Best of three each.
 //!
-//! `cargo bench --bench http_sync` (release build). Targets: first sync ≤ 2.0× the floor,
+//! `cargo bench --bench http_sync` (release build); `-- app` or `-- icewarp` runs one kind. Targets: first sync ≤ 2.0× the floor,
 //! no-change sync ≤ 1.3×, RSS the first sync adds ≤ 200 MB (the fakes share the process).
 
 #[path = "../tests/support/app_integration.rs"]
@@ -40,6 +40,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .thread_keep_alive(Duration::from_millis(500))
         .build()?;
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let runs = |kind: &str| only.as_deref().is_none_or(|o| o == kind);
     runtime.block_on(async {
         let pg = servers::start("postgres", Duration::from_secs(60)).map_err(anyhow::Error::msg)?;
         let url = pg.fact("DATABASE_URL").to_owned();
@@ -61,6 +63,7 @@ fn main() -> anyhow::Result<()> {
                 .collect()
         };
 
+        if runs("app") {
         let app = app_integration_fake::AppIntegrationFake::start().await;
         app.generate(USERS);
         app.set_latency(LATENCY);
@@ -75,6 +78,9 @@ fn main() -> anyhow::Result<()> {
             bench(ProfileKind::ApplicationIntegration, backend, &urls, &app_form(&app), floor, USERS).await?;
         }
 
+        }
+
+        if runs("icewarp") {
         let ice = icewarp_fake::IceWarpFake::start().await;
         ice.generate(DOMAINS, USERS / DOMAINS, 10, 100);
         ice.admin(ADMIN, "bench password");
@@ -88,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         for (backend, postgres) in [("SQLite", false), ("PostgreSQL", true)] {
             let urls = databases(postgres)?;
             bench(ProfileKind::IceWarp, backend, &urls, &ice_form(&ice), floor, USERS + 1).await?;
+        }
         }
         Ok(())
     })

@@ -191,8 +191,11 @@ impl AppIntegrationDirectory {
                         ),
                     })
             }
-            // How a server says it has no such command.
-            400 | 404 | 405 | 501 => Ok(None),
+            // How a server says it has no such command. A bare 400 or 404 may be a
+            // passing fault (a proxy, a busy script): read as "no groups", it would delete
+            // every synchronised group, so only an answer that says so counts.
+            501 => Ok(None),
+            400 | 404 | 405 if says_unknown_command(&body) => Ok(None),
             _ => Err(DirectoryError::Protocol {
                 detail: http_error(status, &body),
             }),
@@ -332,11 +335,8 @@ impl Directory for AppIntegrationDirectory {
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
-        let wanted = username.trim().to_lowercase();
         let (users, _) = self.list().await?;
-        Ok(users
-            .into_iter()
-            .find(|u| u.username.to_lowercase() == wanted))
+        Ok(super::one_named(users.iter(), username)?.cloned())
     }
 
     async fn authenticate(
@@ -373,6 +373,24 @@ impl Directory for AppIntegrationDirectory {
             }),
         }
     }
+}
+
+/// Whether an error body says the command is not known ("Unknown command 'groups'.",
+/// "unsupported command", "invalid cmd").
+fn says_unknown_command(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_lowercase();
+    [
+        "unknown",
+        "unsupported",
+        "not supported",
+        "invalid",
+        "not implemented",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+        && ["command", "cmd", "action"]
+            .iter()
+            .any(|w| text.contains(w))
 }
 
 /// `HTTP 500: the first line of the body`.

@@ -168,6 +168,29 @@ impl Snapshot {
     }
 }
 
+/// The user named `wanted`: exactly so (case-insensitively), or, for a bare name, the one
+/// user whose address-like name has it as local part. Two such users are an error.
+pub fn one_named<'a>(
+    users: impl Iterator<Item = &'a SourceUser> + Clone,
+    wanted: &str,
+) -> Result<Option<&'a SourceUser>, DirectoryError> {
+    let wanted = wanted.trim().to_lowercase();
+    if let Some(exact) = users.clone().find(|u| u.username.to_lowercase() == wanted) {
+        return Ok(Some(exact));
+    }
+    if wanted.contains('@') {
+        return Ok(None);
+    }
+    let mut by_local_part =
+        users.filter(|u| names::local_part(&u.username).is_ok_and(|l| l.to_lowercase() == wanted));
+    match (by_local_part.next(), by_local_part.next()) {
+        (Some(_), Some(_)) => Err(DirectoryError::Protocol {
+            detail: format!("more than one user's name starts with `{wanted}@`"),
+        }),
+        (one, _) => Ok(one),
+    }
+}
+
 /// What went wrong, in the directory's own words where it gave any.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
@@ -227,7 +250,9 @@ pub trait Directory {
     /// Counts what it reads into `progress` as it goes.
     async fn snapshot(&self, progress: &Progress) -> Result<Snapshot, DirectoryError>;
 
-    /// The one user with this user name (the profile's user name attribute), if any.
+    /// The one user with this user name (the profile's user name attribute), if any. Where
+    /// names are addresses (Application Integration, IceWarp), a bare name matches the one
+    /// user whose local part it is, as "use only the local part" maps them.
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError>;
 
     /// Checks a user's password at the directory, for the account synchronised last.

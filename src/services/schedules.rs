@@ -92,7 +92,7 @@ pub async fn save(
                 let mut errors = FieldErrors::default();
                 errors.add(
                     "profile",
-                    "Choose an Active Directory or LDAP profile: only those synchronise.",
+                    "Choose a profile from the list: that one no longer exists.",
                 );
                 return Ok(Saved::Invalid(errors));
             }

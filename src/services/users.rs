@@ -16,6 +16,9 @@ use crate::profiles::connector::ConnectorError;
 use crate::state::AppState;
 use crate::validation::{self, FieldErrors};
 
+/// The kinds a local user can be switched to, as the refusals name them.
+const PASSWORD_KINDS: &str = "Active Directory, LDAP, Application Integration or IceWarp";
+
 pub const PAGE_SIZE: i64 = 50;
 
 /// One page (1-based) of the users matching `q`.
@@ -103,7 +106,7 @@ pub struct Detail {
     pub user: User,
     /// The source profile's name, or "Created in Roster".
     pub source: String,
-    /// AD and LDAP profiles a local user can be switched to: (id, name).
+    /// Profiles checking passwords that a local user can be switched to: (id, name).
     pub directory_profiles: Vec<(ProfileId, String)>,
     pub groups: Vec<String>,
 }
@@ -119,12 +122,7 @@ pub async fn detail(state: &AppState, id: UserId) -> Result<Detail, AppError> {
             };
             let directory_profiles = directory_profiles::list(c, "", false)?
                 .into_iter()
-                .filter(|p| {
-                    matches!(
-                        p.kind(),
-                        Some(ProfileKind::ActiveDirectory | ProfileKind::GenericLdap)
-                    )
-                })
+                .filter(|p| p.kind().is_some_and(ProfileKind::checks_passwords))
                 .map(|p| (p.id, p.name))
                 .collect();
             Ok(Detail {
@@ -307,7 +305,8 @@ async fn switch_to_local(
     Ok(Switched::Switched)
 }
 
-/// Moves a local user to directory sign-in at an AD/LDAP profile whose directory holds
+/// Moves a local user to directory sign-in at a profile checking passwords (AD, LDAP,
+/// Application Integration, IceWarp) whose directory holds
 /// exactly one user of the same name (mapped the way the profile's syncs map names).
 /// A refusal names the field for the admin.
 async fn switch_to_directory(
@@ -318,7 +317,9 @@ async fn switch_to_directory(
 ) -> Result<Switched, AppError> {
     let refuse = |why: String| Ok(Switched::Refused(format!("Profile: {why}")));
     let Ok(profile_id) = profile_field.trim().parse::<ProfileId>() else {
-        return refuse("choose an Active Directory or LDAP profile.".into());
+        return refuse(format!(
+            "choose a profile whose users sign in with a password ({PASSWORD_KINDS})."
+        ));
     };
     let profile = state
         .db
@@ -332,7 +333,7 @@ async fn switch_to_directory(
         Ok(d) if d.sign_in_method() == crate::directory::SignInMethod::Password => d,
         Ok(_) | Err(ConnectorError::NotAvailable(_)) => {
             return refuse(format!(
-                "{} is not an Active Directory or LDAP profile.",
+                "{}'s users sign in at their OpenID provider; choose a profile whose users sign in with a password ({PASSWORD_KINDS}).",
                 profile.name
             ));
         }
@@ -362,6 +363,8 @@ async fn switch_to_directory(
         source.username.trim().to_owned()
     };
     let (id, domain, external_id) = (user.id, profile.domain.clone(), source.external_id);
+    // The name the directory knows them by, which it is asked with at sign-in.
+    let directory_name = source.username.trim().to_owned();
     let (target, actor) = (user.login_name(), actor.clone());
     let detail = format!("to directory sign-in at {}", profile.name);
     let name = username.clone();
@@ -373,7 +376,14 @@ async fn switch_to_directory(
             {
                 return Ok::<_, AppError>(Some(other));
             }
-            users::switch_to_directory(c, id, profile_id, &external_id, &name, &domain)?;
+            let to = users::DirectoryAccount {
+                profile_id,
+                external_id: &external_id,
+                username: &name,
+                domain: &domain,
+                directory_name: &directory_name,
+            };
+            users::switch_to_directory(c, id, &to)?;
             let action = Action::UserAuthenticationSwitched;
             audit::write(c, &actor, action, &target, &detail)?;
             Ok(None)

@@ -164,6 +164,10 @@ crate::db_test! {
             (Command::List, Fault::NotJson, "not a JSON array"),
             (Command::List, Fault::WrongShape, "not a JSON array"),
             (Command::Groups, Fault::Status(503), "HTTP 503"),
+            // A bare 400 or 404 is not "I have no groups command": read so, it would
+            // delete every group.
+            (Command::Groups, Fault::Status(400), "HTTP 400"),
+            (Command::Groups, Fault::Status(404), "HTTP 404"),
             (Command::Groups, Fault::NotJson, "not a JSON array of groups"),
         ];
         for (command, fault, expected) in faults {
@@ -173,6 +177,7 @@ crate::db_test! {
             let error = run.error.unwrap_or_default();
             assert!(error.contains(expected), "{expected}: {error}");
             assert_eq!(synced_users(&app, id).await.len(), 3, "{expected}: nothing changed");
+            assert_eq!(memberships(&app, id).await.len(), 2, "{expected}: groups kept");
             fake.clear_faults();
         }
         // An entry without userName is left out with a warning, the rest goes on.
@@ -250,5 +255,32 @@ crate::db_test! {
         fake.set_refusal(crate::support::app_integration::Refusal::Ok200False);
         assert_eq!(sign_in(&app, "ann", "wrong again").await, (wrong_status, wrong.clone()));
         assert!(fake.requests().iter().any(|r| r.cmd == "auth"), "the server was asked");
+    }
+}
+
+crate::db_test! {
+    async fn a_local_user_switched_to_application_integration_signs_in_at_the_server(app) {
+        use diesel::prelude::*;
+        use roster::db::schema::users;
+        let fake = server().await;
+        fake.set_users(vec![user("ann@mailstore.example", "Ann Archer", "", "ann's password")]);
+        let id = profile(&app, "Switch", &fake, |f| set(f, "use_local_part", "on")).await;
+        let res = app.post_form("/admin/users/new", "/admin/users", &[
+            ("username", "ann"), ("full_name", "Local Ann"), ("emails", ""),
+            ("password", "the local password"), ("password_confirm", "the local password"),
+            ("privilege", "log_on"),
+        ]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let page = res.headers().get("location").and_then(|v| v.to_str().ok()).expect("user page").to_owned();
+        let detail = app.get(&page).await.text().await.expect("page");
+        assert!(detail.contains(">Switch</option>"), "an Application Integration profile is offered: {detail}");
+        let res = post(&app, &page, &format!("{page}/authentication"), &vec![("profile", id.to_string())], false).await;
+        assert_eq!(res.status().as_u16(), 303, "{}", res.text().await.unwrap_or_default());
+        // The server is asked with the name it listed, not Roster's `ann`.
+        let user_id: i64 = page.rsplit('/').next().and_then(|i| i.parse().ok()).expect("id");
+        let stored: String = app.conn(move |c| users::table.find(user_id).select(users::directory_name).first(c).expect("user")).await;
+        assert_eq!(stored, "ann@mailstore.example");
+        assert_eq!(sign_in(&app, "ann", "ann's password").await.0, 303);
+        assert_eq!(sign_in(&app, "ann", "the local password").await.0, 401);
     }
 }

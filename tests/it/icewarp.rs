@@ -160,6 +160,33 @@ crate::db_test! {
     }
 }
 
+crate::db_test! {
+    async fn icewarp_a_server_ignoring_the_offset_fails_the_run_with_zero_changes(app) {
+        // 600 accounts: two pages. A server that does not know `<offset>` answers the
+        // second page with the first again.
+        let fake = IceWarpFake::start().await;
+        fake.generate(1, 600, 0, 0);
+        fake.admin("admin@ice.example", "admin's password");
+        let id = profile(&app, "Offsets", &fake, |_| {}).await;
+        let ctx = context(&app);
+        let run = sync::run(&ctx, id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        let before = synced_users(&app, id).await.len();
+        assert!(before >= 600, "{before}");
+        let accounts = |fake: &IceWarpFake| fake.requests().iter().filter(|r| r.command == "getaccountsinfolist").count();
+        let per_run = accounts(&fake);
+        assert!(per_run >= 2, "paged: {per_run} account pages");
+        fake.remove_account(&IceWarpFake::generated_email(0, 599));
+        fake.fault(Command::Accounts, 1, Fault::IgnoresOffset);
+        let run = sync::run(&ctx, id, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "failed");
+        let error = run.error.unwrap_or_default();
+        assert!(error.contains("repeats"), "{error}");
+        assert_eq!(synced_users(&app, id).await.len(), before, "nothing changed");
+        assert_eq!(fake.open_sessions(), 0, "logged out");
+    }
+}
+
 async fn test_connection(app: &TestApp, f: &Fields) -> String {
     let res = post(
         app,

@@ -176,7 +176,7 @@ impl Command {
 
 /// A misbehaviour, fired once by `fault`. Those that stand for a request that never reached
 /// IceWarp or that it refused (`Stall`, `Status`, `Html`, `ErrorIq`) do not run the command;
-/// those that damage its answer (`CutOff`, `Malformed`, `NoOverallCount`, `ShortPage`) run
+/// those that damage its answer (`CutOff`, `Malformed`, `NoOverallCount`, `ShortPage`, `IgnoresOffset`) run
 /// it first, so a damaged `authenticate` leaves its session open.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -196,6 +196,10 @@ pub enum Fault {
     /// A list page with its last item left out, `<overallcount>` unchanged (no change to
     /// other commands, or to an empty page).
     ShortPage,
+    /// A list page served from the start whatever `<offset>` asked, and without `<offset>`
+    /// in the answer, as a server that does not know the parameter would (no change to
+    /// other commands).
+    IgnoresOffset,
     /// 200 `application/xml`, whole under its `Content-Length`, but the answer's first half
     /// cut inside a tag: not well-formed.
     Malformed,

@@ -54,6 +54,19 @@ impl ProfileKind {
     pub fn parse(s: &str) -> Option<ProfileKind> {
         ProfileKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// The kinds whose users type their password into Roster, which asks the directory
+    /// (the other two send them to their OpenID provider).
+    pub const CHECKING_PASSWORDS: [ProfileKind; 4] = [
+        ProfileKind::ActiveDirectory,
+        ProfileKind::GenericLdap,
+        ProfileKind::ApplicationIntegration,
+        ProfileKind::IceWarp,
+    ];
+
+    pub fn checks_passwords(self) -> bool {
+        ProfileKind::CHECKING_PASSWORDS.contains(&self)
+    }
 }
 
 #[derive(Queryable, Selectable, Clone, Debug)]
@@ -206,12 +219,9 @@ pub fn of_kinds(
         .load(conn)
 }
 
-/// Whether an Active Directory or LDAP profile puts its users in this domain.
+/// Whether a profile whose users sign in with a password here puts its users in this domain.
 pub fn password_domain_exists(conn: &mut DbConnection, domain: &str) -> QueryResult<bool> {
-    let kinds = [
-        ProfileKind::ActiveDirectory.as_str(),
-        ProfileKind::GenericLdap.as_str(),
-    ];
+    let kinds = ProfileKind::CHECKING_PASSWORDS.map(ProfileKind::as_str);
     diesel::select(diesel::dsl::exists(
         directory_profiles::table
             .filter(directory_profiles::kind.eq_any(kinds))

@@ -374,26 +374,20 @@ impl Directory for IceWarpDirectory {
                     "`{missing}`, chosen for synchronisation, is neither a domain nor a group or mailing list on the server"
                 )));
             }
-            let all_users: Vec<SourceUser> = read
-                .accounts
-                .iter()
-                .filter(|(_, a)| a.accounttype == USER)
-                .map(|(domain, a)| source_user(domain, a))
-                .collect();
+            // A chosen domain holds the accounts its listing returned (whatever their
+            // addresses' domain: an alias domain's accounts list under their own).
+            let mut all_users = Vec::new();
+            let mut in_chosen: HashSet<usize> = HashSet::new();
+            for (domain, a) in read.accounts.iter().filter(|(_, a)| a.accounttype == USER) {
+                if chosen.contains(&domain.to_lowercase()) {
+                    in_chosen.insert(all_users.len());
+                }
+                all_users.push(source_user(domain, a));
+            }
             let index: HashMap<String, usize> = all_users
                 .iter()
                 .enumerate()
                 .map(|(i, u)| (u.external_id.clone(), i))
-                .collect();
-            let mut in_chosen: HashSet<usize> = all_users
-                .iter()
-                .enumerate()
-                .filter(|(_, u)| {
-                    u.username
-                        .rsplit_once('@')
-                        .is_some_and(|(_, d)| chosen.contains(&d.to_lowercase()))
-                })
-                .map(|(i, _)| i)
                 .collect();
             progress.set_phase("reading members");
             let mut warnings = Vec::new();
@@ -445,15 +439,16 @@ impl Directory for IceWarpDirectory {
     }
 
     async fn find_user(&self, username: &str) -> Result<Option<SourceUser>, DirectoryError> {
-        let wanted = username.trim().to_lowercase();
         let read = self
             .admin_session(async |sid| self.read(sid, &Progress::default()).await)
             .await?;
-        Ok(read
+        let users: Vec<SourceUser> = read
             .accounts
             .iter()
-            .find(|(_, a)| a.accounttype == USER && a.email.to_lowercase() == wanted)
-            .map(|(domain, a)| source_user(domain, a)))
+            .filter(|(_, a)| a.accounttype == USER)
+            .map(|(domain, a)| source_user(domain, a))
+            .collect();
+        Ok(super::one_named(users.iter(), username)?.cloned())
     }
 
     async fn authenticate(

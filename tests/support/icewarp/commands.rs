@@ -31,6 +31,7 @@ fn error(uid: &str) -> Answer {
 pub struct Shape {
     pub no_overall_count: bool,
     pub short_page: bool,
+    pub ignores_offset: bool,
 }
 
 /// The largest page the fake serves; a larger `count` gets this many.
@@ -175,6 +176,7 @@ fn page<'a, T: 'a>(
     shape: Shape,
     write: impl Fn(&mut String, &T),
 ) -> String {
+    let offset = if shape.ignores_offset { 0 } else { offset };
     let mut body = String::new();
     let (mut total, mut last_start) = (0usize, None);
     for item in items {
@@ -189,7 +191,10 @@ fn page<'a, T: 'a>(
     {
         body.truncate(start);
     }
-    let mut out = format!("<classname>{classname}</classname><offset>{offset}</offset>");
+    let mut out = format!("<classname>{classname}</classname>");
+    if !shape.ignores_offset {
+        out.push_str(&format!("<offset>{offset}</offset>"));
+    }
     if !shape.no_overall_count {
         out.push_str(&format!("<overallcount>{total}</overallcount>"));
     }

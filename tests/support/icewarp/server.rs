@@ -212,6 +212,7 @@ async fn handle(shared: Arc<Shared>, call: Call) -> Reply {
         Some(Fault::ErrorIq(uid)) => return xml_reply(&shared.state(), error_iq(uid)),
         Some(Fault::NoOverallCount) => shape.no_overall_count = true,
         Some(Fault::ShortPage) => shape.short_page = true,
+        Some(Fault::IgnoresOffset) => shape.ignores_offset = true,
         Some(Fault::CutOff | Fault::Malformed) | None => {}
     }
     let body = answer(&shared, envelope, shape).await;

@@ -99,25 +99,33 @@ pub fn identity_taken(
     }))
 }
 
+/// Where a local user moves to: the profile, the directory's stable id and name for them, and
+/// their name in Roster.
+pub struct DirectoryAccount<'a> {
+    pub profile_id: ProfileId,
+    pub external_id: &'a str,
+    pub username: &'a str,
+    pub domain: &'a str,
+    pub directory_name: &'a str,
+}
+
 /// A local user signs in at a directory from now on: the profile's next sync owns the row
 /// (it finds it by stable id). The Roster password is forgotten.
 pub fn switch_to_directory(
     conn: &mut DbConnection,
     id: UserId,
-    profile_id: ProfileId,
-    external_id: &str,
-    username: &str,
-    domain: &str,
+    to: &DirectoryAccount,
 ) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((
             users::auth_method.eq(AuthMethod::Directory.as_str()),
             users::password_hash.eq(None::<String>),
-            users::profile_id.eq(Some(profile_id)),
-            users::external_id.eq(Some(external_id)),
-            users::username.eq(username),
-            users::username_key.eq(username_key(username)),
-            users::domain.eq(domain),
+            users::profile_id.eq(Some(to.profile_id)),
+            users::external_id.eq(Some(to.external_id)),
+            users::username.eq(to.username),
+            users::username_key.eq(username_key(to.username)),
+            users::domain.eq(to.domain),
+            users::directory_name.eq(to.directory_name),
             users::updated_at.eq(crate::db::now()),
         ))
         .execute(conn)

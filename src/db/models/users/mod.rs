@@ -18,8 +18,8 @@ mod search;
 mod sync;
 
 pub use admin::{
-    NewLocalUser, create_local, delete, identity_taken, set_disabled, switch_to_directory,
-    switch_to_local,
+    DirectoryAccount, NewLocalUser, create_local, delete, identity_taken, set_disabled,
+    switch_to_directory, switch_to_local,
 };
 pub use mfa::{
     accept_totp_step, mark_mfa_enrolled, reset_mfa, set_mfa_required, set_totp_secret,
