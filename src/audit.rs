@@ -77,6 +77,80 @@ crate::text_enum! {
     }
 }
 
+impl Action {
+    /// What the audit page says.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::SignIn => "Signed in",
+            Action::SignInFailed => "Sign-in refused",
+            Action::SignInThrottled => "Sign-in throttled",
+            Action::SignOut => "Signed out",
+            Action::SessionsEnded => "Sessions ended",
+            Action::PasswordChanged => "Password changed",
+            Action::MfaPassed => "MFA code accepted",
+            Action::MfaFailed => "MFA code refused",
+            Action::MfaThrottled => "MFA throttled",
+            Action::MfaEnrolled => "MFA enrolled",
+            Action::MfaReenrolmentStarted => "MFA re-enrolment started",
+            Action::AdminCreated => "Admin created",
+            Action::UserCreated => "User created",
+            Action::UserDisabled => "User disabled",
+            Action::UserEnabled => "User enabled",
+            Action::UserDeleted => "User deleted",
+            Action::UserMfaRequired => "MFA required",
+            Action::UserMfaNotRequired => "MFA no longer required",
+            Action::UserMfaReset => "MFA reset",
+            Action::UserPrivilegesChanged => "Privileges changed",
+            Action::UserAuthenticationSwitched => "Sign-in method switched",
+            Action::ProfileCreated => "Profile created",
+            Action::ProfileUpdated => "Profile updated",
+            Action::ProfileDeleted => "Profile deleted",
+            Action::ProfileSecretChanged => "Profile secret changed",
+            Action::ProfileConnectionTested => "Connection tested",
+            Action::ProfileConfigurationDeleted => "Dependent configuration deleted",
+            Action::SyncStarted => "Synchronisation started",
+            Action::SyncTested => "Settings tested (dry run)",
+            Action::SyncApproved => "Held run approved",
+            Action::SyncDiscarded => "Held run discarded",
+            Action::SyncCancelled => "Run cancelled",
+            Action::ScheduleCreated => "Schedule created",
+            Action::ScheduleUpdated => "Schedule updated",
+            Action::ScheduleEnabled => "Schedule enabled",
+            Action::ScheduleDisabled => "Schedule disabled",
+            Action::ScheduleDeleted => "Schedule deleted",
+        }
+    }
+
+    /// What kind of thing the event's target names, so the audit page can link it.
+    pub fn subject(self) -> SubjectKind {
+        use Action::*;
+        match self {
+            ProfileCreated
+            | ProfileUpdated
+            | ProfileDeleted
+            | ProfileSecretChanged
+            | ProfileConnectionTested
+            | ProfileConfigurationDeleted
+            | SyncStarted
+            | SyncTested => SubjectKind::Profile,
+            SyncApproved | SyncDiscarded | SyncCancelled => SubjectKind::Run,
+            ScheduleCreated | ScheduleUpdated | ScheduleEnabled | ScheduleDisabled
+            | ScheduleDeleted => SubjectKind::Schedule,
+            _ => SubjectKind::User,
+        }
+    }
+}
+
+/// What an event's target is: a user's login name, a profile's name, `run N` or
+/// `schedule N of P`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectKind {
+    User,
+    Profile,
+    Run,
+    Schedule,
+}
+
 /// Writes one event on `conn` (inside the caller's transaction).
 pub fn write(
     conn: &mut DbConnection,

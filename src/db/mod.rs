@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod models;
+pub mod paging;
 pub mod schema;
 pub mod text_enum;
 

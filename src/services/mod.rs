@@ -6,10 +6,12 @@
 //! By subject: `sessions` (signed-in users, sign-in and the MFA step, sign-out), `account`
 //! (My account), `users` (the admin's user actions), `profiles` (directory profiles: save,
 //! probe, delete), `runs` (synchronisation runs), `schedules`, `setup` (the first admin),
-//! `dashboard`.
+//! `dashboard`, `groups` and `audit` (the console's read-only lists).
 
 pub mod account;
+pub mod audit;
 pub mod dashboard;
+pub mod groups;
 pub mod oidc;
 pub mod profiles;
 pub mod runs;

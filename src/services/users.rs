@@ -106,9 +106,12 @@ pub struct Detail {
     pub user: User,
     /// The source profile's name, or "Created in Roster".
     pub source: String,
+    /// The source profile, when it still exists.
+    pub source_profile: Option<ProfileId>,
     /// Profiles checking passwords that a local user can be switched to: (id, name).
     pub directory_profiles: Vec<(ProfileId, String)>,
-    pub groups: Vec<String>,
+    /// (id, name) of each of the user's groups.
+    pub groups: Vec<(i64, String)>,
 }
 
 pub async fn detail(state: &AppState, id: UserId) -> Result<Detail, AppError> {
@@ -116,9 +119,15 @@ pub async fn detail(state: &AppState, id: UserId) -> Result<Detail, AppError> {
         .db
         .run(move |c| -> Result<Detail, AppError> {
             let user = users::find(c, id)?.ok_or(AppError::NotFound)?;
-            let source = match user.profile_id {
-                Some(p) => directory_profiles::name(c, p)?.unwrap_or_default(),
-                None => "Created in Roster".into(),
+            let profile_name = match user.profile_id {
+                Some(p) => directory_profiles::name(c, p)?,
+                None => None,
+            };
+            let source_profile = profile_name.as_ref().and(user.profile_id);
+            let source = match (user.profile_id, profile_name) {
+                (_, Some(name)) => name,
+                (Some(_), None) => String::new(),
+                (None, _) => "Created in Roster".into(),
             };
             let directory_profiles = directory_profiles::list(c, "", false)?
                 .into_iter()
@@ -126,9 +135,10 @@ pub async fn detail(state: &AppState, id: UserId) -> Result<Detail, AppError> {
                 .map(|p| (p.id, p.name))
                 .collect();
             Ok(Detail {
-                groups: directory_groups::names_for_user(c, id)?,
+                groups: directory_groups::of_user(c, id)?,
                 user,
                 source,
+                source_profile,
                 directory_profiles,
             })
         })

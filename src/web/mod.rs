@@ -111,6 +111,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/schedules/{id}/delete",
                     web::post().to(admin::schedules::delete),
                 )
+                .route("/groups", web::get().to(admin::groups::list))
+                .route("/groups/{id}", web::get().to(admin::groups::show))
+                .route("/audit", web::get().to(admin::audit::list))
+                .route("/audit.csv", web::get().to(admin::audit::export))
                 .route("/users", web::get().to(admin::users::list))
                 .route("/users", web::post().to(admin::users::create))
                 .route("/users/new", web::get().to(admin::users::new_form))

@@ -160,7 +160,7 @@ crate::db_test! {
         let grace = app.new_client();
         assert_eq!(grace.sign_in("grace", "Ünïcode pass wörd").await.status().as_u16(), 303);
         let audit = app.get_html("/admin").await;
-        assert!(audit.contains("user created") && audit.contains("grace"));
+        assert!(audit.contains("User created") && audit.contains("grace"));
         assert_eq!(app.get("/admin/users/999999").await.status().as_u16(), 404);
         assert_eq!(app.get("/admin/users/not-a-number").await.status().as_u16(), 404);
     }

@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::ids::{ProfileId, UserId};
-use crate::db::schema::{directory_groups, group_memberships};
+use crate::db::paging::{Keyset, Window, contains_pattern, lower};
+use crate::db::schema::{directory_groups, directory_profiles, group_memberships, users};
 use crate::with_backend;
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
@@ -180,4 +181,239 @@ pub fn remove_memberships(conn: &mut DbConnection, pairs: &[(i64, i64)]) -> Quer
         .execute(conn)?;
     }
     Ok(())
+}
+
+/// A group as the groups list shows it.
+#[derive(Clone, Debug)]
+pub struct GroupListRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub profile_id: ProfileId,
+    pub profile_name: String,
+    pub members: i64,
+}
+
+/// Which groups the list shows: of one profile or all, names containing `needle`.
+pub struct GroupFilter<'a> {
+    pub profile: Option<ProfileId>,
+    pub needle: &'a str,
+}
+
+/// One page of groups ordered by name then id, with each group's member count.
+pub fn list_page(
+    conn: &mut DbConnection,
+    filter: &GroupFilter,
+    at: &Keyset<String>,
+    limit: i64,
+) -> QueryResult<Window<GroupListRow>> {
+    let pattern = contains_pattern(filter.needle);
+    let rows: Vec<(i64, String, String, ProfileId, String)> = with_backend!(conn, |c| {
+        let mut q = directory_groups::table
+            .inner_join(directory_profiles::table)
+            .into_boxed();
+        if let Some(p) = filter.profile {
+            q = q.filter(directory_groups::profile_id.eq(p));
+        }
+        if !filter.needle.trim().is_empty() {
+            q = q.filter(
+                lower(directory_groups::name)
+                    .like(pattern.clone())
+                    .escape('\\'),
+            );
+        }
+        q = match at {
+            Keyset::First => q.order((directory_groups::name.asc(), directory_groups::id.asc())),
+            Keyset::After(name, id) => q
+                .filter(
+                    directory_groups::name
+                        .gt(name.clone())
+                        .or(directory_groups::name
+                            .eq(name.clone())
+                            .and(directory_groups::id.gt(*id))),
+                )
+                .order((directory_groups::name.asc(), directory_groups::id.asc())),
+            Keyset::Before(name, id) => q
+                .filter(
+                    directory_groups::name
+                        .lt(name.clone())
+                        .or(directory_groups::name
+                            .eq(name.clone())
+                            .and(directory_groups::id.lt(*id))),
+                )
+                .order((directory_groups::name.desc(), directory_groups::id.desc())),
+        };
+        q.limit(limit + 1)
+            .select((
+                directory_groups::id,
+                directory_groups::name,
+                directory_groups::description,
+                directory_groups::profile_id,
+                directory_profiles::name,
+            ))
+            .load(c)?
+    });
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let counts: std::collections::HashMap<i64, i64> = group_memberships::table
+        .filter(group_memberships::group_id.eq_any(&ids))
+        .group_by(group_memberships::group_id)
+        .select((group_memberships::group_id, diesel::dsl::count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let rows = rows
+        .into_iter()
+        .map(
+            |(id, name, description, profile_id, profile_name)| GroupListRow {
+                members: counts.get(&id).copied().unwrap_or(0),
+                id,
+                name,
+                description,
+                profile_id,
+                profile_name,
+            },
+        )
+        .collect();
+    Ok(Window::of(rows, at, limit))
+}
+
+/// How many groups the filter matches.
+pub fn count_matching(conn: &mut DbConnection, filter: &GroupFilter) -> QueryResult<i64> {
+    let pattern = contains_pattern(filter.needle);
+    with_backend!(conn, |c| {
+        let mut q = directory_groups::table.into_boxed();
+        if let Some(p) = filter.profile {
+            q = q.filter(directory_groups::profile_id.eq(p));
+        }
+        if !filter.needle.trim().is_empty() {
+            q = q.filter(lower(directory_groups::name).like(pattern).escape('\\'));
+        }
+        q.count().get_result(c)
+    })
+}
+
+/// The sort key of a group (its name), where a page starts or ends.
+pub fn name_of(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
+    directory_groups::table
+        .find(id)
+        .select(directory_groups::name)
+        .first(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<GroupListRow>> {
+    let row: Option<(i64, String, String, ProfileId, String)> = directory_groups::table
+        .inner_join(directory_profiles::table)
+        .filter(directory_groups::id.eq(id))
+        .select((
+            directory_groups::id,
+            directory_groups::name,
+            directory_groups::description,
+            directory_groups::profile_id,
+            directory_profiles::name,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((id, name, description, profile_id, profile_name)) = row else {
+        return Ok(None);
+    };
+    let members = group_memberships::table
+        .filter(group_memberships::group_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    Ok(Some(GroupListRow {
+        id,
+        name,
+        description,
+        profile_id,
+        profile_name,
+        members,
+    }))
+}
+
+/// A member as a group's page lists them.
+#[derive(Clone, Debug)]
+pub struct MemberRow {
+    pub id: UserId,
+    pub login_name: String,
+    pub full_name: String,
+}
+
+/// One page of a group's members whose name, full name or address contains `needle`,
+/// ordered by user name then id.
+pub fn members_page(
+    conn: &mut DbConnection,
+    group_id: i64,
+    needle: &str,
+    at: &Keyset<String>,
+    limit: i64,
+) -> QueryResult<Window<MemberRow>> {
+    let pattern = contains_pattern(needle);
+    let rows: Vec<(UserId, String, String, String)> = with_backend!(conn, |c| {
+        let mut q = group_memberships::table
+            .inner_join(users::table)
+            .filter(group_memberships::group_id.eq(group_id))
+            .into_boxed();
+        if !needle.trim().is_empty() {
+            q = q.filter(users::search_text.like(pattern).escape('\\'));
+        }
+        q = match at {
+            Keyset::First => q.order((users::username_key.asc(), users::id.asc())),
+            Keyset::After(key, id) => q
+                .filter(
+                    users::username_key
+                        .gt(key.clone())
+                        .or(users::username_key.eq(key.clone()).and(users::id.gt(*id))),
+                )
+                .order((users::username_key.asc(), users::id.asc())),
+            Keyset::Before(key, id) => q
+                .filter(
+                    users::username_key
+                        .lt(key.clone())
+                        .or(users::username_key.eq(key.clone()).and(users::id.lt(*id))),
+                )
+                .order((users::username_key.desc(), users::id.desc())),
+        };
+        q.limit(limit + 1)
+            .select((users::id, users::username, users::domain, users::full_name))
+            .load(c)?
+    });
+    let rows = rows
+        .into_iter()
+        .map(|(id, username, domain, full_name)| MemberRow {
+            id,
+            login_name: if domain.is_empty() {
+                username
+            } else {
+                format!("{username}@{domain}")
+            },
+            full_name,
+        })
+        .collect();
+    Ok(Window::of(rows, at, limit))
+}
+
+/// How many of a group's members match `needle`.
+pub fn count_members(conn: &mut DbConnection, group_id: i64, needle: &str) -> QueryResult<i64> {
+    let pattern = contains_pattern(needle);
+    with_backend!(conn, |c| {
+        let mut q = group_memberships::table
+            .inner_join(users::table)
+            .filter(group_memberships::group_id.eq(group_id))
+            .into_boxed();
+        if !needle.trim().is_empty() {
+            q = q.filter(users::search_text.like(pattern).escape('\\'));
+        }
+        q.count().get_result(c)
+    })
+}
+
+/// A user's groups, (id, name), by name.
+pub fn of_user(conn: &mut DbConnection, user_id: UserId) -> QueryResult<Vec<(i64, String)>> {
+    group_memberships::table
+        .inner_join(directory_groups::table)
+        .filter(group_memberships::user_id.eq(user_id))
+        .order(directory_groups::name)
+        .select((directory_groups::id, directory_groups::name))
+        .load(conn)
 }

@@ -7,17 +7,9 @@ use askama::Template;
 use crate::error::AppError;
 use crate::page;
 use crate::services::dashboard;
-use crate::time::format_time;
+use crate::web::admin::audit::EventLine;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
-
-pub struct AuditLine {
-    pub when: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
-}
 
 #[derive(Template)]
 #[template(path = "partials/admin/dashboard_partial.html")]
@@ -27,7 +19,7 @@ pub struct DashboardPartial {
     pub groups: i64,
     pub profiles: i64,
     pub sessions: i64,
-    pub events: Vec<AuditLine>,
+    pub events: Vec<EventLine>,
 }
 page!(
     DashboardPage,
@@ -43,17 +35,7 @@ pub async fn show(page: Page<Admin>) -> Result<HttpResponse, AppError> {
         groups: summary.groups,
         profiles: summary.profiles,
         sessions: summary.sessions,
-        events: summary
-            .events
-            .into_iter()
-            .map(|e| AuditLine {
-                when: format_time(e.occurred_at),
-                actor: e.actor_name,
-                action: e.action.replace('_', " "),
-                target: e.target,
-                detail: e.detail,
-            })
-            .collect(),
+        events: summary.events.into_iter().map(EventLine::of).collect(),
     };
     page.render(StatusCode::OK, partial, "dashboard")
 }

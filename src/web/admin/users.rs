@@ -192,10 +192,11 @@ pub struct UserDetailPartial {
     pub full_name: String,
     pub emails: Vec<String>,
     pub source: String,
+    pub source_profile: Option<ProfileId>,
     pub auth_method: String,
     pub status: String,
     pub privileges: Vec<&'static str>,
-    pub groups: Vec<String>,
+    pub groups: Vec<(i64, String)>,
     pub mfa: String,
     pub created: String,
     pub last_sign_in: String,
@@ -222,6 +223,7 @@ pub async fn render_detail(
     let users_service::Detail {
         user,
         source,
+        source_profile,
         directory_profiles,
         groups,
     } = users_service::detail(&page.state, id).await?;
@@ -246,6 +248,7 @@ pub async fn render_detail(
         full_name: user.full_name.clone(),
         emails: user.emails(),
         source,
+        source_profile,
         auth_method: crate::web::account::describe_auth(&user),
         status: user.standing().label().into(),
         privileges: user.privileges().iter().map(|p| p.label()).collect(),

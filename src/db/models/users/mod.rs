@@ -288,3 +288,12 @@ pub fn record_sign_in(conn: &mut DbConnection, id: UserId) -> QueryResult<()> {
         .execute(conn)
         .map(drop)
 }
+
+/// A user's sort key in lists (`username_key`), where a page of members starts or ends.
+pub fn username_key_of(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<String>> {
+    users::table
+        .find(id)
+        .select(users::username_key)
+        .first(conn)
+        .optional()
+}
