@@ -10,6 +10,7 @@ pub mod extract;
 pub mod health;
 pub mod login;
 pub mod mfa;
+pub mod notice;
 pub mod oidc;
 pub mod page;
 pub mod render;
@@ -93,6 +94,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/runs", web::get().to(admin::runs::list))
                 .route("/runs/{id}", web::get().to(admin::runs::show))
                 .route("/runs/{id}/approve", web::post().to(admin::runs::approve))
+                .route(
+                    "/runs/{id}/discard",
+                    web::get().to(admin::confirm::run_discard),
+                )
                 .route("/runs/{id}/discard", web::post().to(admin::runs::discard))
                 .route("/runs/{id}/cancel", web::post().to(admin::runs::cancel))
                 .route("/schedules", web::get().to(admin::schedules::list))
@@ -109,6 +114,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route(
                     "/schedules/{id}/delete",
+                    web::get().to(admin::confirm::schedule_delete),
+                )
+                .route(
+                    "/schedules/{id}/delete",
                     web::post().to(admin::schedules::delete),
                 )
                 .route("/groups", web::get().to(admin::groups::list))
@@ -120,6 +129,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users/new", web::get().to(admin::users::new_form))
                 .route("/users/{id}", web::get().to(admin::users::show))
                 .route("/users/{id}/action", web::post().to(admin::users::action))
+                .route(
+                    "/users/{id}/confirm/{action}",
+                    web::get().to(admin::confirm::user_action),
+                )
                 .route(
                     "/users/{id}/privileges",
                     web::post().to(admin::users::set_privileges),

@@ -101,6 +101,16 @@ impl<U: Viewer> Page<U> {
         crate::web::render::redirect(&self.req, to)
     }
 
+    /// A redirect whose page says what was done (`notice`, a toast there).
+    pub fn redirect_with(&self, to: &str, notice: &str) -> HttpResponse {
+        let mut res = crate::web::render::redirect(&self.req, to);
+        let cookie = crate::web::notice::cookie(&self.state, &self.req, notice);
+        if let Err(e) = res.add_cookie(&cookie) {
+            tracing::warn!(error = %e, "a notice could not be set");
+        }
+        res
+    }
+
     /// Where browsers reach Roster: `public_url`, else the scheme and host of this request.
     pub fn base_url(&self) -> String {
         match &self.state.settings.public_url {

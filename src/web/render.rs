@@ -20,6 +20,8 @@ pub struct Chrome {
     pub is_admin: bool,
     pub csrf_token: String,
     pub section: &'static str,
+    /// The confirmation of the change that led here, shown as a toast.
+    pub notice: Option<String>,
 }
 
 impl Chrome {
@@ -34,6 +36,7 @@ impl Chrome {
             is_admin: user.is_some_and(|u| u.is_admin()),
             csrf_token: crate::web::csrf::token(req, state),
             section,
+            notice: crate::web::notice::read(state, req),
         }
     }
 }
@@ -85,15 +88,23 @@ pub fn render<P: Partial>(
     partial: P,
     chrome: impl FnOnce() -> Chrome,
 ) -> Result<HttpResponse, AppError> {
-    let html = if is_htmx(req) {
+    let htmx = is_htmx(req);
+    let html = if htmx {
         partial.render()?
     } else {
         partial.into_page(chrome()).render()?
     };
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(html))
+    let mut res = HttpResponse::build(status);
+    res.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    // A whole page shows the notice it brought: it is spent.
+    if !htmx
+        && crate::web::notice::present(req)
+        && let Some(state) = req.app_data::<Data<AppState>>()
+    {
+        res.cookie(crate::web::notice::removal(state));
+    }
+    Ok(res.body(html))
 }
 
 /// A fragment that only htmx asks for (it has no page around it).
@@ -187,6 +198,7 @@ async fn error_response(req: &HttpRequest, view: ErrorView) -> HttpResponse {
                 is_admin: false,
                 csrf_token: String::new(),
                 section: "",
+                notice: None,
             },
         };
         ErrorPage {

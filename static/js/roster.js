@@ -4,6 +4,9 @@ document.addEventListener("click", (event) => {
   const close = event.target.closest(".toast-close");
   if (close) close.closest(".toast")?.remove();
 });
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("#toasts .notice").forEach((n) => setTimeout(() => n.remove(), 8000));
+});
 document.addEventListener("htmx:afterSwap", (event) => {
   if (event.detail.target?.id !== "toasts") return;
   const toast = event.detail.target.lastElementChild;
@@ -17,7 +20,12 @@ document.addEventListener("htmx:afterSwap", (event) => {
 });
 document.addEventListener("click", (event) => {
   const close = event.target.closest("[data-close-dialog]");
-  if (close) close.closest("dialog")?.close();
+  const dialog = close?.closest("dialog");
+  if (dialog) {
+    // A Cancel link leaves the page only without JavaScript.
+    event.preventDefault();
+    dialog.close();
+  }
   const copy = event.target.closest("[data-copy]");
   if (copy) {
     const field = document.getElementById(copy.dataset.copy);

@@ -13,6 +13,7 @@ mod browser_google;
 mod browser_http_kinds;
 mod cli;
 mod config;
+mod console_feedback;
 mod console_lists;
 mod database;
 mod directory;

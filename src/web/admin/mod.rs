@@ -2,6 +2,7 @@
 //! visitors are sent to sign in, with or without htmx.
 
 pub mod audit;
+pub mod confirm;
 pub mod dashboard;
 pub mod groups;
 pub mod profiles;

@@ -28,7 +28,12 @@ pub async fn start(
     let id = path.into_inner();
     let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
     let run_id = runs::start(&page.state, &page.actor(), id, dry_run).await?;
-    Ok(page.redirect(&format!("/admin/runs/{run_id}")))
+    let notice = if dry_run {
+        "Testing the settings: a dry run that changes nothing."
+    } else {
+        "Synchronisation started."
+    };
+    Ok(page.redirect_with(&format!("/admin/runs/{run_id}"), notice))
 }
 
 #[derive(Template)]
@@ -169,13 +174,19 @@ pub async fn show(
 pub async fn approve(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::approve(&page.state, &page.actor(), id).await?;
-    Ok(page.redirect(&format!("/admin/runs/{id}")))
+    Ok(page.redirect_with(
+        &format!("/admin/runs/{id}"),
+        "Approved: the held plan is being applied.",
+    ))
 }
 
 pub async fn discard(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::discard(&page.state, &page.actor(), id).await?;
-    Ok(page.redirect(&format!("/admin/runs/{id}")))
+    Ok(page.redirect_with(
+        &format!("/admin/runs/{id}"),
+        "Discarded: nothing of the held plan was applied.",
+    ))
 }
 
 /// POST `/admin/runs/{id}/cancel`: a run stops before it applies anything; once it is
@@ -183,7 +194,10 @@ pub async fn discard(page: Page<Admin>, path: Path<RunId>) -> Result<HttpRespons
 pub async fn cancel(page: Page<Admin>, path: Path<RunId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     runs::cancel(&page.state, &page.actor(), id).await?;
-    Ok(page.redirect(&format!("/admin/runs/{id}")))
+    Ok(page.redirect_with(
+        &format!("/admin/runs/{id}"),
+        "Cancel asked: the run stops unless it is already applying.",
+    ))
 }
 
 pub struct RunRow {

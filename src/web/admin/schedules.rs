@@ -17,7 +17,7 @@ use crate::time::{format_in_zone, format_time};
 use crate::validation::FieldErrors;
 use crate::web::extract::Admin;
 use crate::web::page::Page;
-use crate::web::render::{Choice, redirect};
+use crate::web::render::Choice;
 
 pub struct ScheduleRow {
     pub id: ScheduleId,
@@ -230,9 +230,13 @@ async fn save(
     input: ScheduleInput,
 ) -> Result<HttpResponse, AppError> {
     match schedules_service::save(&page.state, &page.actor(), id, &input).await? {
-        Saved::Saved { profile_id } => Ok(redirect(
-            &page.req,
+        Saved::Saved { profile_id } => Ok(page.redirect_with(
             &format!("/admin/schedules?profile={profile_id}"),
+            if id.is_some() {
+                "Schedule saved."
+            } else {
+                "Schedule created."
+            },
         )),
         Saved::Invalid(errors) => {
             let view = FormView::with_errors(id, input, errors);
@@ -283,14 +287,19 @@ pub async fn set_enabled(
     let id = path.into_inner();
     let enabled = url::form_urlencoded::parse(&body).any(|(k, v)| k == "enabled" && v == "1");
     schedules_service::set_enabled(&page.state, &page.actor(), id, enabled).await?;
-    Ok(page.redirect(&back_to_list(&page.req)))
+    let notice = if enabled {
+        "Schedule enabled."
+    } else {
+        "Schedule paused: it starts no run until enabled."
+    };
+    Ok(page.redirect_with(&back_to_list(&page.req), notice))
 }
 
 /// POST `/admin/schedules/{id}/delete`.
 pub async fn delete(page: Page<Admin>, path: Path<ScheduleId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     schedules_service::delete(&page.state, &page.actor(), id).await?;
-    Ok(page.redirect(&back_to_list(&page.req)))
+    Ok(page.redirect_with(&back_to_list(&page.req), "Schedule deleted."))
 }
 
 /// The list the admin came from (all schedules, or one profile's).

@@ -157,7 +157,12 @@ pub async fn create(
         privileges: privileges.clone(),
     };
     let errors = match users_service::create(&page.state, &page.actor(), new).await? {
-        Created::Created(id) => return Ok(page.redirect(&format!("/admin/users/{id}"))),
+        Created::Created(id) => {
+            return Ok(page.redirect_with(
+                &format!("/admin/users/{id}"),
+                &format!("User {} created.", username.trim()),
+            ));
+        }
         Created::Invalid(errors) => errors,
     };
     let partial = NewUserPartial {
@@ -277,10 +282,17 @@ pub async fn action(
     let action = UserAction::parse(&form.action)
         .ok_or_else(|| AppError::BadRequest("Unknown action.".into()))?;
     users_service::act(&page.state, &page.actor(), id, action).await?;
-    if action == UserAction::Delete {
-        return Ok(page.redirect("/admin/users"));
-    }
-    Ok(page.redirect(&format!("/admin/users/{id}")))
+    let notice = match action {
+        UserAction::Delete => {
+            return Ok(page.redirect_with("/admin/users", "The user was deleted."));
+        }
+        UserAction::Disable => "Disabled: the user was signed out and cannot sign in.",
+        UserAction::Enable => "Enabled: the user can sign in again.",
+        UserAction::RequireMfa => "MFA is now required for this user.",
+        UserAction::NotRequireMfa => "MFA is no longer required for this user.",
+        UserAction::ResetMfa => "MFA reset: the user enrols again at the next sign-in.",
+    };
+    Ok(page.redirect_with(&format!("/admin/users/{id}"), notice))
 }
 
 /// POST `/admin/users/{id}/privileges`: the privileges ticked (repeated `privilege` fields).
@@ -296,7 +308,7 @@ pub async fn set_privileges(
         .filter_map(|(_, v)| Privilege::parse(&v))
         .collect();
     users_service::set_privileges(&page.state, &page.actor(), id, chosen).await?;
-    Ok(page.redirect(&format!("/admin/users/{id}")))
+    Ok(page.redirect_with(&format!("/admin/users/{id}"), "Privileges saved."))
 }
 
 /// POST `/admin/users/{id}/authentication`: a local user signs in at a directory from now on
@@ -320,7 +332,9 @@ pub async fn switch_authentication(
         password_confirm: field("password_confirm"),
     };
     match users_service::switch_authentication(&page.state, &page.actor(), id, form).await? {
-        Switched::Switched => Ok(page.redirect(&format!("/admin/users/{id}"))),
+        Switched::Switched => {
+            Ok(page.redirect_with(&format!("/admin/users/{id}"), "Sign-in method switched."))
+        }
         Switched::Refused(message) => {
             render_detail(&page, id, StatusCode::UNPROCESSABLE_ENTITY, Some(message)).await
         }

@@ -46,7 +46,10 @@ pub async fn delete_configuration(
 ) -> Result<HttpResponse, AppError> {
     let (id, configuration) = path.into_inner();
     profiles_service::delete_configuration(&page.state, &page.actor(), id, configuration).await?;
-    Ok(page.redirect(&format!("/admin/profiles/{id}")))
+    Ok(page.redirect_with(
+        &format!("/admin/profiles/{id}"),
+        "The dependent configuration was deleted.",
+    ))
 }
 
 #[derive(Template)]
@@ -93,6 +96,8 @@ pub async fn delete(page: Page<Admin>, path: Path<ProfileId>) -> Result<HttpResp
         DeleteOutcome::NotFound => Err(AppError::NotFound),
         // Used meanwhile: show the page that says by what.
         DeleteOutcome::InUse(_) => Ok(page.redirect(&format!("/admin/profiles/{id}/delete"))),
-        DeleteOutcome::Deleted { .. } => Ok(page.redirect("/admin/profiles")),
+        DeleteOutcome::Deleted { .. } => {
+            Ok(page.redirect_with("/admin/profiles", "The profile was deleted."))
+        }
     }
 }

@@ -350,7 +350,10 @@ pub async fn create(page: Page<Admin>, body: Bytes) -> Result<HttpResponse, AppE
         dependents: Vec::new(),
     };
     match profiles_service::create(&page.state, &page.actor(), kind, &posted).await? {
-        Saved::Saved(id) => Ok(page.redirect(&format!("/admin/profiles/{id}"))),
+        Saved::Saved(id) => Ok(page.redirect_with(
+            &format!("/admin/profiles/{id}"),
+            &format!("Profile {} created.", posted.get("name").trim()),
+        )),
         Saved::Invalid(errors) => invalid(&page, ctx, &posted, errors),
     }
 }
@@ -374,7 +377,10 @@ pub async fn update(
     let posted = Posted::parse(&body);
     let me_actor = page.actor();
     match profiles_service::update(&page.state, &me_actor, &loaded, &posted).await? {
-        Saved::Saved(id) => Ok(page.redirect(&format!("/admin/profiles/{id}"))),
+        Saved::Saved(id) => Ok(page.redirect_with(
+            &format!("/admin/profiles/{id}"),
+            &format!("Profile {} saved.", posted.get("name").trim()),
+        )),
         Saved::Invalid(errors) => {
             let ctx = FormContext {
                 kind: loaded.kind()?,
