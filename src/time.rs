@@ -6,6 +6,16 @@ pub fn format_time(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A length of time as people say it: `12 s`, `3 min 5 s`, `2 h 10 min`.
+pub fn format_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 pub fn format_optional(unix: Option<i64>) -> String {
     unix.map(format_time).unwrap_or_else(|| "never".into())
 }

@@ -11,13 +11,20 @@ use crate::state::AppState;
 use crate::sync::plan::Plan;
 use crate::sync::{self, Trigger};
 
-/// Starts a run of the profile in the background (`dry_run`: "Test settings"); its id.
+/// What "Synchronise now" and "Test settings" lead to.
+pub enum Start {
+    Started(RunId),
+    /// A synchronisation of the profile is already going (this one, if it can be found).
+    AlreadyRunning(Option<RunId>),
+}
+
+/// Starts a run of the profile in the background (`dry_run`: "Test settings").
 pub async fn start(
     state: &AppState,
     actor: &Actor,
     profile_id: ProfileId,
     dry_run: bool,
-) -> Result<RunId, AppError> {
+) -> Result<Start, AppError> {
     let ctx = state.sync_context();
     let started_by = actor.name.clone();
     let actor = actor.clone();
@@ -38,12 +45,23 @@ pub async fn start(
         dry_run,
         record,
     )
-    .await?;
+    .await;
+    let started = match started {
+        Ok(started) => started,
+        Err(sync::SyncError::Busy) => {
+            let running = state
+                .db
+                .run(move |c| sync_runs::running_of_profile(c, profile_id).map_err(AppError::from))
+                .await?;
+            return Ok(Start::AlreadyRunning(running));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let run_id = started.run_id;
     tokio::spawn(async move {
         sync::execute(&ctx, started).await;
     });
-    Ok(run_id)
+    Ok(Start::Started(run_id))
 }
 
 /// Applies a held run's plan if the directory still agrees (see `sync::approve`).

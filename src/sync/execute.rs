@@ -94,9 +94,10 @@ async fn plan_and_apply(
         return Ok((RunStatus::Held, Some(plan)));
     }
     let run_id = started.run_id;
+    let planned = counts(&plan);
     let applying = ctx
         .db
-        .run(move |c| sync_runs::begin_applying(c, run_id).map_err(SyncError::from))
+        .run(move |c| sync_runs::begin_applying(c, run_id, &planned).map_err(SyncError::from))
         .await
         .map_err(RunError::Database)?;
     if !applying {

@@ -8,6 +8,7 @@ use roster::sync::{self, Trigger};
 use crate::app_integration::{fields, server};
 use crate::profile_pages::{create, set};
 use crate::support::app::{TestApp, location};
+use crate::support::app_integration::AppIntegrationFake;
 use crate::sync::context;
 
 /// The toast notice a page shows, if any.
@@ -114,5 +115,67 @@ crate::db_test! {
         let res = app.post_form(&format!("{page}/discard"), &format!("{page}/discard"), &[]).await;
         let (_, html) = landing(&app, res).await;
         assert_eq!(notice(&html).as_deref(), Some("Discarded: nothing of the held plan was applied."));
+    }
+}
+
+crate::db_test! {
+    async fn synchronise_now_while_a_run_is_going_leads_to_that_run(app) {
+        use crate::support::app_integration::{Command, Fault};
+        let fake = server().await;
+        app.sign_in_as_admin().await;
+        let mut f = fields("Slow", &fake);
+        set(&mut f, "timeout_seconds", "60");
+        let profile = create(&app, &f).await;
+        let page = format!("/admin/profiles/{profile}");
+        fake.fault(Command::List, 0, Fault::Stall);
+        let res = app.post_form(&page, &format!("{page}/sync"), &[]).await;
+        let (run, _) = landing(&app, res).await;
+        // Again: not an error, but the run that is going.
+        let res = app.post_form(&page, &format!("{page}/sync"), &[]).await;
+        let (again, html) = landing(&app, res).await;
+        assert_eq!(again, run);
+        assert_eq!(notice(&html).as_deref(), Some("A synchronisation of this profile is already running: here it is."));
+        assert!(html.contains("running for") && !html.contains("never"), "{html}");
+        assert!(html.contains("<noscript><meta http-equiv=\"refresh\""), "follows itself without JavaScript");
+        // The profile page's button says so.
+        let status = app.client.get(app.url(&format!("{page}/run-status"))).header("hx-request", "true").send().await.expect("get").text().await.expect("status");
+        assert!(status.contains(&format!("<a href=\"{run}\" role=\"button\"")) && status.contains("Synchronising…"), "{status}");
+        let res = app.post_form(&run, &format!("{run}/cancel"), &[]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        fake.clear_faults();
+    }
+}
+
+crate::db_test! {
+    async fn an_applying_run_shows_what_it_applies_and_changes_are_paged(app) {
+        use roster::db::models::sync_runs::{self, Counts};
+        let fake = AppIntegrationFake::start().await;
+        fake.generate(250);
+        app.sign_in_as_admin().await;
+        let mut f = fields("Big", &fake);
+        set(&mut f, "requires_auth", "");
+        let profile = create(&app, &f).await;
+        // A dry run of 250 new users: 100 changes a page.
+        let dry = sync::run(&context(&app), profile, Trigger::Cli, "test", true).await.expect("run");
+        assert_eq!(dry.status, "succeeded", "{:?}", dry.error);
+        let page = format!("/admin/runs/{}", dry.run_id);
+        let html = app.get_html(&page).await;
+        assert!(html.contains("would create 250, update 0, delete 0"), "{html}");
+        assert!(html.contains("User changes 1–100 of 250."), "{html}");
+        assert_eq!(html.matches("would be created").count(), 100);
+        let html3 = app.get_html(&format!("{page}?q=&page=3")).await;
+        assert!(html3.contains("User changes 201–250 of 250.") && html3.contains("rel=\"prev\""), "{html3}");
+        assert!(!html3.contains("rel=\"next\""));
+        // The profile's last-run line says "would" for a dry run.
+        let status = app.get_html(&format!("/admin/profiles/{profile}/run-status")).await;
+        assert!(status.contains("would create 250, update 0 and delete 0 users"), "{status}");
+
+        // Applying: the page shows the plan's counts, not the users read.
+        let started = sync::start(&context(&app), profile, Trigger::Admin, "test", false).await.expect("start");
+        let id = started.run_id;
+        let planned = Counts { users_created: 250, ..Counts::default() };
+        assert!(app.conn(move |c| sync_runs::begin_applying(c, id, &planned).expect("applying")).await);
+        let html = app.get_html(&format!("/admin/runs/{id}")).await;
+        assert!(html.contains("250 users to create, 0 to update, 0 to delete"), "{html}");
     }
 }

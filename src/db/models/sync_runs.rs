@@ -122,16 +122,43 @@ pub fn request_cancel(conn: &mut DbConnection, id: RunId) -> QueryResult<bool> {
 }
 
 /// The point of no return: moves the run to `applying` unless a cancel came first. The two
-/// conditional updates are serialised by the database, so exactly one of them wins.
-pub fn begin_applying(conn: &mut DbConnection, id: RunId) -> QueryResult<bool> {
+/// conditional updates are serialised by the database, so exactly one of them wins. The
+/// plan's counts are written now, so the run's page shows what is being applied.
+pub fn begin_applying(conn: &mut DbConnection, id: RunId, planned: &Counts) -> QueryResult<bool> {
     let n = diesel::update(
         sync_runs::table
             .find(id)
             .filter(sync_runs::cancel_requested.eq(false)),
     )
-    .set(sync_runs::phase.eq("applying"))
+    .set((
+        sync_runs::phase.eq("applying"),
+        sync_runs::users_created.eq(planned.users_created),
+        sync_runs::users_updated.eq(planned.users_updated),
+        sync_runs::users_deleted.eq(planned.users_deleted),
+        sync_runs::users_unchanged.eq(planned.users_unchanged),
+        sync_runs::groups_created.eq(planned.groups_created),
+        sync_runs::groups_updated.eq(planned.groups_updated),
+        sync_runs::groups_deleted.eq(planned.groups_deleted),
+        sync_runs::memberships_added.eq(planned.memberships_added),
+        sync_runs::memberships_removed.eq(planned.memberships_removed),
+    ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// The profile's synchronisation that is running now (not a dry run), if any.
+pub fn running_of_profile(
+    conn: &mut DbConnection,
+    profile_id: ProfileId,
+) -> QueryResult<Option<RunId>> {
+    sync_runs::table
+        .filter(sync_runs::profile_id.eq(profile_id))
+        .filter(sync_runs::status.eq(RunStatus::Running))
+        .filter(sync_runs::dry_run.eq(false))
+        .order(sync_runs::id.desc())
+        .select(sync_runs::id)
+        .first(conn)
+        .optional()
 }
 
 /// The counts a run reports (planned for dry runs and held runs, applied otherwise).

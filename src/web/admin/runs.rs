@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::page;
 use crate::services::runs;
 use crate::sync::plan::{Action, GroupChange, UserChange};
-use crate::time::{format_optional, format_time};
+use crate::time::{format_duration, format_optional, format_time};
 use crate::web::extract::Admin;
 use crate::web::page::Page;
 
@@ -27,7 +27,21 @@ pub async fn start(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
-    let run_id = runs::start(&page.state, &page.actor(), id, dry_run).await?;
+    let run_id = match runs::start(&page.state, &page.actor(), id, dry_run).await? {
+        runs::Start::Started(run_id) => run_id,
+        runs::Start::AlreadyRunning(Some(running)) => {
+            return Ok(page.redirect_with(
+                &format!("/admin/runs/{running}"),
+                "A synchronisation of this profile is already running: here it is.",
+            ));
+        }
+        runs::Start::AlreadyRunning(None) => {
+            return Ok(page.redirect_with(
+                &format!("/admin/profiles/{id}"),
+                "A synchronisation of this profile is already running.",
+            ));
+        }
+    };
     let notice = if dry_run {
         "Testing the settings: a dry run that changes nothing."
     } else {
@@ -58,7 +72,13 @@ pub struct RunPartial {
     pub hold_note: Option<String>,
     pub users: Vec<UserChange>,
     pub groups: Vec<GroupChange>,
-    pub shown_limit: usize,
+    /// The changes a stored plan keeps of each kind.
+    pub stored_limit: usize,
+    /// Where this page of changes starts (1-based), its number, and the pages beside it.
+    pub first_shown: usize,
+    pub page_number: usize,
+    pub prev_link: Option<String>,
+    pub next_link: Option<String>,
     pub users_total: usize,
     pub groups_total: usize,
     pub memberships_added: i32,
@@ -77,8 +97,12 @@ impl RunPartial {
     pub fn has_plan(&self) -> bool {
         !self.running() && self.stored_plan && self.run.status != RunStatus::Cancelled
     }
+    /// The counts and changes are what would happen (a dry run, a held or discarded run).
+    pub fn planned(&self) -> bool {
+        self.run.dry_run || matches!(self.run.status, RunStatus::Held | RunStatus::Discarded)
+    }
     pub fn action_label(&self, action: &Action) -> &'static str {
-        let planned = self.run.dry_run || self.run.status == RunStatus::Held;
+        let planned = self.planned();
         match (action, planned) {
             (Action::Create, true) => "would be created",
             (Action::Update, true) => "would be updated",
@@ -94,10 +118,11 @@ impl RunPartial {
 pub struct RunQuery {
     #[serde(default)]
     q: String,
+    page: Option<String>,
 }
 
-/// Changes shown per list; the counts above them are always complete.
-const SHOWN: usize = crate::sync::plan::STORED_CHANGES;
+/// Changes shown per list on one page; the counts above them are always complete.
+const SHOWN: usize = 100;
 
 pub async fn show(
     page: Page<Admin>,
@@ -131,12 +156,24 @@ pub async fn show(
         .filter(|g| matches(&[g.name.as_str(), g.previous_name.as_deref().unwrap_or("")]))
         .cloned()
         .collect();
+    // A page number that is not a number is page 1; one past the end shows nothing.
+    let number = query
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000);
+    let skip = (number - 1) * SHOWN;
+    let link = |n: usize| {
+        let q: String = url::form_urlencoded::byte_serialize(query.q.trim().as_bytes()).collect();
+        format!("/admin/runs/{id}?q={q}&page={n}")
+    };
     let partial = RunPartial {
         title: format!("Run {id} of {profile_name}"),
         csrf_token: page.csrf_token.clone(),
         started: format_time(run.started_at),
         finished: format_optional(run.finished_at),
-        elapsed: format!("{} s", (crate::db::now() - run.started_at).max(0)),
+        elapsed: format_duration(crate::db::now() - run.started_at),
         profile_name,
         query: query.q.trim().to_owned(),
         held: plan.held.clone().filter(|_| run.status == RunStatus::Held),
@@ -156,9 +193,13 @@ pub async fn show(
         warnings: plan.warnings.clone(),
         users_total: users.len(),
         groups_total: groups.len(),
-        users: users.into_iter().take(SHOWN).collect(),
-        groups: groups.into_iter().take(SHOWN).collect(),
-        shown_limit: SHOWN,
+        first_shown: skip + 1,
+        prev_link: (number > 1).then(|| link(number - 1)),
+        next_link: (users.len().max(groups.len()) > skip + SHOWN).then(|| link(number + 1)),
+        page_number: number,
+        users: users.into_iter().skip(skip).take(SHOWN).collect(),
+        groups: groups.into_iter().skip(skip).take(SHOWN).collect(),
+        stored_limit: crate::sync::plan::STORED_CHANGES,
         // The row's counts are complete; the stored lists may be cut short.
         memberships_added: run.memberships_added,
         memberships_removed: run.memberships_removed,
@@ -327,6 +368,16 @@ impl RunStatusPartial {
             .as_ref()
             .is_some_and(|r| r.status == RunStatus::Running)
     }
+    /// A synchronisation (not a dry run) is going: "Synchronise now" would only lead to it.
+    pub fn synchronising(&self) -> bool {
+        self.running() && self.run.as_ref().is_some_and(|r| !r.dry_run)
+    }
+    /// The counts are what would happen (a dry run, a held run), not what did.
+    pub fn planned(&self) -> bool {
+        self.run.as_ref().is_some_and(|r| {
+            r.dry_run || matches!(r.status, RunStatus::Held | RunStatus::Discarded)
+        })
+    }
 }
 
 /// GET `/admin/profiles/{id}/run-status`: the profile's current or last run, refreshing
@@ -343,7 +394,7 @@ pub async fn profile_run_status(
         profile_id,
         elapsed: run
             .as_ref()
-            .map(|r| format!("{} s", (crate::db::now() - r.started_at).max(0)))
+            .map(|r| format_duration(crate::db::now() - r.started_at))
             .unwrap_or_default(),
         finished: run
             .as_ref()
