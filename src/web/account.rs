@@ -50,6 +50,8 @@ pub struct AccountPartial {
 pub struct SessionRow {
     pub current: bool,
     pub client_ip: String,
+    /// "Firefox 128 on Linux", from the user-agent string (kept for the tooltip).
+    pub browser: String,
     pub user_agent: String,
     pub started: String,
     pub last_seen: String,
@@ -95,6 +97,7 @@ async fn account_page(
                 started: format_time(s.created_at),
                 last_seen: format_time(s.last_seen_at),
                 client_ip: s.client_ip,
+                browser: describe_browser(&s.user_agent),
                 user_agent: s.user_agent,
             })
             .collect(),
@@ -199,5 +202,37 @@ fn refusal(confirmed: &Confirmation, wrong: &str) -> Option<(String, StatusCode)
             ),
             StatusCode::TOO_MANY_REQUESTS,
         )),
+    }
+}
+
+/// A browser and system as people name them, from a user-agent string.
+fn describe_browser(user_agent: &str) -> String {
+    let Some(ua) = woothee::parser::Parser::new().parse(user_agent) else {
+        return "Unknown browser".into();
+    };
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    let major = ua.version.split('.').next().unwrap_or("");
+    let browser = match (known(ua.name), known(major)) {
+        (true, true) => format!("{} {major}", ua.name),
+        (true, false) => ua.name.to_owned(),
+        _ => "Unknown browser".to_owned(),
+    };
+    if known(ua.os) {
+        format!("{browser} on {}", ua.os)
+    } else {
+        browser
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_browser;
+
+    #[test]
+    fn user_agents_read_as_browser_and_system() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(describe_browser(firefox), "Firefox 128 on Linux");
+        assert!(describe_browser("curl/8.5.0").contains("curl"));
+        assert_eq!(describe_browser(""), "Unknown browser");
     }
 }

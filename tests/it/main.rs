@@ -8,6 +8,7 @@ mod app_integration;
 mod app_integration_fake;
 mod architecture;
 mod browser;
+mod browser_console;
 mod browser_entra;
 mod browser_google;
 mod browser_http_kinds;

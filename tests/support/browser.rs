@@ -57,14 +57,22 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Clicks the element; one that htmx swapped between finding and clicking (a live
+    /// page) is found again.
     pub async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .expect(css)
-            .click()
-            .await
-            .expect("click");
+        for _ in 0..20 {
+            let element = self.client.find(Locator::Css(css)).await.expect(css);
+            match element.click().await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("{css} kept being replaced");
     }
 
     pub async fn text_of(&self, css: &str) -> String {
@@ -151,5 +159,78 @@ impl Browser {
             .await
             .expect("value")
             .unwrap_or_default()
+    }
+}
+
+/// The axe-core build `tests/run` installs (`tests/support/axe`, pinned in its lockfile).
+fn axe_source() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support/axe/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is missing ({}: {e}). Install it with `(cd tests/support/axe && npm ci)`, as tests/run does.",
+            path.display()
+        )
+    })
+}
+
+impl Browser {
+    /// Sets the size of the page's viewport (the headless window has no other chrome).
+    pub async fn viewport(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+
+    /// Runs axe-core on the page as it is now; the serious and critical violations, each
+    /// as `rule (impact): help — the first elements`.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        self.client
+            .execute(&axe_source(), vec![])
+            .await
+            .expect("inject axe-core");
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ["violations"] })
+              .then((r) => done(r.violations
+                .filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`)))
+              .catch((e) => done([`axe failed: ${e}`]));
+        "#;
+        let found = self
+            .client
+            .execute_async(script, vec![])
+            .await
+            .expect("run axe-core");
+        serde_json::from_value(found).expect("violations")
+    }
+
+    /// The outermost elements reaching past the viewport's right edge, as `tag.class`.
+    pub async fn too_wide(&self) -> Vec<String> {
+        let script = r#"
+            const w = window.innerWidth;
+            const wide = [...document.querySelectorAll("body *")]
+              .filter((e) => e.getBoundingClientRect().right > w + 1 || e.scrollWidth > w + 1)
+              .filter((e) => !e.parentElement.closest(".table-scroll"));
+            return wide.filter((e) => !wide.includes(e.parentElement)).slice(0, 5)
+              .map((e) => `${e.tagName.toLowerCase()}.${e.className} in ${e.parentElement.tagName.toLowerCase()}.${e.parentElement.className} “${e.textContent.trim().slice(0, 30)}” (${Math.round(e.getBoundingClientRect().right)} px)`);
+        "#;
+        let v = self.client.execute(script, vec![]).await.expect("too wide");
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    /// How wide the page is against the viewport: (scrollWidth, innerWidth).
+    pub async fn widths(&self) -> (u64, u64) {
+        let v = self
+            .client
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .expect("widths");
+        let n = |i: usize| v.get(i).and_then(|x| x.as_u64()).unwrap_or(0);
+        (n(0), n(1))
     }
 }
