@@ -8,6 +8,8 @@ use crate::db::models::dependent_configurations::{self, DependentConfiguration};
 use crate::db::models::directory_profiles::{
     self, DeleteOutcome, DirectoryProfile, ProfileKind, ProfileUsers,
 };
+use crate::db::models::sync_runs::{self, RunSummary};
+use crate::db::models::{schedules, users};
 use crate::directory::{ConnectionReport, Connector, DirectoryGroup};
 use crate::error::AppError;
 use crate::profiles::certificate;
@@ -19,15 +21,33 @@ use crate::profiles::{KindSettings, SecretSlot};
 use crate::state::AppState;
 use crate::validation::FieldErrors;
 
-pub async fn list(
-    state: &AppState,
-    q: &str,
-    descending: bool,
-) -> Result<Vec<DirectoryProfile>, AppError> {
+/// A profile as the list shows it: with its newest run, its users and its next run.
+pub struct Overview {
+    pub profile: DirectoryProfile,
+    pub last_run: Option<RunSummary>,
+    pub users: i64,
+    pub next_run_at: Option<i64>,
+}
+
+pub async fn list(state: &AppState, q: &str, descending: bool) -> Result<Vec<Overview>, AppError> {
     let needle = q.to_owned();
     state
         .db
-        .run(move |c| directory_profiles::list(c, &needle, descending).map_err(AppError::from))
+        .run(move |c| -> Result<Vec<Overview>, AppError> {
+            let profiles = directory_profiles::list(c, &needle, descending)?;
+            let mut runs = sync_runs::latest_per_profile(c)?;
+            let users = users::count_per_profile(c)?;
+            let next = schedules::next_run_per_profile(c)?;
+            Ok(profiles
+                .into_iter()
+                .map(|p| Overview {
+                    last_run: runs.remove(&p.id),
+                    users: users.get(&p.id).copied().unwrap_or(0),
+                    next_run_at: next.get(&p.id).copied(),
+                    profile: p,
+                })
+                .collect())
+        })
         .await
 }
 

@@ -235,3 +235,22 @@ crate::db_test! {
         assert!(res.status().is_redirection() || res.status().as_u16() == 401, "{}", res.status());
     }
 }
+
+crate::db_test! {
+    async fn the_profiles_list_shows_each_profiles_last_run_users_and_next_run(app) {
+        let (_fake, profile) = synced(&app, "MailStore").await;
+        let idle = create(&app, &fields("Idle", &AppIntegrationFake::start().await)).await;
+        let new = format!("/admin/schedules/new?profile={profile}");
+        let res = app.post_form(&new, "/admin/schedules", &[("profile", &profile.to_string()), ("kind", "daily"), ("time", "03:00"), ("time_zone", "UTC"), ("enabled", "on")]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        let html = app.get_html("/admin/profiles").await;
+        let row = |name: &str| html.split("<tr>").find(|r| r.contains(&format!(">{name}</a>"))).unwrap_or_default().to_owned();
+        let busy = row("MailStore");
+        assert!(busy.contains("<td>130</td>"), "users: {busy}");
+        assert!(busy.contains("Synchronisation succeeded: 130 created, 0 updated, 0 deleted"), "{busy}");
+        assert!(busy.contains("03:00 UTC"), "next run: {busy}");
+        let quiet = row("Idle");
+        assert!(quiet.contains("<td>0</td>") && quiet.contains("never") && quiet.contains("<td>—</td>"), "{quiet}");
+        let _ = idle;
+    }
+}

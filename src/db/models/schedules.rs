@@ -152,6 +152,24 @@ pub fn list(
     query.load(conn)
 }
 
+/// Each profile's next scheduled run (of its enabled schedules).
+pub fn next_run_per_profile(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<ProfileId, i64>> {
+    let rows: Vec<(ProfileId, Option<i64>)> = schedules::table
+        .filter(schedules::enabled.eq(true))
+        .group_by(schedules::profile_id)
+        .select((
+            schedules::profile_id,
+            diesel::dsl::min(schedules::next_run_at),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, next)| Some((p, next?)))
+        .collect())
+}
+
 /// Enabled schedules whose next run is at or before `now`.
 pub fn due(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<Schedule>> {
     schedules::table

@@ -273,6 +273,26 @@ pub fn for_profile(
         .load(conn)
 }
 
+/// Each profile's newest run.
+pub fn latest_per_profile(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<ProfileId, RunSummary>> {
+    let newest: Vec<Option<RunId>> = sync_runs::table
+        .group_by(sync_runs::profile_id)
+        .select(diesel::dsl::max(sync_runs::id))
+        .load(conn)?;
+    let ids: Vec<RunId> = newest.into_iter().flatten().collect();
+    let mut found = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(ProfileId, RunSummary)> = sync_runs::table
+            .filter(sync_runs::id.eq_any(chunk))
+            .select((sync_runs::profile_id, RunSummary::as_select()))
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// Runs left `running` by a process that died (its lease expired) are failed.
 pub fn fail_stale(
     conn: &mut DbConnection,

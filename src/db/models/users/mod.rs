@@ -297,3 +297,18 @@ pub fn username_key_of(conn: &mut DbConnection, id: UserId) -> QueryResult<Optio
         .first(conn)
         .optional()
 }
+
+/// How many users each profile holds.
+pub fn count_per_profile(
+    conn: &mut DbConnection,
+) -> QueryResult<std::collections::HashMap<crate::db::ids::ProfileId, i64>> {
+    let rows: Vec<(Option<crate::db::ids::ProfileId>, i64)> = users::table
+        .filter(users::profile_id.is_not_null())
+        .group_by(users::profile_id)
+        .select((users::profile_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, n)| Some((p?, n)))
+        .collect())
+}

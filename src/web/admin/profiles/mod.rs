@@ -13,12 +13,14 @@ use actix_web::web::Query;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::db::ids::ProfileId;
+use crate::db::ids::{ProfileId, RunId};
 use crate::db::models::directory_profiles::ProfileKind;
+use crate::db::models::sync_runs::{RunStatus, RunSummary};
 use crate::error::AppError;
 use crate::page;
 use crate::profiles::fields;
 use crate::services::profiles as profiles_service;
+use crate::time::{format_optional, format_time};
 use crate::web::extract::Admin;
 use crate::web::page::Page;
 
@@ -34,6 +36,10 @@ pub struct ProfileRow {
     pub delete_groups: bool,
     /// Test settings, synchronise now and history (kinds with a connector).
     pub can_sync: bool,
+    pub users: i64,
+    /// The newest run: (id, what it says, when, its status for the colour).
+    pub last_run: Option<(RunId, String, String, RunStatus)>,
+    pub next_run: String,
 }
 
 #[derive(Template)]
@@ -78,15 +84,47 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
         descending,
         rows: profiles
             .into_iter()
-            .map(|p| ProfileRow {
-                kind_label: p.kind().map(ProfileKind::label).unwrap_or("unknown"),
-                can_sync: p.kind().is_some_and(fields::has_connector),
-                id: p.id,
-                name: p.name,
-                delete_users: p.delete_users,
-                delete_groups: p.delete_groups,
+            .map(|o| {
+                let p = o.profile;
+                ProfileRow {
+                    kind_label: p.kind().map(ProfileKind::label).unwrap_or("unknown"),
+                    can_sync: p.kind().is_some_and(fields::has_connector),
+                    id: p.id,
+                    name: p.name,
+                    delete_users: p.delete_users,
+                    delete_groups: p.delete_groups,
+                    users: o.users,
+                    last_run: o.last_run.map(|r| {
+                        let when = format_optional(r.finished_at.or(Some(r.started_at)));
+                        (r.id, describe_run(&r), when, r.status)
+                    }),
+                    next_run: o.next_run_at.map(format_time).unwrap_or_else(|| "—".into()),
+                }
             })
             .collect(),
     };
     page.render(StatusCode::OK, partial, "profiles")
+}
+
+/// "Synchronisation succeeded: 3 created, 1 updated, 0 deleted" — or "would create" for a
+/// dry or held run.
+fn describe_run(r: &RunSummary) -> String {
+    let what = if r.dry_run {
+        "Test settings"
+    } else {
+        "Synchronisation"
+    };
+    let planned = r.dry_run || matches!(r.status, RunStatus::Held | RunStatus::Discarded);
+    match r.status {
+        RunStatus::Running => format!("{what} running"),
+        RunStatus::Failed | RunStatus::Cancelled => format!("{what} {}", r.status),
+        _ if planned => format!(
+            "{what} {}: would create {}, update {}, delete {}",
+            r.status, r.users_created, r.users_updated, r.users_deleted
+        ),
+        _ => format!(
+            "{what} {}: {} created, {} updated, {} deleted",
+            r.status, r.users_created, r.users_updated, r.users_deleted
+        ),
+    }
 }
