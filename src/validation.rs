@@ -31,6 +31,10 @@ impl FieldErrors {
     pub fn count(&self) -> usize {
         self.0.len()
     }
+    /// (field, message), in the order they were found (the form's order).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.0.iter().map(|(f, m)| (*f, m.as_str()))
+    }
 }
 
 /// User names of local users: no spaces, no `@` or `\` (they separate name and domain when

@@ -13,6 +13,13 @@ document.addEventListener("htmx:afterSwap", (event) => {
   if (toast) setTimeout(() => toast.remove(), 8000);
 });
 
+// A form sent back with errors: focus its summary, whose links lead to each field.
+function focusErrorSummary() {
+  document.getElementById("error-summary")?.focus();
+}
+document.addEventListener("DOMContentLoaded", focusErrorSummary);
+document.addEventListener("htmx:afterSwap", focusErrorSummary);
+
 // Dialogs (test connection, group picker): htmx fills the dialog's body, this opens it.
 document.addEventListener("htmx:afterSwap", (event) => {
   const dialog = event.detail.target?.closest?.("dialog");

@@ -179,3 +179,28 @@ crate::db_test! {
         assert!(html.contains("250 users to create, 0 to update, 0 to delete"), "{html}");
     }
 }
+
+crate::db_test! {
+    async fn long_forms_say_what_is_wrong_at_the_top_and_come_in_sections(app) {
+        app.sign_in_as_admin().await;
+        let chooser = app.get_html("/admin/profiles/new").await;
+        assert!(chooser.contains("Any LDAP directory (OpenLDAP, 389 DS, …)") && chooser.contains("it checks the passwords"), "{chooser}");
+        let form = app.get_html("/admin/profiles/new?kind=generic_ldap").await;
+        for legend in ["Connection", "Credentials", "Where to look", "Attributes", "Sign-in and MFA"] {
+            assert!(form.contains(&format!("<legend>{legend}</legend>")), "{legend}: {form}");
+        }
+        assert!(form.contains("placeholder=\"e.g. dc=example,dc=com\"") && form.contains("placeholder=\"e.g. cn=roster,ou=services,dc=example,dc=com\""), "examples");
+        let res = app.post_form("/admin/profiles/new?kind=generic_ldap", "/admin/profiles", &[("kind", "generic_ldap"), ("name", "")]).await;
+        assert_eq!(res.status().as_u16(), 422);
+        let html = res.text().await.expect("page");
+        let summary = html.split("id=\"error-summary\"").nth(1).and_then(|r| r.split("</div>").next()).expect("an error summary");
+        assert!(summary.contains("fields need correcting"), "{summary}");
+        for field in ["name", "server", "base_dn"] {
+            assert!(summary.contains(&format!("<a href=\"#{field}\">")), "{field}: {summary}");
+            assert!(html.contains(&format!("id=\"{field}\"")), "the link's target exists: {field}");
+        }
+        let res = app.post_form("/admin/users/new", "/admin/users", &[("username", ""), ("password", "x"), ("password_confirm", "y")]).await;
+        let html = res.text().await.expect("page");
+        assert!(html.contains("id=\"error-summary\"") && html.contains("<a href=\"#username\">"), "{html}");
+    }
+}

@@ -332,7 +332,7 @@ async fn refused(app: &TestApp, fields: &Fields) -> String {
     .await;
     assert_eq!(res.status().as_u16(), 422);
     let html = res.text().await.expect("body");
-    assert!(html.contains("Nothing was saved."), "{html}");
+    assert!(html.contains("Nothing was saved:"), "{html}");
     html
 }
 

@@ -212,7 +212,7 @@ crate::db_test! {
         ]).await;
         assert_eq!(res.status().as_u16(), 422);
         let body = res.text().await.expect("body");
-        assert!(body.contains("Nothing was saved. Please correct the 3 marked field(s)."), "{body}");
+        assert!(body.contains("Nothing was saved: 3 fields need correcting") && body.contains("<a href=\"#day\">Choose at least one day of the week.</a>"), "{body}");
         assert!(body.contains("Choose at least one day of the week.") && body.contains("is not a time zone name"), "{body}");
         assert!(body.contains("value=\"Nowhere/Town\""), "what was typed comes back");
         assert!(schedule_rows(&app).await.is_empty());

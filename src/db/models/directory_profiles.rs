@@ -51,6 +51,30 @@ impl ProfileKind {
         }
     }
 
+    /// One line for the type chooser: what it connects to and how its users sign in.
+    pub fn description(self) -> &'static str {
+        match self {
+            ProfileKind::EntraId => {
+                "Microsoft 365 tenants through Microsoft Graph; users sign in with Microsoft."
+            }
+            ProfileKind::GoogleWorkspace => {
+                "A Workspace domain through the Admin SDK; users sign in with Google."
+            }
+            ProfileKind::ActiveDirectory => {
+                "Windows domain controllers over LDAP(S); users sign in with their domain password."
+            }
+            ProfileKind::GenericLdap => {
+                "Any LDAP directory (OpenLDAP, 389 DS, …); users sign in with their directory password."
+            }
+            ProfileKind::ApplicationIntegration => {
+                "A MailStore Application Integration endpoint over HTTP(S); it checks the passwords."
+            }
+            ProfileKind::IceWarp => {
+                "An IceWarp server's domains, groups and mailing lists; it checks the passwords."
+            }
+        }
+    }
+
     pub fn parse(s: &str) -> Option<ProfileKind> {
         ProfileKind::ALL.into_iter().find(|k| k.as_str() == s)
     }

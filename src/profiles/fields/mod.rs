@@ -299,3 +299,50 @@ pub fn groups_label(kind: ProfileKind) -> &'static str {
         _ => "Groups to synchronise",
     }
 }
+
+/// The form's sections, in order; every field belongs to one (`section_of`).
+pub const SECTIONS: [&str; 6] = [
+    "Connection",
+    "Credentials",
+    "Where to look",
+    "Attributes",
+    "What to synchronise",
+    "Sign-in and MFA",
+];
+
+/// Which section of the form a field is shown in.
+pub fn section_of(field: &str) -> &'static str {
+    match field {
+        "bind_dn" | "bind_password" | "admin_user" | "password" | "username" | "requires_auth"
+        | "client_id" | "client_secret" => "Credentials",
+        "base_dn" | "user_filter" | "group_filter" | "group_members_search_filter" => {
+            "Where to look"
+        }
+        "username_attribute"
+        | "full_name_attribute"
+        | "email_attribute"
+        | "id_attribute"
+        | "group_name_attribute"
+        | "group_description_attribute"
+        | "group_members_attribute" => "Attributes",
+        "nested_groups" | "enabled_users_only" | "include_guests" | "mailbox_users_only"
+        | "list_command" | "auth_command" | "groups_command" => "What to synchronise",
+        "use_local_part" | "domain" | "oidc_client_id" | "oidc_client_secret" | "oidc_issuer" => {
+            "Sign-in and MFA"
+        }
+        _ => "Connection",
+    }
+}
+
+/// An example value shown in an empty field.
+pub fn example_of(field: &str) -> &'static str {
+    match field {
+        "server" => "e.g. ldap.example.com or dc1.example.com:636",
+        "bind_dn" => "e.g. cn=roster,ou=services,dc=example,dc=com",
+        "base_dn" => "e.g. dc=example,dc=com",
+        "domain" => "e.g. example.com",
+        "url" => "e.g. https://users.example.com/api",
+        "admin_user" => "e.g. admin@example.com",
+        _ => "",
+    }
+}

@@ -36,6 +36,8 @@ pub struct FieldView {
     pub error: Option<String>,
     /// A secret is stored: leaving the field blank keeps it.
     pub stored: bool,
+    /// An example value for an empty field.
+    pub placeholder: &'static str,
 }
 
 pub struct EntraView {
@@ -55,8 +57,8 @@ pub struct GoogleView {
 #[template(path = "partials/admin/profile_kind_fields_partial.html")]
 pub struct KindFieldsPartial {
     pub kind: &'static str,
-    pub kind_label: &'static str,
-    pub fields: Vec<FieldView>,
+    /// (section, its fields).
+    pub sections: Vec<(&'static str, Vec<FieldView>)>,
     pub groups_label: &'static str,
     pub groups_to_sync: String,
     pub has_connector: bool,
@@ -104,7 +106,8 @@ page!(
 #[template(path = "partials/admin/profile_choose_partial.html")]
 pub struct ChooseKindPartial {
     pub title: String,
-    pub kinds: Vec<Choice>,
+    /// (value, label, one line about it).
+    pub kinds: Vec<(&'static str, &'static str, &'static str)>,
 }
 page!(
     ChooseKindPage,
@@ -139,7 +142,7 @@ pub(super) fn kind_fields(
 ) -> KindFieldsPartial {
     let kind = ctx.kind;
     let stored = ctx.stored;
-    let fields = fields::for_kind(kind)
+    let mut views = fields::for_kind(kind)
         .iter()
         .map(|spec| {
             let slot = SecretSlot::ALL.into_iter().find(|s| s.field() == spec.name);
@@ -172,8 +175,21 @@ pub(super) fn kind_fields(
                 options,
                 error: errors.get(spec.name).map(str::to_owned),
                 stored: slot.is_some_and(|s| stored.is_some_and(|st| st.secret(s).is_some())),
+                placeholder: fields::example_of(spec.name),
             }
         })
+        .collect::<Vec<FieldView>>();
+    // The fields in the form's sections, in order; empty sections are left out.
+    let sections: Vec<(&'static str, Vec<FieldView>)> = fields::SECTIONS
+        .iter()
+        .map(|section| {
+            let (inside, rest): (Vec<FieldView>, Vec<FieldView>) = views
+                .drain(..)
+                .partition(|f| fields::section_of(f.name) == *section);
+            views = rest;
+            (*section, inside)
+        })
+        .filter(|(_, inside)| !inside.is_empty())
         .collect();
     let prefix = match ctx.editing {
         Some(p) => format!("/admin/profiles/{}", p.id),
@@ -217,8 +233,7 @@ pub(super) fn kind_fields(
     let has_redirect = matches!(kind, ProfileKind::EntraId | ProfileKind::GoogleWorkspace);
     KindFieldsPartial {
         kind: kind.as_str(),
-        kind_label: kind.label(),
-        fields,
+        sections,
         groups_label: fields::groups_label(kind),
         groups_to_sync: values.get("groups_to_sync").to_owned(),
         has_connector: fields::has_connector(kind),
@@ -292,7 +307,10 @@ pub async fn new_form(
     let Some(kind) = ProfileKind::parse(&query.kind) else {
         let partial = ChooseKindPartial {
             title: "New directory profile".into(),
-            kinds: kind_choices(None),
+            kinds: ProfileKind::ALL
+                .into_iter()
+                .map(|k| (k.as_str(), k.label(), k.description()))
+                .collect(),
         };
         return page.render(StatusCode::OK, partial, "profiles");
     };
