@@ -205,6 +205,9 @@ pub enum MfaOutcome {
     },
     /// A wrong code; the session may try again.
     Wrong,
+    /// The right code, but its 30-second step was used already (each is accepted once); it
+    /// counts as a failure all the same, so a replayed code gains nothing.
+    Reused,
     /// Too many wrong codes (this session's, or the user's across sessions): the half
     /// session has ended.
     Dropped,
@@ -242,23 +245,24 @@ pub async fn after_mfa(
     let step = totp::matching_step(&totp, code, now().max(0) as u64)
         .map(|s| i64::try_from(s).unwrap_or(i64::MAX));
     let (id, code, master) = (user.id, code.to_owned(), state.master_key.clone());
-    let accepted = state
+    // (accepted, the code was right but its step already used)
+    let (accepted, reused) = state
         .db
-        .run(move |c| -> Result<bool, AppError> {
-            if let Some(step) = step
-                && users::accept_totp_step(c, id, step)?
-            {
-                return Ok(true);
+        .run(move |c| -> Result<(bool, bool), AppError> {
+            if let Some(step) = step {
+                if users::accept_totp_step(c, id, step)? {
+                    return Ok((true, false));
+                }
+                return Ok((false, true));
             }
             // Recovery codes only once enrolled (they do not exist before).
             if enrolling {
-                return Ok(false);
+                return Ok((false, false));
             }
             let key = crate::secrets::recovery_key(c, &master).map_err(anyhow::Error::from)?;
-            Ok(
-                recovery_codes::redeem(c, id, &totp::recovery_hash(&key, &code))?
-                    || recovery_codes::redeem(c, id, &totp::legacy_recovery_hash(&code))?,
-            )
+            let redeemed = recovery_codes::redeem(c, id, &totp::recovery_hash(&key, &code))?
+                || recovery_codes::redeem(c, id, &totp::legacy_recovery_hash(&code))?;
+            Ok((redeemed, false))
         })
         .await?;
     if !accepted {
@@ -277,7 +281,11 @@ pub async fn after_mfa(
             drop_pending(state, session_id).await?;
             return Ok(MfaOutcome::Dropped);
         }
-        return Ok(MfaOutcome::Wrong);
+        return Ok(if reused {
+            MfaOutcome::Reused
+        } else {
+            MfaOutcome::Wrong
+        });
     }
 
     // Signed in: a new session token for the full session.

@@ -141,14 +141,20 @@ pub async fn submit(page: Page<Anyone>, form: Form<CodeForm>) -> Result<HttpResp
         origin(&page.req, &page.state),
     )
     .await?;
+    let outcome_reused = matches!(outcome, MfaOutcome::Reused);
     let (token, codes, is_admin) = match outcome {
         MfaOutcome::Dropped => return back_to_sign_in(&page),
-        MfaOutcome::Wrong => {
+        MfaOutcome::Wrong | MfaOutcome::Reused => {
+            let message = if outcome_reused {
+                "This code was already used; wait for the next one."
+            } else {
+                "That code is not valid. Check the time on your device and try again."
+            };
             return page_for(
                 &page,
                 &user,
                 next,
-                Some("That code is not valid. Check the time on your device and try again.".into()),
+                Some(message.into()),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await;

@@ -13,6 +13,18 @@ document.addEventListener("htmx:afterSwap", (event) => {
   if (toast) setTimeout(() => toast.remove(), 8000);
 });
 
+// A new schedule starts in the browser's time zone (UTC without JavaScript).
+function browserZone() {
+  document.querySelectorAll("input[data-browser-zone]").forEach((field) => {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const known = [...(field.list?.options ?? [])].some((o) => o.value === zone);
+    if (zone && known) field.value = zone;
+    field.removeAttribute("data-browser-zone");
+  });
+}
+document.addEventListener("DOMContentLoaded", browserZone);
+document.addEventListener("htmx:afterSwap", browserZone);
+
 // A form sent back with errors: focus its summary, whose links lead to each field.
 function focusErrorSummary() {
   document.getElementById("error-summary")?.focus();

@@ -449,6 +449,19 @@ async fn admin_schedules_a_profile_and_watches_a_large_sync_progress_in_chromium
         "weekly shows the days"
     );
     days.click().await.expect("tick Thursday");
+    let zone = b
+        .client
+        .execute(
+            "return Intl.DateTimeFormat().resolvedOptions().timeZone;",
+            vec![],
+        )
+        .await
+        .expect("zone");
+    assert_eq!(
+        Some(b.value_of("Time zone").await.as_str()),
+        zone.as_str(),
+        "a new schedule starts in the browser's zone"
+    );
     b.fill("#time_zone", "Europe/Berlin").await;
     b.screenshot("16-new-schedule").await;
     b.click(".schedule-form button[type=submit]").await;

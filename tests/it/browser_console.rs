@@ -170,12 +170,27 @@ async fn every_console_page_fits_a_phone_and_passes_axe_in_chromium() {
         }
     }
     // A form sent back with errors puts the focus on its summary.
-    b.client.goto(&app.url("/admin/profiles/new?kind=generic_ldap")).await.expect("goto");
+    b.client
+        .goto(&app.url("/admin/profiles/new?kind=generic_ldap"))
+        .await
+        .expect("goto");
     b.fill("#name", "").await;
-    b.click("#profile-main-form button[type=submit]:not([formaction])").await;
+    b.click("#profile-main-form button[type=submit]:not([formaction])")
+        .await;
     b.wait_for_text("#error-summary", "need correcting").await;
-    let focused = b.client.execute("return document.activeElement && document.activeElement.id;", vec![]).await.expect("focus");
-    assert_eq!(focused.as_str(), Some("error-summary"), "focus moves to the error summary");
+    let focused = b
+        .client
+        .execute(
+            "return document.activeElement && document.activeElement.id;",
+            vec![],
+        )
+        .await
+        .expect("focus");
+    assert_eq!(
+        focused.as_str(),
+        Some("error-summary"),
+        "focus moves to the error summary"
+    );
     b.screenshot("console-profile-errors-phone").await;
     for v in b.accessibility_violations().await {
         problems.push(format!("profile form with errors at phone: {v}"));

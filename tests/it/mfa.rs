@@ -73,10 +73,12 @@ crate::db_test! {
         let mut statuses = [rb.status().as_u16(), rc.status().as_u16()];
         statuses.sort();
         assert_eq!(statuses, [303, 422], "one of the two browsers");
-        // Replayed later: refused.
+        // Replayed later: refused, saying why.
         let d = app.new_client();
         d.sign_in("alice", &password).await;
-        assert_eq!(post_code(&d, &code).await.status().as_u16(), 422);
+        let replayed = post_code(&d, &code).await;
+        assert_eq!(replayed.status().as_u16(), 422);
+        assert!(replayed.text().await.expect("body").contains("This code was already used; wait for the next one."));
 
         // A recovery code works once.
         assert_eq!(post_code(&d, &codes[0].to_uppercase()).await.status().as_u16(), 303);

@@ -258,7 +258,7 @@ crate::db_test! {
 
         // The profile cannot be deleted while it has a schedule.
         let confirm = app.get_html(&format!("/admin/profiles/{profile}/delete")).await;
-        assert!(confirm.contains("1 schedule(s) synchronise it. Delete them first."), "{confirm}");
+        assert!(confirm.contains("1 schedule synchronises it. Delete them first."), "{confirm}");
         let delete = format!("/admin/profiles/{profile}/delete");
         let res = app.post_form(&delete, &delete, &[]).await;
         assert_eq!(res.headers().get("location").and_then(|v| v.to_str().ok()), Some(delete.as_str()), "refused: back to the page that says why");
