@@ -8,7 +8,7 @@ use crate::audit::{self, Action, Actor};
 use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::directory_profiles::ProfileKind;
 use crate::db::models::user_privileges::{self, Privilege};
-use crate::db::models::users::{self, AuthMethod, NewLocalUser, User, UserPage};
+use crate::db::models::users::{self, AuthMethod, NewLocalUser, User, UserFilter, UserPage};
 use crate::db::models::{directory_groups, directory_profiles, sessions};
 use crate::error::AppError;
 use crate::profiles::KindSettings;
@@ -21,20 +21,31 @@ const PASSWORD_KINDS: &str = "Active Directory, LDAP, Application Integration or
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// One page (1-based) of the users matching `q`.
-pub async fn search(state: &AppState, q: &str, page: i64) -> Result<UserPage, AppError> {
+/// One page (1-based) of the users matching `q` and `filter`, and every profile (id,
+/// name) for the filter's choices.
+pub async fn search(
+    state: &AppState,
+    q: &str,
+    filter: UserFilter,
+    page: i64,
+) -> Result<(UserPage, Vec<(ProfileId, String)>), AppError> {
     let needle = q.to_owned();
     state
         .db
-        .run(move |c| {
-            users::search(
+        .run(move |c| -> Result<_, AppError> {
+            let found = users::search_filtered(
                 c,
                 &needle,
+                &filter,
                 (page - 1) * PAGE_SIZE,
                 PAGE_SIZE,
                 users::SEARCH_COUNT_CAP,
-            )
-            .map_err(AppError::from)
+            )?;
+            let profiles = directory_profiles::list(c, "", false)?
+                .into_iter()
+                .map(|p| (p.id, p.name))
+                .collect();
+            Ok((found, profiles))
         })
         .await
 }

@@ -254,3 +254,44 @@ crate::db_test! {
         let _ = idle;
     }
 }
+
+crate::db_test! {
+    async fn the_users_list_counts_exactly_numbers_its_pages_and_filters(app) {
+        use diesel::prelude::*;
+        use roster::db::schema::users;
+        let (_fake, profile) = synced(&app, "MailStore").await;
+        let res = app.create_user("grace", "Grace's long password", &["log_on"]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        app.conn(|c| {
+            diesel::update(users::table.filter(users::username.eq("user5"))).set(users::disabled.eq(true)).execute(c).expect("disable");
+            diesel::update(users::table.filter(users::username.eq("user6"))).set(users::directory_disabled.eq(true)).execute(c).expect("directory");
+            diesel::update(users::table.filter(users::username.eq("user7"))).set(users::mfa_required.eq(true)).execute(c).expect("mfa");
+        }).await;
+        let html = app.get_html("/admin/users").await;
+        assert!(html.contains("Showing 1–50 of 132 users."), "exact: {html}");
+        assert!(html.contains("aria-label=\"Page 2\"") && html.contains("aria-label=\"Page 3\"") && html.contains("<span aria-current=\"page\">1</span>"), "numbered: {html}");
+        let count = |html: &str| html.split(" of ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<i64>().ok());
+        let by = |query: &str| {
+            let app = &app;
+            let path = format!("/admin/users?{query}");
+            async move { app.get_html(&path).await }
+        };
+        assert_eq!(count(&by("source=roster").await), Some(2), "admin and grace");
+        assert_eq!(count(&by(&format!("source={profile}")).await), Some(130));
+        assert_eq!(count(&by("status=enabled").await), Some(130));
+        let disabled = by("status=disabled").await;
+        assert!(disabled.contains(">user5<") && count(&disabled) == Some(1), "{disabled}");
+        let directory = by("status=directory_disabled").await;
+        assert!(directory.contains(">user6<") && count(&directory) == Some(1), "{directory}");
+        assert!(by("mfa=pending").await.contains(">user7<"));
+        assert!(!by("mfa=off").await.contains(">user7<"));
+        // With a search, and the filters kept by the page links.
+        let html = by(&format!("q=user1&source={profile}")).await;
+        assert!(html.contains("users matching") || html.contains("Showing"), "{html}");
+        assert!(!html.contains(">grace<"));
+        let page2 = by(&format!("source={profile}&page=2")).await;
+        assert!(page2.contains(&format!("source={profile}&amp;page=3")) || page2.contains(&format!("source={profile}&#38;page=3")), "links keep the filter: {page2}");
+        // Nonsense filters filter nothing.
+        assert_eq!(count(&by("source=nonsense&status=x&mfa=y").await), Some(132));
+    }
+}

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::user_privileges::Privilege;
-use crate::db::models::users::{AuthMethod, UserListRow};
+use crate::db::models::users::{AuthMethod, MfaState, Standing, UserFilter, UserListRow};
 use crate::error::AppError;
 use crate::page;
 use crate::services::users::{self as users_service, Created, Switched, UserAction};
@@ -25,6 +25,11 @@ pub const PAGE_SIZE: i64 = users_service::PAGE_SIZE;
 pub struct UsersPartial {
     pub title: String,
     pub query: String,
+    /// The filters as chosen (`source`: a profile id or `roster`; `status`; `mfa`).
+    pub source: String,
+    pub status: String,
+    pub mfa: String,
+    pub profiles: Vec<(ProfileId, String)>,
     pub rows: Vec<UserListRow>,
     pub total: i64,
     /// "more than {total}": a broad search is not counted to the end.
@@ -36,14 +41,60 @@ pub struct UsersPartial {
     pub last_shown: i64,
     pub prev_link: Option<String>,
     pub next_link: Option<String>,
+    /// Numbered page links around this one: (number, link; `None` for this page). A gap
+    /// between two numbers is shown as "…".
+    pub numbered: Vec<(i64, Option<String>)>,
 }
 page!(UsersPage, "pages/admin/users.html", UsersPartial);
+
+impl UsersPartial {
+    fn is_source(&self, id: &ProfileId) -> bool {
+        self.source == id.to_string()
+    }
+}
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
     q: String,
     page: Option<String>,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    mfa: String,
+}
+
+impl ListQuery {
+    /// The filter the query names; values it does not know filter nothing.
+    fn filter(&self) -> UserFilter {
+        UserFilter {
+            source: match self.source.as_str() {
+                "roster" => Some(None),
+                id => id.parse::<ProfileId>().ok().map(Some),
+            },
+            standing: match self.status.as_str() {
+                "enabled" => Some(Standing::Enabled),
+                "disabled" => Some(Standing::DisabledInRoster),
+                "directory_disabled" => Some(Standing::DisabledInDirectory),
+                _ => None,
+            },
+            mfa: match self.mfa.as_str() {
+                "enrolled" => Some(MfaState::Enrolled),
+                "pending" => Some(MfaState::Pending),
+                "off" => Some(MfaState::NotRequired),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Page numbers to link: the first, the last, and two on either side of `page`.
+fn numbered_pages(page: i64, pages: i64) -> Vec<i64> {
+    (1..=pages)
+        .filter(|&n| n == 1 || n == pages || (n - page).abs() <= 2)
+        .collect()
 }
 
 pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResponse, AppError> {
@@ -55,25 +106,49 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .clamp(1, 1_000_000);
-    let result = users_service::search(&page.state, &q, number).await?;
+    let filter = query.filter();
+    let (result, profiles) = users_service::search(&page.state, &q, filter, number).await?;
     let pages =
         (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
     let link = |p: i64| {
-        let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
-        format!("/admin/users?q={q}&page={p}")
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.append_pair("q", &q);
+        for (k, v) in [
+            ("source", &query.source),
+            ("status", &query.status),
+            ("mfa", &query.mfa),
+        ] {
+            if !v.is_empty() {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("page", &p.to_string());
+        format!("/admin/users?{}", s.finish())
     };
     let first_shown = if result.rows.is_empty() {
         0
     } else {
         (number - 1) * PAGE_SIZE + 1
     };
+    let numbered = pages
+        .filter(|&n| n > 1)
+        .map(|n| numbered_pages(number, n))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| (n, (n != number).then(|| link(n))))
+        .collect();
     let partial = UsersPartial {
         title: "Users".into(),
         prev_link: (number > 1).then(|| link(number - 1)),
         next_link: result.has_more.then(|| link(number + 1)),
         last_shown: first_shown + result.rows.len() as i64 - i64::from(!result.rows.is_empty()),
         first_shown,
+        numbered,
         query: q,
+        source: query.source.clone(),
+        status: query.status.clone(),
+        mfa: query.mfa.clone(),
+        profiles,
         rows: result.rows,
         total: result.total,
         total_is_lower_bound: result.total_is_lower_bound,

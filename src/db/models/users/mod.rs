@@ -25,7 +25,10 @@ pub use mfa::{
     accept_totp_step, mark_mfa_enrolled, reset_mfa, set_mfa_required, set_totp_secret,
     totp_secret_id,
 };
-pub use search::{SEARCH_COUNT_CAP, UserListRow, UserPage, index_search, search};
+pub use search::{
+    MfaState, SEARCH_COUNT_CAP, UserFilter, UserListRow, UserPage, index_search, search,
+    search_filtered,
+};
 pub use sync::{
     NewDirectoryUser, NewUsersOf, SyncedUser, delete_directory_users, ids_by_external_id,
     insert_directory_users, names_taken_elsewhere, park_username, synced_by_profile,

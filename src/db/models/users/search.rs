@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use super::{Standing, parse_emails};
-use crate::db::ids::UserId;
+use crate::db::ids::{ProfileId, UserId};
 use crate::db::schema::{directory_profiles, users};
 use crate::db::{Backend, DbConnection};
 use crate::with_backend;
@@ -55,20 +55,117 @@ pub fn search(
     limit: i64,
     count_cap: i64,
 ) -> QueryResult<UserPage> {
+    search_filtered(
+        conn,
+        query,
+        &UserFilter::default(),
+        offset,
+        limit,
+        count_cap,
+    )
+}
+
+/// Which users the list shows besides the search: of one source, standing, MFA state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// `Some(None)`: created in Roster; `Some(Some(p))`: synchronised by profile `p`.
+    pub source: Option<Option<ProfileId>>,
+    pub standing: Option<Standing>,
+    pub mfa: Option<MfaState>,
+}
+
+/// A user's MFA as the list filters it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MfaState {
+    Enrolled,
+    /// Required, not enrolled yet: they enrol at the next sign-in.
+    Pending,
+    NotRequired,
+}
+
+impl UserFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == UserFilter::default()
+    }
+
+    /// The filter as SQL over `users`, or `None`. Only numbers and fixed words go into it
+    /// (a profile id is an integer), so there is nothing to bind.
+    fn condition(&self) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        match self.source {
+            Some(Some(p)) => parts.push(format!("users.profile_id = {}", p.0)),
+            Some(None) => parts.push("users.profile_id IS NULL".into()),
+            None => {}
+        }
+        match self.standing {
+            Some(Standing::Enabled) => {
+                parts.push("NOT users.disabled AND NOT users.directory_disabled".into())
+            }
+            Some(Standing::DisabledInRoster) => parts.push("users.disabled".into()),
+            Some(Standing::DisabledInDirectory) => {
+                parts.push("users.directory_disabled AND NOT users.disabled".into())
+            }
+            None => {}
+        }
+        match self.mfa {
+            Some(MfaState::Enrolled) => parts.push("users.mfa_enrolled_at IS NOT NULL".into()),
+            Some(MfaState::Pending) => {
+                parts.push("users.mfa_required AND users.mfa_enrolled_at IS NULL".into())
+            }
+            Some(MfaState::NotRequired) => {
+                parts.push("NOT users.mfa_required AND users.mfa_enrolled_at IS NULL".into())
+            }
+            None => {}
+        }
+        (!parts.is_empty()).then(|| format!("({})", parts.join(") AND (")))
+    }
+}
+
+/// `search` with a filter. Without a search the total is exact (counting every user is
+/// cheap); a search is counted up to the cap, as `search` explains.
+pub fn search_filtered(
+    conn: &mut DbConnection,
+    query: &str,
+    filter: &UserFilter,
+    offset: i64,
+    limit: i64,
+    count_cap: i64,
+) -> QueryResult<UserPage> {
+    let condition = filter.condition();
     let needle = query.trim().to_lowercase();
     let like = format!("%{}%", escape_like(&needle));
     let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
     let fts = conn.backend() == Backend::Sqlite && needle.chars().count() >= 3;
 
-    let counted = count_matches(conn, &needle, fts, &phrase, &like, count_cap + 1)?;
-    let capped = counted > count_cap;
+    let stop_at = if needle.is_empty() {
+        i64::MAX
+    } else {
+        count_cap + 1
+    };
+    let counted = count_matches(
+        conn,
+        &needle,
+        condition.as_deref(),
+        fts,
+        &phrase,
+        &like,
+        stop_at,
+    )?;
+    let capped = !needle.is_empty() && counted > count_cap;
     let deep_page = offset + limit > 2 * limit;
     let sort_matches = !needle.is_empty()
         && (!capped
             || (deep_page
-                && count_matches(conn, &needle, fts, &phrase, &like, 10 * count_cap + 1)?
-                    <= 10 * count_cap));
-    let total = counted.min(count_cap);
+                && count_matches(
+                    conn,
+                    &needle,
+                    condition.as_deref(),
+                    fts,
+                    &phrase,
+                    &like,
+                    10 * count_cap + 1,
+                )? <= 10 * count_cap));
+    let total = if capped { count_cap } else { counted };
 
     type Row = (
         UserId,
@@ -84,6 +181,9 @@ pub fn search(
         let mut q = users::table
             .left_join(directory_profiles::table)
             .into_boxed();
+        if let Some(condition) = &condition {
+            q = q.filter(sql::<Bool>(condition));
+        }
         if fts && sort_matches {
             q = q.filter(
                 sql::<Bool>(
@@ -151,27 +251,39 @@ pub fn search(
 fn count_matches(
     conn: &mut DbConnection,
     needle: &str,
+    condition: Option<&str>,
     fts: bool,
     phrase: &str,
     like: &str,
     stop_at: i64,
 ) -> QueryResult<i64> {
+    let and = condition.map(|c| format!(" AND {c}")).unwrap_or_default();
     if needle.is_empty() {
-        sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users LIMIT ")
-            .bind::<BigInt, _>(stop_at)
-            .sql(") AS capped")
-            .get_result(conn)
-    } else if fts {
+        let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
+        sql::<BigInt>(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM users{filter} LIMIT "
+        ))
+        .bind::<BigInt, _>(stop_at)
+        .sql(") AS capped")
+        .get_result(conn)
+    } else if fts && condition.is_none() {
         sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users_search WHERE users_search MATCH ")
             .bind::<Text, _>(phrase)
             .sql(" LIMIT ")
             .bind::<BigInt, _>(stop_at)
             .sql(") AS capped")
             .get_result(conn)
+    } else if fts {
+        sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users WHERE users.id IN (SELECT rowid FROM users_search WHERE users_search MATCH ")
+            .bind::<Text, _>(phrase)
+            .sql(&format!("){and} LIMIT "))
+            .bind::<BigInt, _>(stop_at)
+            .sql(") AS capped")
+            .get_result(conn)
     } else {
         sql::<BigInt>("SELECT count(*) FROM (SELECT 1 FROM users WHERE search_text LIKE ")
             .bind::<Text, _>(like)
-            .sql(" ESCAPE '\\' LIMIT ")
+            .sql(&format!(" ESCAPE '\\'{and} LIMIT "))
             .bind::<BigInt, _>(stop_at)
             .sql(") AS capped")
             .get_result(conn)
