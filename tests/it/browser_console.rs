@@ -246,25 +246,13 @@ async fn admin_browses_groups_and_audit_and_confirms_a_deletion_in_chromium() {
     b.wait_for_text("#groups-results", "3 groups").await;
     b.fill("#groups-q", "sal").await;
     b.wait_for_text("#groups-results", "1 group matching").await;
-    b.client
-        .find(Locator::LinkText("Sales"))
-        .await
-        .expect("Sales")
-        .click()
-        .await
-        .expect("click");
+    b.click_link("Sales").await;
     b.wait_for_text("#members-results", "10 members").await;
     b.fill("#members-q", "user1").await;
     b.wait_for_text("#members-results", "1 member matching")
         .await;
     b.screenshot("console-group-search").await;
-    b.client
-        .find(Locator::LinkText("user1"))
-        .await
-        .expect("user1")
-        .click()
-        .await
-        .expect("click");
+    b.click_link("user1").await;
     b.wait_for_text("h1", "user1").await;
     assert!(
         b.text_of("main").await.contains("Everyone"),
@@ -285,23 +273,11 @@ async fn admin_browses_groups_and_audit_and_confirms_a_deletion_in_chromium() {
         .expect("select");
     b.click_button("Filter").await;
     b.wait_for_text("#audit", "1 event").await;
-    b.client
-        .find(Locator::LinkText("grace"))
-        .await
-        .expect("grace")
-        .click()
-        .await
-        .expect("click");
+    b.click_link("grace").await;
     b.wait_for_text("h1", "grace").await;
 
     // Delete asks first: cancelled, nothing happens; confirmed, the user is gone.
-    b.client
-        .find(Locator::LinkText("Delete user"))
-        .await
-        .expect("delete")
-        .click()
-        .await
-        .expect("click");
+    b.click_link("Delete user").await;
     b.wait_for_text("#confirm-dialog", "Delete grace?").await;
     b.screenshot("console-confirm-delete").await;
     b.click("#confirm-dialog [data-close-dialog]").await;
@@ -318,13 +294,7 @@ async fn admin_browses_groups_and_audit_and_confirms_a_deletion_in_chromium() {
         b.text_of("h1").await.contains("grace"),
         "still on grace's page"
     );
-    b.client
-        .find(Locator::LinkText("Delete user"))
-        .await
-        .expect("delete")
-        .click()
-        .await
-        .expect("click");
+    b.click_link("Delete user").await;
     b.wait_for_text("#confirm-dialog", "Delete grace?").await;
     b.click("#confirm-dialog button.danger").await;
     b.wait_for_text("#toasts", "The user was deleted.").await;

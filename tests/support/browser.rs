@@ -85,6 +85,17 @@ impl Browser {
             .expect("text")
     }
 
+    /// Clicks the link whose text is `text`.
+    pub async fn click_link(&self, text: &str) {
+        self.client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|_| panic!("link {text}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Clicks the button whose text is `text`.
     pub async fn click_button(&self, text: &str) {
         self.client
