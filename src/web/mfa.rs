@@ -30,6 +30,35 @@ pub struct MfaPartial {
 }
 page!(MfaPage, "pages/auth/mfa.html", MfaPartial);
 
+impl MfaPartial {
+    /// The recovery codes one a line, for the copy field and the download.
+    pub fn codes_text(&self) -> String {
+        self.recovery_codes.join("\n")
+    }
+
+    /// A `data:` link that downloads `text` as a file (no request to the server).
+    pub fn download_href(&self, text: &str) -> String {
+        let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+        format!(
+            "data:text/plain;charset=utf-8,{}",
+            encoded.replace('+', "%20")
+        )
+    }
+
+    /// Where Continue goes, split for a GET form: its path and its query's pairs.
+    pub fn continue_path(&self) -> &str {
+        self.continue_to.split('?').next().unwrap_or("/")
+    }
+    pub fn continue_pairs(&self) -> Vec<(String, String)> {
+        match self.continue_to.split_once('?') {
+            Some((_, query)) => url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
+
 /// The half-signed-in session of this request and its user.
 async fn pending(page: &Page<Anyone>) -> Result<Option<(i64, User)>, AppError> {
     match page

@@ -45,12 +45,13 @@ document.addEventListener("click", (event) => {
     event.preventDefault();
     dialog.close();
   }
-  const copy = event.target.closest("[data-copy]");
+  const copy = event.target.closest("[data-copy], [data-copy-text]");
   if (copy) {
-    const field = document.getElementById(copy.dataset.copy);
-    if (field) {
-      field.select();
-      navigator.clipboard?.writeText(field.value);
+    const field = copy.dataset.copy && document.getElementById(copy.dataset.copy);
+    field?.select();
+    const text = copy.dataset.copyText ?? field?.value;
+    if (text !== undefined) {
+      navigator.clipboard?.writeText(text);
       copy.textContent = "Copied";
     }
   }

@@ -350,7 +350,16 @@ async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium(
     sign_in("CORP\\alice").await;
     b.wait_for_text("h1", "Set up two-step sign-in").await;
     b.screenshot("12-mfa-enrol").await;
-    let secret_text = b.text_of("#totp-secret").await.replace(' ', "");
+    let secret_text = b
+        .client
+        .find(Locator::Css("#totp-secret"))
+        .await
+        .expect("key")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+        .replace(' ', "");
     let secret = totp_rs::Secret::try_from_base32(&secret_text)
         .expect("base32")
         .as_bytes()
@@ -362,13 +371,28 @@ async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium(
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Save your recovery codes").await;
     b.screenshot("13-mfa-recovery-codes").await;
-    b.client
-        .find(Locator::LinkText("Continue"))
+    // The codes can be copied or downloaded; Continue waits for "I have saved them".
+    let download = b
+        .client
+        .find(Locator::Css("a[download='roster-recovery-codes.txt']"))
         .await
-        .expect("Continue")
-        .click()
+        .expect("download")
+        .attr("href")
         .await
-        .expect("click");
+        .expect("href")
+        .unwrap_or_default();
+    let first_code = b.text_of(".recovery-codes li code").await;
+    assert!(
+        download.starts_with("data:text/plain") && download.contains(&first_code),
+        "{download}"
+    );
+    b.click_button("Continue").await;
+    assert!(
+        b.text_of("h1").await.contains("Save your recovery codes"),
+        "not yet: the box is not ticked"
+    );
+    b.click("#codes-saved").await;
+    b.click_button("Continue").await;
     b.wait_for_text("main", "alice").await;
     b.click("form[action='/logout'] button").await;
     b.wait_for_text("h1", "Sign in").await;

@@ -96,7 +96,16 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.fill("#password", "erin's password").await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Set up two-step sign-in").await;
-    let secret_text = b.text_of("#totp-secret").await.replace(' ', "");
+    let secret_text = b
+        .client
+        .find(Locator::Css("#totp-secret"))
+        .await
+        .expect("key")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default()
+        .replace(' ', "");
     let secret = totp_rs::Secret::try_from_base32(&secret_text)
         .expect("base32")
         .as_bytes()
@@ -110,13 +119,9 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     .await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Save your recovery codes").await;
-    b.client
-        .find(Locator::LinkText("Continue"))
-        .await
-        .expect("Continue")
-        .click()
-        .await
-        .expect("click");
+    // Continue only once the codes are said to be saved.
+    b.click("#codes-saved").await;
+    b.click_button("Continue").await;
     b.wait_for_text("main", "erin@contoso.example").await;
     assert_eq!(
         b.client.current_url().await.expect("url").path(),

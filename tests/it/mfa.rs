@@ -46,7 +46,7 @@ crate::db_test! {
         }
         let page = a.get_html("/mfa").await;
         assert!(page.contains("Set up two-step sign-in"), "{page}");
-        let secret_text = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("secret shown").replace(' ', "");
+        let secret_text = page.split("id=\"totp-secret\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("secret shown").replace(' ', "");
         let secret = totp_rs::Secret::try_from_base32(&secret_text).expect("base32").as_bytes().to_vec();
         assert!(secret.len() >= 20, "at least 160 bits");
         let qr = a.get("/mfa/qr.png").await;
@@ -169,7 +169,7 @@ crate::db_test! {
         assert_eq!((res.status().as_u16(), location(&res).as_str()), (303, "/mfa?next=%2Faccount"));
         assert_ne!(a.get("/account").await.status().as_u16(), 200, "back at the MFA step");
         let page = a.get_html("/mfa").await;
-        let key = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").replace(' ', "");
+        let key = page.split("id=\"totp-secret\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("key").replace(' ', "");
         let secret = totp_rs::Secret::try_from_base32(&key).expect("base32").as_bytes().to_vec();
         let token = csrf_token_in(&page);
         let res = a.client.post(a.url("/mfa")).form(&[("csrf_token", token.as_str()), ("code", code_at(&secret, 0).as_str()), ("next", "/account")]).send().await.expect("POST");

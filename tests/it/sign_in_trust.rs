@@ -111,7 +111,7 @@ crate::db_test! {
         let res = jo.post_form("/account", "/account/mfa", &[("current", "jo's long password")]).await;
         assert_eq!(res.status().as_u16(), 303);
         let page = jo.get_html("/mfa").await;
-        let key = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").replace(' ', "");
+        let key = page.split("id=\"totp-secret\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("key").replace(' ', "");
         let secret = totp_rs::Secret::try_from_base32(&key).expect("base32").as_bytes().to_vec();
         let totp = roster::auth::totp::totp(&secret, "jo").expect("totp");
         crate::support::clear_of_totp_step_boundary(3).await;
@@ -159,7 +159,7 @@ crate::db_test! {
         lu.get_html("/mfa").await;
         assert_eq!(state().await, after_password, "GET /mfa and the QR code change no state");
 
-        let key = page.split("id=\"totp-secret\">").nth(1).and_then(|r| r.split('<').next()).expect("key").replace(' ', "");
+        let key = page.split("id=\"totp-secret\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("key").replace(' ', "");
         let secret = totp_rs::Secret::try_from_base32(&key).expect("base32").as_bytes().to_vec();
         let totp = roster::auth::totp::totp(&secret, "lu").expect("totp");
         crate::support::clear_of_totp_step_boundary(3).await;
