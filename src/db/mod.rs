@@ -221,6 +221,13 @@ impl Db {
         let masked = mask_url(url);
         let mut first = DbConnection::open_explained(url)?;
         first.run_migrations()?;
+        let refolded = models::users::refold_search_text(&mut first)?;
+        if refolded > 0 {
+            tracing::info!(
+                users = refolded,
+                "search text folded for accent-free search"
+            );
+        }
         let backend = first.backend();
         drop(first);
         let pool = r2d2::Pool::builder()

@@ -77,6 +77,7 @@ diesel::table! {
         privileges -> Text,
         sign_in_name_key -> Text,
         directory_name -> Text,
+        search_version -> Integer,
     }
 }
 

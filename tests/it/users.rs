@@ -241,3 +241,31 @@ crate::db_test! {
         assert!(page.contains("Disabled in Roster"), "{page}");
     }
 }
+
+crate::db_test! {
+    async fn searches_ignore_accents_and_case_and_rows_written_before_are_refolded(app) {
+        use diesel::prelude::*;
+        use roster::db::schema::users;
+        app.sign_in_as_admin().await;
+        let res = app.post_form("/admin/users/new", "/admin/users", &[
+            ("username", "anders"), ("full_name", "Anders Ångström"), ("emails", "a.angstrom@example.test"),
+            ("password", "a long password here"), ("password_confirm", "a long password here"),
+        ]).await;
+        assert_eq!(res.status().as_u16(), 303);
+        for q in ["angstrom", "ÅNGSTRÖM", "ångström", "ngstr"] {
+            let html = app.get_html(&format!("/admin/users?q={}", url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>())).await;
+            assert!(html.contains(">anders<"), "{q}: {html}");
+        }
+        // A row written before search text was folded (as an older release left it).
+        app.conn(|c| {
+            diesel::update(users::table.filter(users::username.eq("anders")))
+                .set((users::search_text.eq("anders anders ångström"), users::search_version.eq(1)))
+                .execute(c).expect("old row");
+        }).await;
+        assert!(!app.get_html("/admin/users?q=angstrom").await.contains(">anders<"), "not found before refolding");
+        let refolded = app.conn(|c| roster::db::models::users::refold_search_text(c).expect("refold")).await;
+        assert_eq!(refolded, 1);
+        assert!(app.get_html("/admin/users?q=angstrom").await.contains(">anders<"), "found after");
+        assert_eq!(roster::db::models::users::fold("Søren Straße Łódź"), "soren strasse lodz");
+    }
+}

@@ -348,7 +348,7 @@ pub fn members_page(
     at: &Keyset<String>,
     limit: i64,
 ) -> QueryResult<Window<MemberRow>> {
-    let pattern = contains_pattern(needle);
+    let pattern = contains_pattern(&super::users::fold(needle));
     let rows: Vec<(UserId, String, String, String)> = with_backend!(conn, |c| {
         let mut q = group_memberships::table
             .inner_join(users::table)
@@ -395,7 +395,7 @@ pub fn members_page(
 
 /// How many of a group's members match `needle`.
 pub fn count_members(conn: &mut DbConnection, group_id: i64, needle: &str) -> QueryResult<i64> {
-    let pattern = contains_pattern(needle);
+    let pattern = contains_pattern(&super::users::fold(needle));
     with_backend!(conn, |c| {
         let mut q = group_memberships::table
             .inner_join(users::table)

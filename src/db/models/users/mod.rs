@@ -184,7 +184,55 @@ pub fn search_text(username: &str, full_name: &str, emails: &[String]) -> String
         text.push(' ');
         text.push_str(e);
     }
-    text.to_lowercase()
+    fold(&text)
+}
+
+/// Text as searches compare it: lowercase, without diacritics (`Ångström` → `angstrom`),
+/// and the letters Unicode does not decompose spelt out (`ø` → `o`, `ß` → `ss`).
+pub fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    let mut out = String::with_capacity(text.len());
+    for ch in text.to_lowercase().nfd().filter(|c| !is_combining_mark(*c)) {
+        match ch {
+            'ø' => out.push('o'),
+            'æ' => out.push_str("ae"),
+            'œ' => out.push_str("oe"),
+            'ß' => out.push_str("ss"),
+            'ł' => out.push('l'),
+            'đ' | 'ð' => out.push('d'),
+            'þ' => out.push_str("th"),
+            'ı' => out.push('i'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Rewrites the `search_text` of rows written before it was folded (`search_version` 1),
+/// a thousand a transaction; run after the migrations. The number of rows rewritten.
+pub fn refold_search_text(conn: &mut DbConnection) -> QueryResult<usize> {
+    let mut done = 0;
+    loop {
+        let rows: Vec<(UserId, String, String, String)> = users::table
+            .filter(users::search_version.eq(1))
+            .select((users::id, users::username, users::full_name, users::emails))
+            .limit(1000)
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(done);
+        }
+        conn.transaction(|c| {
+            for (id, username, full_name, emails) in &rows {
+                let text = search_text(username, full_name, &parse_emails(emails));
+                diesel::update(users::table.find(*id))
+                    .set((users::search_text.eq(text), users::search_version.eq(2)))
+                    .execute(c)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        done += rows.len();
+    }
 }
 
 pub fn find(conn: &mut DbConnection, id: UserId) -> QueryResult<Option<User>> {

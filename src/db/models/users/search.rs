@@ -132,7 +132,7 @@ pub fn search_filtered(
     count_cap: i64,
 ) -> QueryResult<UserPage> {
     let condition = filter.condition();
-    let needle = query.trim().to_lowercase();
+    let needle = super::fold(query.trim());
     let like = format!("%{}%", escape_like(&needle));
     let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
     let fts = conn.backend() == Backend::Sqlite && needle.chars().count() >= 3;
