@@ -350,20 +350,7 @@ async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium(
     sign_in("CORP\\alice").await;
     b.wait_for_text("h1", "Set up two-step sign-in").await;
     b.screenshot("12-mfa-enrol").await;
-    let secret_text = b
-        .client
-        .find(Locator::Css("#totp-secret"))
-        .await
-        .expect("key")
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default()
-        .replace(' ', "");
-    let secret = totp_rs::Secret::try_from_base32(&secret_text)
-        .expect("base32")
-        .as_bytes()
-        .to_vec();
+    let secret = b.totp_key().await;
     let totp = roster::auth::totp::totp(&secret, "alice").expect("totp");
     let at = |steps: i64| (roster::db::now() + steps * 30).max(0) as u64;
     crate::support::clear_of_totp_step_boundary(8).await;
@@ -391,8 +378,7 @@ async fn ad_user_signs_in_enrols_mfa_and_signs_in_again_with_a_code_in_chromium(
         b.text_of("h1").await.contains("Save your recovery codes"),
         "not yet: the box is not ticked"
     );
-    b.click("#codes-saved").await;
-    b.click_button("Continue").await;
+    b.codes_saved_continue().await;
     b.wait_for_text("main", "alice").await;
     b.click("form[action='/logout'] button").await;
     b.wait_for_text("h1", "Sign in").await;

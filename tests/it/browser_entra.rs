@@ -3,8 +3,6 @@
 //! synchronised user signs in with Microsoft through the provider's login page and
 //! Roster's TOTP step.
 
-use fantoccini::Locator;
-
 use crate::entra::{CLIENT_ID, TENANT};
 use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
 use crate::support::browser;
@@ -96,20 +94,7 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     b.fill("#password", "erin's password").await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Set up two-step sign-in").await;
-    let secret_text = b
-        .client
-        .find(Locator::Css("#totp-secret"))
-        .await
-        .expect("key")
-        .prop("value")
-        .await
-        .expect("value")
-        .unwrap_or_default()
-        .replace(' ', "");
-    let secret = totp_rs::Secret::try_from_base32(&secret_text)
-        .expect("base32")
-        .as_bytes()
-        .to_vec();
+    let secret = b.totp_key().await;
     let totp = roster::auth::totp::totp(&secret, "erin").expect("totp");
     crate::support::clear_of_totp_step_boundary(8).await;
     b.fill(
@@ -119,9 +104,7 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     .await;
     b.click("button[type=submit]").await;
     b.wait_for_text("h1", "Save your recovery codes").await;
-    // Continue only once the codes are said to be saved.
-    b.click("#codes-saved").await;
-    b.click_button("Continue").await;
+    b.codes_saved_continue().await;
     b.wait_for_text("main", "erin@contoso.example").await;
     assert_eq!(
         b.client.current_url().await.expect("url").path(),

@@ -85,6 +85,30 @@ impl Browser {
             .expect("text")
     }
 
+    /// The TOTP secret the enrolment page shows (its key field), as bytes.
+    pub async fn totp_key(&self) -> Vec<u8> {
+        let text = self
+            .client
+            .find(Locator::Css("#totp-secret"))
+            .await
+            .expect("the key field")
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+            .replace(' ', "");
+        totp_rs::Secret::try_from_base32(&text)
+            .expect("base32")
+            .as_bytes()
+            .to_vec()
+    }
+
+    /// On the recovery-codes page: ticks "I have saved these codes" and continues.
+    pub async fn codes_saved_continue(&self) {
+        self.click("#codes-saved").await;
+        self.click_button("Continue").await;
+    }
+
     /// Clicks the link whose text is `text`.
     pub async fn click_link(&self, text: &str) {
         self.client
