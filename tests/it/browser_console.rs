@@ -1,9 +1,10 @@
 //! Real headless Chromium, the console as a new administrator walks it: every page at
 //! 1280 × 900 and on a 390 × 844 phone, none wider than the screen, Sign out reachable
 //! through the menu, no serious or critical axe-core violation, a screenshot of each under
-//! `target/screenshots/`; the groups and audit pages searched and followed; a destructive
-//! action confirmed in its dialog (and cancelled first); "Synchronise now" while a run is
-//! going leading to that run.
+//! `target/screenshots/`; the groups and audit pages searched and followed; the destructive
+//! actions (delete and disable a user, delete a schedule, discard a held run) confirmed in
+//! their dialog, a deletion cancelled first; "Synchronise now" while a run is going leading
+//! to that run.
 
 use fantoccini::Locator;
 
@@ -235,10 +236,10 @@ async fn every_console_page_fits_a_phone_and_passes_axe_in_chromium() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_browses_groups_and_audit_and_confirms_a_deletion_in_chromium() {
+async fn admin_browses_groups_and_audit_and_confirms_destructive_actions_in_chromium() {
     let app = spawn_app(Backend::Sqlite).await;
     let fake = AppIntegrationFake::start().await;
-    console_with_data(&app, &fake).await;
+    let (_, held) = console_with_data(&app, &fake).await;
     let b = signed_in(&app).await;
 
     // The dashboard's group count leads to the groups; a search narrows them live.
@@ -300,6 +301,52 @@ async fn admin_browses_groups_and_audit_and_confirms_a_deletion_in_chromium() {
     b.wait_for_text("#toasts", "The user was deleted.").await;
     b.wait_for_text("h1", "Users").await;
     b.screenshot("console-deleted-toast").await;
+
+    // The other confirmations, each in the dialog and each ending with its notice.
+    let confirm = |open: &'static str, question: &'static str, notice: &'static str| {
+        let b = &b;
+        async move {
+            b.click(open).await;
+            b.wait_for_text("#confirm-dialog", question).await;
+            b.click("#confirm-dialog button.danger").await;
+            b.wait_for_text("#toasts", notice).await;
+        }
+    };
+    b.client
+        .goto(&app.url("/admin/users?q=user3"))
+        .await
+        .expect("goto");
+    b.click_link("user3").await;
+    b.wait_for_text("h1", "user3").await;
+    confirm(
+        "a[href$='/confirm/disable']",
+        "Disable user3?",
+        "Disabled: the user was signed out",
+    )
+    .await;
+    b.client
+        .goto(&app.url("/admin/schedules"))
+        .await
+        .expect("goto");
+    b.wait_for_text("#schedules", "Daily at 03:00").await;
+    confirm(
+        ".row-actions a[href$='/delete']",
+        "Delete this schedule?",
+        "Schedule deleted.",
+    )
+    .await;
+    b.client
+        .goto(&app.url(&format!("/admin/runs/{held}")))
+        .await
+        .expect("goto");
+    b.wait_for_text("#run", "Held for approval").await;
+    confirm(
+        "a[href$='/discard']",
+        "Discard the held run of MailStore?",
+        "Discarded: nothing of the held plan was applied.",
+    )
+    .await;
+    b.wait_for_text("#run", "Discarded").await;
     b.close().await;
 }
 
