@@ -157,6 +157,9 @@ pub(super) fn in_words(
     events: Vec<AuditEvent>,
 ) -> Result<Vec<Event>, AppError> {
     let mut subjects: HashMap<(String, String), Option<Subject>> = HashMap::new();
+    // One query for the actors that still exist, not one an event.
+    let actor_ids: Vec<UserId> = events.iter().filter_map(|e| e.actor_user_id).collect();
+    let actors = users::existing(c, &actor_ids)?;
     let mut out = Vec::with_capacity(events.len());
     for e in events {
         let action = Action::parse(&e.action);
@@ -172,10 +175,7 @@ pub(super) fn in_words(
                 found
             }
         };
-        let actor_user = match e.actor_user_id {
-            Some(id) => users::find(c, id)?.map(|u| u.id),
-            None => None,
-        };
+        let actor_user = e.actor_user_id.filter(|id| actors.contains(id));
         out.push(Event {
             id: e.id,
             occurred_at: e.occurred_at,

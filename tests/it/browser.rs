@@ -92,11 +92,7 @@ async fn admin_creates_an_ldap_profile_tests_it_picks_groups_and_renames_it_in_c
         .to_owned();
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url("/admin/profiles"))
         .await
@@ -240,11 +236,7 @@ async fn admin_tests_settings_and_synchronises_from_the_profile_page_in_chromium
     let id = crate::profile_pages::create(&app, &fields).await;
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url(&format!("/admin/profiles/{id}")))
         .await
@@ -415,11 +407,7 @@ async fn admin_schedules_a_profile_and_watches_a_large_sync_progress_in_chromium
     let id = crate::profile_pages::create(&app, &fields).await;
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
 
     // "Create schedule" on the profiles list opens the form for that profile; choosing
     // "Weekly" shows the days and hides the interval.

@@ -8,7 +8,7 @@
 
 use fantoccini::Locator;
 
-use crate::support::app::{ADMIN_PASSWORD, Backend, TestApp, spawn_app};
+use crate::support::app::{Backend, TestApp, spawn_app};
 use crate::support::app_integration::{AppGroup, AppIntegrationFake, Command, Fault};
 use crate::support::browser::{self, Browser};
 
@@ -17,11 +17,7 @@ const PHONE: (u32, u32) = (390, 844);
 
 async fn signed_in(app: &TestApp) -> Browser {
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b
 }
 

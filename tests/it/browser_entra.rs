@@ -4,7 +4,7 @@
 //! Roster's TOTP step.
 
 use crate::entra::{CLIENT_ID, TENANT};
-use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
+use crate::support::app::{Backend, spawn_app};
 use crate::support::browser;
 use crate::support::entra::{EntraFake, GraphGroup, GraphUser, IdClaims, Member};
 
@@ -22,11 +22,7 @@ async fn admin_sets_up_entra_and_a_user_signs_in_with_microsoft_in_chromium() {
     ]);
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url("/admin/profiles/new?kind=entra_id"))
         .await

@@ -7,7 +7,7 @@
 use fantoccini::Locator;
 
 use crate::google::{ADMIN, DOMAIN, uid};
-use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
+use crate::support::app::{Backend, spawn_app};
 use crate::support::browser;
 use crate::support::google::{DirectoryGroup, DirectoryUser, GoogleFake, GroupMember};
 use crate::support::servers;
@@ -43,11 +43,7 @@ async fn admin_sets_up_google_and_a_user_signs_in_with_google_in_chromium() {
     let issuer = oidc.fact("ISSUER").to_owned();
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url("/admin/profiles/new?kind=google_workspace"))
         .await

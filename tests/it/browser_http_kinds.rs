@@ -3,7 +3,7 @@
 //! certificate pasted as the trusted one), tests the connection, picks a group or a
 //! domain, synchronises; a synchronised user signs in with the password the server checks.
 
-use crate::support::app::{ADMIN_PASSWORD, Backend, spawn_app};
+use crate::support::app::{Backend, spawn_app};
 use crate::support::app_integration::{AppGroup, AppIntegrationFake, AppUser};
 use crate::support::browser;
 use crate::support::icewarp::{Account, IceWarpFake};
@@ -24,11 +24,7 @@ async fn admin_sets_up_application_integration_and_a_user_signs_in_in_chromium()
     ]));
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url("/admin/profiles/new?kind=application_integration"))
         .await
@@ -99,11 +95,7 @@ async fn admin_sets_up_icewarp_picks_a_domain_and_a_user_signs_in_in_chromium() 
     ));
 
     let b = browser::open().await;
-    b.client.goto(&app.url("/login")).await.expect("goto");
-    b.fill("#username", "admin").await;
-    b.fill("#password", ADMIN_PASSWORD).await;
-    b.click("button[type=submit]").await;
-    b.wait_for_text("h1", "Dashboard").await;
+    b.sign_in_as_admin(&app.address).await;
     b.client
         .goto(&app.url("/admin/profiles/new?kind=icewarp"))
         .await

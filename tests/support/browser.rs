@@ -85,6 +85,19 @@ impl Browser {
             .expect("text")
     }
 
+    /// Signs in at `base` (the app's address) as the first admin and waits for the dashboard.
+    pub async fn sign_in_as_admin(&self, base: &str) {
+        self.client
+            .goto(&format!("{base}/login"))
+            .await
+            .expect("goto");
+        self.fill("#username", "admin").await;
+        self.fill("#password", crate::support::app::ADMIN_PASSWORD)
+            .await;
+        self.click("button[type=submit]").await;
+        self.wait_for_text("h1", "Dashboard").await;
+    }
+
     /// The TOTP secret the enrolment page shows (its key field), as bytes.
     pub async fn totp_key(&self) -> Vec<u8> {
         let text = self

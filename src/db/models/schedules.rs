@@ -36,6 +36,13 @@ impl Schedule {
             &self.time_zone,
         )
     }
+
+    /// "Daily at 03:00 (UTC)", or "unreadable" for a row no release could have written.
+    pub fn describe(&self) -> String {
+        self.when()
+            .map(|w| w.describe())
+            .unwrap_or_else(|| "unreadable".into())
+    }
 }
 
 /// A schedule as the list shows it, with its profile's name.

@@ -130,18 +130,7 @@ pub fn begin_applying(conn: &mut DbConnection, id: RunId, planned: &Counts) -> Q
             .find(id)
             .filter(sync_runs::cancel_requested.eq(false)),
     )
-    .set((
-        sync_runs::phase.eq("applying"),
-        sync_runs::users_created.eq(planned.users_created),
-        sync_runs::users_updated.eq(planned.users_updated),
-        sync_runs::users_deleted.eq(planned.users_deleted),
-        sync_runs::users_unchanged.eq(planned.users_unchanged),
-        sync_runs::groups_created.eq(planned.groups_created),
-        sync_runs::groups_updated.eq(planned.groups_updated),
-        sync_runs::groups_deleted.eq(planned.groups_deleted),
-        sync_runs::memberships_added.eq(planned.memberships_added),
-        sync_runs::memberships_removed.eq(planned.memberships_removed),
-    ))
+    .set((sync_runs::phase.eq("applying"), planned))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -161,8 +150,10 @@ pub fn running_of_profile(
         .optional()
 }
 
-/// The counts a run reports (planned for dry runs and held runs, applied otherwise).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The counts a run reports (planned for dry runs and held runs, applied otherwise); a
+/// changeset of the run's count columns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, AsChangeset)]
+#[diesel(table_name = sync_runs)]
 pub struct Counts {
     pub users_created: i32,
     pub users_updated: i32,
@@ -204,15 +195,7 @@ pub fn finish(
         .set((
             sync_runs::status.eq(status),
             sync_runs::phase.eq(""),
-            sync_runs::users_created.eq(counts.users_created),
-            sync_runs::users_updated.eq(counts.users_updated),
-            sync_runs::users_deleted.eq(counts.users_deleted),
-            sync_runs::users_unchanged.eq(counts.users_unchanged),
-            sync_runs::groups_created.eq(counts.groups_created),
-            sync_runs::groups_updated.eq(counts.groups_updated),
-            sync_runs::groups_deleted.eq(counts.groups_deleted),
-            sync_runs::memberships_added.eq(counts.memberships_added),
-            sync_runs::memberships_removed.eq(counts.memberships_removed),
+            &counts,
             sync_runs::error.eq(error),
             sync_runs::plan.eq(plan),
             sync_runs::finished_at.eq(crate::db::now()),

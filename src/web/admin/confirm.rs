@@ -97,10 +97,7 @@ pub async fn schedule_delete(
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let schedule = schedules_service::find(&page.state, id).await?;
-    let when = schedule
-        .when()
-        .map(|w| w.describe())
-        .unwrap_or_else(|| "this schedule".into());
+    let when = schedule.describe();
     let partial = ConfirmPartial {
         title: "Delete this schedule?".into(),
         consequences: vec![

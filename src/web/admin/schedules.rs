@@ -79,9 +79,7 @@ pub async fn list(page: Page<Admin>, query: Query<ProfileQuery>) -> Result<HttpR
                 id: s.id,
                 profile_id: s.profile_id,
                 profile_name: row.profile_name,
-                when: when
-                    .map(|w| w.describe())
-                    .unwrap_or_else(|| "unreadable".into()),
+                when: s.describe(),
                 enabled: s.enabled,
                 next_run: match (s.enabled, s.next_run_at) {
                     (true, Some(at)) => format_in_zone(at, zone),

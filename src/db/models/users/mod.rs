@@ -363,3 +363,19 @@ pub fn count_per_profile(
         .filter_map(|(p, n)| Some((p?, n)))
         .collect())
 }
+
+/// Which of these users still exist.
+pub fn existing(
+    conn: &mut DbConnection,
+    ids: &[UserId],
+) -> QueryResult<std::collections::HashSet<UserId>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<UserId> = users::table
+            .filter(users::id.eq_any(chunk))
+            .select(users::id)
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
