@@ -218,6 +218,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    change_cursors (profile_id) {
+        profile_id -> BigInt,
+        users_link -> Text,
+        groups_link -> Text,
+        full_read_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> BigInt,
         occurred_at -> BigInt,
@@ -237,6 +246,7 @@ diesel::joinable!(users -> directory_profiles (profile_id));
 diesel::joinable!(directory_groups -> directory_profiles (profile_id));
 diesel::joinable!(schedules -> directory_profiles (profile_id));
 diesel::joinable!(sync_runs -> directory_profiles (profile_id));
+diesel::joinable!(change_cursors -> directory_profiles (profile_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     master_keys,
@@ -256,4 +266,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_logins,
     sign_in_domains,
     audit_events,
+    change_cursors,
 );

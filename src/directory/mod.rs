@@ -168,6 +168,44 @@ impl Snapshot {
     }
 }
 
+/// Where the last complete read of a directory that reports changes left off (Entra ID's
+/// `@odata.deltaLink`s of users and groups). Opaque to all but the connector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub users: String,
+    pub groups: String,
+}
+
+/// The answer to "what changed since this cursor".
+#[derive(Debug)]
+pub enum Changes {
+    Since(Delta),
+    /// Changes will not do; the run reads everything (the cursor expired, or so much
+    /// changed that reading it piecemeal costs more). Why, for the log.
+    ReadEverything(String),
+}
+
+/// What changed in a directory since a cursor.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// Users added, changed or gone (`None`: deleted, or out of scope now), in the order
+    /// the directory sent them: a later entry for the same id wins.
+    pub users: Vec<(String, Option<SourceUser>)>,
+    /// Some group was added, changed, deleted, or had members added or removed.
+    pub groups_changed: bool,
+    /// As `Snapshot::skip_new_disabled`.
+    pub skip_new_disabled: bool,
+    pub warnings: Vec<String>,
+    /// Where the next run starts.
+    pub cursor: ChangeCursor,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && !self.groups_changed
+    }
+}
+
 /// The user named `wanted`: exactly so (case-insensitively), or, for a bare name, the one
 /// user whose address-like name has it as local part. Two such users are an error.
 pub fn one_named<'a>(
@@ -356,6 +394,52 @@ impl Connector {
             Connector::Google(d) => d.authenticate(account, password).await,
             Connector::AppIntegration(d) => d.authenticate(account, password).await,
             Connector::IceWarp(d) => d.authenticate(account, password).await,
+        }
+    }
+}
+
+/// Reading only what changed, where the kind can (Entra ID); the others read everything.
+impl Connector {
+    /// A cursor from now on, taken before a complete read so that nothing changed during it
+    /// is missed; `None` for kinds that cannot report changes.
+    pub async fn change_cursor(&self) -> Result<Option<ChangeCursor>, DirectoryError> {
+        match self {
+            Connector::Entra(d) => d.latest_cursor().await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub async fn changes(
+        &self,
+        since: &ChangeCursor,
+        progress: &Progress,
+    ) -> Result<Changes, DirectoryError> {
+        match self {
+            Connector::Entra(d) => d.changes(since, progress).await,
+            _ => Ok(Changes::ReadEverything(
+                "this kind of directory does not report changes".into(),
+            )),
+        }
+    }
+
+    /// Every group in scope with its members among the users `known` says are in the
+    /// run (after a delta that changed groups or brought users new to Roster).
+    pub async fn groups(
+        &self,
+        known: &(dyn Fn(&str) -> bool + Sync),
+        progress: &Progress,
+    ) -> Result<(Vec<SourceGroup>, Vec<String>), DirectoryError> {
+        match self {
+            Connector::Entra(d) => {
+                let mut warnings = Vec::new();
+                let groups = d
+                    .groups_of(&Default::default(), known, &mut warnings, progress)
+                    .await?;
+                Ok((groups, warnings))
+            }
+            _ => Err(DirectoryError::Settings(
+                "this kind of directory does not report changes".into(),
+            )),
         }
     }
 }

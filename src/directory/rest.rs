@@ -62,6 +62,9 @@ pub fn access_token(body: &[u8]) -> Result<(String, Instant), DirectoryError> {
 /// read.
 pub enum Failure {
     NotFound(String),
+    /// The service no longer knows the change cursor it was asked from (Graph's 410, or
+    /// `syncStateNotFound` / `resyncRequired`): everything must be read again.
+    Resync(String),
     Other(DirectoryError),
 }
 
@@ -74,7 +77,7 @@ impl From<DirectoryError> for Failure {
 /// The error of a request where a 404 is no different.
 pub fn failed(f: Failure) -> DirectoryError {
     match f {
-        Failure::NotFound(detail) => DirectoryError::Protocol { detail },
+        Failure::NotFound(detail) | Failure::Resync(detail) => DirectoryError::Protocol { detail },
         Failure::Other(e) => e,
     }
 }

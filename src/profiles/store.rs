@@ -10,6 +10,7 @@ use super::{KindSettings, SecretSlot};
 use crate::crypto::MasterKey;
 use crate::db::DbConnection;
 use crate::db::ids::ProfileId;
+use crate::db::models::change_cursors;
 use crate::db::models::dependent_configurations;
 use crate::db::models::directory_profiles::{self, DeleteOutcome, ProfileKind};
 use crate::db::schema::directory_profiles as profiles_table;
@@ -94,6 +95,8 @@ pub fn update(
         let changed = write_secrets(c, key, &mut checked)?;
         checked.changes.settings = checked.settings.to_json();
         directory_profiles::update(c, id, &checked.changes)?;
+        // What is in scope may have changed: the next run reads everything.
+        change_cursors::clear(c, id)?;
         Ok(Saved {
             id,
             secrets_changed: changed,

@@ -4,8 +4,8 @@
 
 use crate::audit::{self, Action, Actor};
 use crate::db::ids::{ProfileId, RunId};
-use crate::db::models::directory_profiles;
 use crate::db::models::sync_runs::{self, RunFilter, RunListRow, SyncRun};
+use crate::db::models::{change_cursors, directory_profiles};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::sync::plan::Plan;
@@ -18,23 +18,38 @@ pub enum Start {
     AlreadyRunning(Option<RunId>),
 }
 
+/// How a run reads the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Only what changed, where the directory reports changes ("Synchronise now").
+    Changes,
+    /// Everything ("Full synchronisation"): the profile's change cursor is dropped.
+    Everything,
+}
+
 /// Starts a run of the profile in the background (`dry_run`: "Test settings").
 pub async fn start(
     state: &AppState,
     actor: &Actor,
     profile_id: ProfileId,
     dry_run: bool,
+    read: Read,
 ) -> Result<Start, AppError> {
     let ctx = state.sync_context();
     let started_by = actor.name.clone();
     let actor = actor.clone();
     let record = move |c: &mut crate::db::DbConnection, run_id: RunId| {
         let name = directory_profiles::name(c, profile_id)?.unwrap_or_default();
-        let (action, detail) = if dry_run {
+        let (action, mut detail) = if dry_run {
             (Action::SyncTested, format!("dry run {run_id}"))
         } else {
             (Action::SyncStarted, format!("run {run_id}"))
         };
+        // Under the profile's lease, so no run going on keeps a cursor after this.
+        if read == Read::Everything && !dry_run {
+            change_cursors::clear(c, profile_id)?;
+            detail.push_str(", everything read again");
+        }
         audit::write(c, &actor, action, &name, &detail)
     };
     let started = sync::start_recorded(

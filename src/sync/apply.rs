@@ -11,7 +11,7 @@ use crate::db::DbConnection;
 use crate::db::ids::ProfileId;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
-use crate::db::models::{directory_groups, sign_in_domains};
+use crate::db::models::{change_cursors, directory_groups, sign_in_domains};
 use crate::db::schema::sessions;
 
 pub struct ApplyOptions<'a> {
@@ -143,6 +143,10 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
     step("memberships");
     if let Some(domains) = &plan.sign_in_domains {
         sign_in_domains::replace(c, profile, domains)?;
+    }
+    // With the changes it led to: a failed run leaves the old cursor, read again next time.
+    if let Some(cursor) = &plan.next_cursor {
+        change_cursors::save(c, cursor)?;
     }
     Ok(())
 }

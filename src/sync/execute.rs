@@ -12,6 +12,7 @@ use crate::directory::Progress;
 use crate::profiles::KindSettings;
 use crate::profiles::connector::ConnectorError;
 
+use super::changes;
 use super::lifecycle::watch;
 use super::plan::{self, Action, Existing, Plan, PlanOptions};
 use super::{Outcome, RunError, Started, SyncContext, SyncError, apply};
@@ -131,7 +132,8 @@ pub(super) async fn load_profile(
 }
 
 /// Takes a snapshot and diffs it against the database. The database's side is loaded
-/// while the directory is read.
+/// while the directory is read. Where the profile has a change cursor, only the changes
+/// are read (`changes`).
 pub(super) async fn fresh_plan(
     ctx: &SyncContext,
     profile: &DirectoryProfile,
@@ -143,6 +145,18 @@ pub(super) async fn fresh_plan(
         Err(ConnectorError::NotAvailable(kind)) => return Err(RunError::NotAvailable(kind)),
         Err(e) => return Err(RunError::Connector(e)),
     };
+    let options = PlanOptions {
+        use_local_part: profile.use_local_part,
+        delete_users: profile.delete_users,
+        delete_groups: profile.delete_groups,
+        threshold_count: i64::from(profile.delete_threshold_count),
+        threshold_percent: i64::from(profile.delete_threshold_percent),
+    };
+    if let Some(plan) = changes::plan_changes(ctx, profile, &directory, &options, progress).await? {
+        return Ok(plan);
+    }
+    // Before the read: what changes while it runs comes again in the next round.
+    let cursor = directory.change_cursor().await?;
     let read = async {
         let started = std::time::Instant::now();
         let snapshot = directory.snapshot(progress).await?;
@@ -155,45 +169,44 @@ pub(super) async fn fresh_plan(
         );
         Ok::<_, RunError>(snapshot)
     };
-    let (profile_id, domain) = (profile.id, profile.domain.clone());
-    let load = async {
-        let started = std::time::Instant::now();
-        let existing = ctx
-            .db
-            .run(move |c| {
-                Ok::<_, SyncError>(Existing {
-                    users: users::synced_by_profile(c, profile_id)?,
-                    groups: directory_groups::synced_by_profile(c, profile_id)?,
-                    memberships: directory_groups::memberships_of_profile(c, profile_id)?,
-                    names_taken: users::names_taken_elsewhere(c, profile_id, &domain)?,
-                })
-            })
-            .await
-            .map_err(RunError::ReadExisting)?;
-        tracing::info!(
-            profile = profile_id.0,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "synchronised state loaded"
-        );
-        Ok::<_, RunError>(existing)
-    };
-    let (snapshot, existing) = tokio::try_join!(read, load)?;
-    let options = PlanOptions {
-        use_local_part: profile.use_local_part,
-        delete_users: profile.delete_users,
-        delete_groups: profile.delete_groups,
-        threshold_count: i64::from(profile.delete_threshold_count),
-        threshold_percent: i64::from(profile.delete_threshold_percent),
-    };
+    let (snapshot, existing) = tokio::try_join!(read, load_existing(ctx, profile))?;
     progress.set_phase("planning");
     let planning = std::time::Instant::now();
-    let plan = plan::plan(&options, &snapshot, &existing);
+    let mut plan = plan::plan(&options, &snapshot, &existing);
+    plan.next_cursor = cursor.map(|c| changes::stored(profile.id, c, crate::db::now()));
     tracing::info!(
         profile = profile.id.0,
         elapsed_ms = planning.elapsed().as_millis() as u64,
         "planned"
     );
     Ok(plan)
+}
+
+/// What Roster holds of the profile, for the plan.
+pub(super) async fn load_existing(
+    ctx: &SyncContext,
+    profile: &DirectoryProfile,
+) -> Result<Existing, RunError> {
+    let started = std::time::Instant::now();
+    let (profile_id, domain) = (profile.id, profile.domain.clone());
+    let existing = ctx
+        .db
+        .run(move |c| {
+            Ok::<_, SyncError>(Existing {
+                users: users::synced_by_profile(c, profile_id)?,
+                groups: directory_groups::synced_by_profile(c, profile_id)?,
+                memberships: directory_groups::memberships_of_profile(c, profile_id)?,
+                names_taken: users::names_taken_elsewhere(c, profile_id, &domain)?,
+            })
+        })
+        .await
+        .map_err(RunError::ReadExisting)?;
+    tracing::info!(
+        profile = profile_id.0,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "synchronised state loaded"
+    );
+    Ok(existing)
 }
 
 pub(super) async fn apply_plan(

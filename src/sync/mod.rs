@@ -12,6 +12,7 @@
 
 pub mod apply;
 mod approval;
+mod changes;
 mod execute;
 pub mod guard;
 mod lifecycle;

@@ -19,6 +19,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use super::guard::guard;
+use crate::db::models::change_cursors::ChangeCursor;
 use crate::db::models::directory_groups::SyncedGroup;
 use crate::db::models::users::{SyncedUser, username_key};
 use crate::directory::names::local_part;
@@ -92,6 +93,10 @@ pub struct Plan {
     /// The OpenID domains the snapshot's users have (`Snapshot::sign_in_domains`).
     #[serde(default)]
     pub sign_in_domains: Option<Vec<String>>,
+    /// Where the next run reads changes from (directories that report changes), kept
+    /// when this plan is applied. Not stored: an approval plans afresh.
+    #[serde(skip)]
+    pub next_cursor: Option<ChangeCursor>,
 }
 
 impl Plan {

@@ -87,13 +87,13 @@ pub async fn tenant(
     (fake, profile)
 }
 
-fn user(id: &str, upn: &str, name: &str) -> GraphUser {
+pub fn user(id: &str, upn: &str, name: &str) -> GraphUser {
     GraphUser::member(id, upn, name)
 }
 
 /// alice, bob (two addresses), carol; staff ⊃ admins (nested) ⊃ alice; staff has bob and
 /// a device; carol is in no group.
-fn contoso(fake: &EntraFake) {
+pub fn contoso(fake: &EntraFake) {
     let mut bob = user("id-bob", "bob@contoso.example", "Bob Baker");
     bob.mail = Some("bob@contoso.example".into());
     bob.proxy_addresses = vec![
@@ -278,7 +278,12 @@ crate::db_test! {
             (Route::Members, Fault::Stall, "no answer"),
         ];
         for (route, fault, expected) in faults {
-            fake.fault(route, 0, fault);
+            // A complete read each time (faults in delta rounds: `entra_delta`).
+            let id = profile.id;
+            app.conn(move |c| roster::db::models::change_cursors::clear(c, id).expect("clear")).await;
+            // The first users request of a complete read takes the delta link; the listing
+            // is the second.
+            fake.fault(route, usize::from(route == Route::Users), fault);
             let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
             assert_eq!(run.status, "failed", "{expected}");
             let error = run.error.unwrap_or_default();

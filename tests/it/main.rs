@@ -20,6 +20,7 @@ mod database;
 mod directory;
 mod directory_sign_in;
 mod entra;
+mod entra_delta;
 mod entra_fake;
 mod entra_sign_in;
 mod google;

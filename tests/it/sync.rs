@@ -919,7 +919,7 @@ crate::db_test! {
 }
 
 /// Follows a run page until the run is no longer running.
-async fn finished_run_page(app: &TestApp, path: &str) -> String {
+pub async fn finished_run_page(app: &TestApp, path: &str) -> String {
     for _ in 0..100 {
         let page = app.get_html(path).await;
         if !page.contains("Running:") {

@@ -17,6 +17,8 @@
 
 // Explicit paths: the same files must resolve whether this module is `support::entra` or a
 // benchmark's `#[path]`-included `entra_fake`.
+#[path = "entra/delta.rs"]
+mod delta;
 #[path = "entra/graph.rs"]
 mod graph;
 #[path = "fake_http.rs"]
@@ -321,6 +323,7 @@ struct State {
     requests: Vec<Recorded>,
     token_requests: usize,
     jwks_requests: usize,
+    delta: delta::DeltaState,
 }
 
 impl State {
@@ -350,7 +353,43 @@ impl State {
             requests: Vec::new(),
             token_requests: 0,
             jwks_requests: 0,
+            delta: delta::DeltaState::default(),
         }
+    }
+
+    /// The whole user list replaced: every user changed, the ones gone removed.
+    fn replace_users(&mut self, users: Vec<GraphUser>) {
+        let kept: HashSet<&str> = users.iter().map(|u| u.id.as_str()).collect();
+        let gone: Vec<String> = self
+            .users
+            .iter()
+            .filter(|u| !kept.contains(u.id.as_str()))
+            .map(|u| u.id.clone())
+            .collect();
+        for id in gone {
+            self.delta.user_removed(&id);
+        }
+        let v = self.delta.bump();
+        self.delta.user_versions = users.iter().map(|u| (u.id.clone(), v)).collect();
+        self.users = users;
+        self.reindex_users();
+    }
+
+    fn replace_groups(&mut self, groups: Vec<GraphGroup>) {
+        let kept: HashSet<&str> = groups.iter().map(|g| g.id.as_str()).collect();
+        let gone: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|g| !kept.contains(g.id.as_str()))
+            .map(|g| g.id.clone())
+            .collect();
+        for id in gone {
+            self.delta.group_removed(&id);
+        }
+        let v = self.delta.bump();
+        self.delta.group_versions = groups.iter().map(|g| (g.id.clone(), v)).collect();
+        self.groups = groups;
+        self.reindex_groups();
     }
 
     fn reindex_users(&mut self) {
@@ -536,14 +575,13 @@ impl EntraFake {
     // ---- Graph directory ----
 
     pub fn set_users(&self, users: Vec<GraphUser>) {
-        let mut state = self.shared.state();
-        state.users = users;
-        state.reindex_users();
+        self.shared.state().replace_users(users);
     }
 
     /// Adds the user, or replaces the one with the same id in place.
     pub fn upsert_user(&self, user: GraphUser) {
         let mut state = self.shared.state();
+        state.delta.user_changed(&user.id);
         match state.user_index.get(&user.id) {
             Some(&i) => state.users[i] = user,
             None => {
@@ -563,18 +601,28 @@ impl EntraFake {
         };
         state.users.remove(i);
         state.reindex_users();
+        state.delta.user_removed(id);
+        // Graph reports the membership change on each group that listed the user.
+        let listing: Vec<String> = state
+            .groups
+            .iter()
+            .filter(|g| g.members.contains(&Member::User(id.to_owned())))
+            .map(|g| g.id.clone())
+            .collect();
+        for group in listing {
+            state.delta.group_changed(&group);
+        }
         true
     }
 
     pub fn set_groups(&self, groups: Vec<GraphGroup>) {
-        let mut state = self.shared.state();
-        state.groups = groups;
-        state.reindex_groups();
+        self.shared.state().replace_groups(groups);
     }
 
     /// Adds the group, or replaces the one with the same id in place.
     pub fn upsert_group(&self, group: GraphGroup) {
         let mut state = self.shared.state();
+        state.delta.group_changed(&group.id);
         match state.group_index.get(&group.id) {
             Some(&i) => state.groups[i] = group,
             None => {
@@ -603,10 +651,31 @@ impl EntraFake {
             })
             .collect();
         let mut state = self.shared.state();
-        state.users = generated_users;
-        state.groups = generated_groups;
-        state.reindex_users();
+        state.replace_users(generated_users);
+        state.replace_groups(generated_groups);
+    }
+
+    /// Removes the group (Graph's delta lists it as `@removed`).
+    pub fn remove_group(&self, id: &str) -> bool {
+        let mut state = self.shared.state();
+        let Some(i) = state.group_index.get(id).copied() else {
+            return false;
+        };
+        state.groups.remove(i);
         state.reindex_groups();
+        state.delta.group_removed(id);
+        true
+    }
+
+    /// Every delta link handed out so far answers 410 `resyncRequired` from now on.
+    pub fn expire_delta_links(&self) {
+        self.shared.state().delta.expire();
+    }
+
+    /// Changed users come in delta rounds as `id` and `displayName` only, as Graph may
+    /// send just what changed.
+    pub fn set_partial_delta(&self, partial: bool) {
+        self.shared.state().delta.partial = partial;
     }
 
     /// The id `generate` gives the i-th user, so a benchmark can name one.

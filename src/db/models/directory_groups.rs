@@ -13,6 +13,13 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     directory_groups::table.count().get_result(conn)
 }
 
+pub fn count_of_profile(conn: &mut DbConnection, profile_id: ProfileId) -> QueryResult<i64> {
+    directory_groups::table
+        .filter(directory_groups::profile_id.eq(profile_id))
+        .count()
+        .get_result(conn)
+}
+
 pub fn names_for_user(conn: &mut DbConnection, user_id: UserId) -> QueryResult<Vec<String>> {
     group_memberships::table
         .inner_join(directory_groups::table)

@@ -2,6 +2,7 @@
 //! they return `QueryResult` and leave the policy to the caller.
 
 pub mod audit_events;
+pub mod change_cursors;
 pub mod dependent_configurations;
 pub mod directory_groups;
 pub mod directory_profiles;

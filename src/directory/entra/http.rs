@@ -17,6 +17,9 @@ pub(super) struct Page<T> {
     pub(super) value: Vec<T>,
     #[serde(rename = "@odata.nextLink")]
     pub(super) next_link: Option<String>,
+    /// The last page of a delta round: where the next round starts.
+    #[serde(rename = "@odata.deltaLink")]
+    pub(super) delta_link: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +102,9 @@ impl EntraDirectory {
                 }
             })
             .await?;
+        if resync_asked(status, &body) {
+            return Err(Failure::Resync(graph_error(status, &body)));
+        }
         if status == reqwest::StatusCode::NOT_FOUND {
             return Err(Failure::NotFound(graph_error(status, &body)));
         }
@@ -114,21 +120,45 @@ impl EntraDirectory {
         })
     }
 
-    /// Every page of a collection, from `first` until there is no `nextLink`.
+    /// Every page of a collection, from `first` until there is no `nextLink`; the last
+    /// page's `deltaLink` when it is a delta round.
     pub(super) async fn all<T: serde::de::DeserializeOwned>(
         &self,
         first: String,
         eventual: bool,
         mut each: impl FnMut(T),
-    ) -> Result<(), Failure> {
+    ) -> Result<Option<String>, Failure> {
         let mut next = Some(first);
+        let mut seen = std::collections::HashSet::new();
         while let Some(url) = next.take() {
+            // A link handed out twice would page forever.
+            if !seen.insert(url.clone()) {
+                return Err(Failure::Other(DirectoryError::Protocol {
+                    detail: format!("Graph sent the same page link twice: {url}"),
+                }));
+            }
             let page: Page<T> = self.get(&url, eventual).await?;
             page.value.into_iter().for_each(&mut each);
+            if page.next_link.is_none() {
+                return Ok(page.delta_link);
+            }
             next = page.next_link;
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// Whether Graph no longer knows a delta link: 410 Gone, or a 4xx whose code says so.
+fn resync_asked(status: reqwest::StatusCode, body: &[u8]) -> bool {
+    if status == reqwest::StatusCode::GONE {
+        return true;
+    }
+    status.is_client_error()
+        && serde_json::from_slice::<GraphErrorBody>(body).is_ok_and(|e| {
+            ["syncStateNotFound", "resyncRequired", "syncStateInvalid"]
+                .iter()
+                .any(|code| e.error.code.eq_ignore_ascii_case(code))
+        })
 }
 
 /// Entra's own words for a refused token request (`AADSTS…: …`).

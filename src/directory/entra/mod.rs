@@ -10,6 +10,7 @@
 //! sign in with Microsoft (`auth::oidc`), so `authenticate` refuses.
 
 mod assertion;
+mod delta;
 mod http;
 
 use std::collections::{HashMap, HashSet};
@@ -114,6 +115,15 @@ impl GraphUser {
     }
 }
 
+/// What the profile makes of a user Graph sent.
+enum Admitted {
+    In(SourceUser),
+    /// Not synchronised (guest, no mailbox, no name): left out.
+    Out,
+    /// Sent without `accountEnabled`: the answer is incomplete.
+    NoStatus,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AssignedPlan {
@@ -166,32 +176,16 @@ impl EntraDirectory {
         warnings: &mut Vec<String>,
         progress: &Progress,
     ) -> Result<Vec<SourceUser>, DirectoryError> {
-        let s = &self.settings;
         let mut users = Vec::new();
         let mut missing_status = 0usize;
         let first = self.graph(&format!("/v1.0/users?$select={USER_FIELDS}&$top={PAGE}"));
-        self.all(first, false, |mut u: GraphUser| {
+        self.all(first, false, |u: GraphUser| {
             progress.user_read();
-            let upn = u.user_principal_name.take();
-            let Some(upn) = upn.filter(|n| !n.trim().is_empty()) else {
-                warnings.push(format!("user {}: no userPrincipalName; left out", u.id));
-                return;
-            };
-            let guest = u.user_type.as_deref() == Some("Guest") || upn.contains("#EXT#");
-            if guest && !s.include_guests {
-                return;
+            match self.admit(u, warnings) {
+                Admitted::In(user) => users.push(user),
+                Admitted::Out => {}
+                Admitted::NoStatus => missing_status += 1,
             }
-            let Some(enabled) = u.account_enabled else {
-                missing_status += 1;
-                return;
-            };
-            let mailbox = u.assigned_plans.iter().flatten().any(|p| {
-                p.service.eq_ignore_ascii_case("exchange") && p.capability_status == "Enabled"
-            });
-            if s.mailbox_users_only && !mailbox {
-                return;
-            }
-            users.push(u.into_source(upn, enabled));
         })
         .await
         .map_err(failed)?;
@@ -203,6 +197,30 @@ impl EntraDirectory {
             });
         }
         Ok(users)
+    }
+
+    /// Whether the profile takes this user (guests, mailbox), as Roster keeps them.
+    fn admit(&self, mut u: GraphUser, warnings: &mut Vec<String>) -> Admitted {
+        let s = &self.settings;
+        let upn = u.user_principal_name.take();
+        let Some(upn) = upn.filter(|n| !n.trim().is_empty()) else {
+            warnings.push(format!("user {}: no userPrincipalName; left out", u.id));
+            return Admitted::Out;
+        };
+        let guest = u.user_type.as_deref() == Some("Guest") || upn.contains("#EXT#");
+        if guest && !s.include_guests {
+            return Admitted::Out;
+        }
+        let Some(enabled) = u.account_enabled else {
+            return Admitted::NoStatus;
+        };
+        let mailbox = u.assigned_plans.iter().flatten().any(|p| {
+            p.service.eq_ignore_ascii_case("exchange") && p.capability_status == "Enabled"
+        });
+        if s.mailbox_users_only && !mailbox {
+            return Admitted::Out;
+        }
+        Admitted::In(u.into_source(upn, enabled))
     }
 
     async fn read_groups(
@@ -246,10 +264,83 @@ impl EntraDirectory {
             })
             .await
         {
-            Ok(()) => Ok(Some(members)),
+            Ok(_) => Ok(Some(members)),
             Err(Failure::NotFound(_)) => Ok(None),
-            Err(Failure::Other(e)) => Err(e),
+            Err(other) => Err(failed(other)),
         }
+    }
+
+    /// The groups in scope (all, or the chosen ones, which must exist) with their member
+    /// users (nested groups' included), kept to the users `known` says are synchronised.
+    pub async fn groups_of(
+        &self,
+        chosen: &HashSet<String>,
+        known: &(dyn Fn(&str) -> bool + Sync),
+        warnings: &mut Vec<String>,
+        progress: &Progress,
+    ) -> Result<Vec<SourceGroup>, DirectoryError> {
+        let listed = self.read_groups(None).await?;
+        for name in chosen {
+            if !listed
+                .iter()
+                .any(|g| g.display_name.as_deref().map(str::to_lowercase).as_ref() == Some(name))
+            {
+                return Err(DirectoryError::Settings(format!(
+                    "the group `{name}` chosen for synchronisation does not exist in the directory"
+                )));
+            }
+        }
+        let mut wanted = Vec::new();
+        for g in listed {
+            let Some(name) = g.display_name.clone().filter(|n| !n.trim().is_empty()) else {
+                warnings.push(format!("group {}: no displayName; left out", g.id));
+                continue;
+            };
+            if chosen.is_empty() || chosen.contains(&name.to_lowercase()) {
+                wanted.push((g, name));
+            }
+        }
+
+        progress.set_phase("reading members");
+        // All member reads are started, a few at a time get to send (a semaphore, not a
+        // stream: its borrowed futures would make the run's future not `Send`).
+        let permits = tokio::sync::Semaphore::new(MEMBER_CONCURRENCY);
+        let reads: Vec<_> = wanted
+            .iter()
+            .map(|(g, _)| {
+                let permits = &permits;
+                async move {
+                    let _permit = permits.acquire().await;
+                    self.members(&g.id).await
+                }
+            })
+            .collect();
+        let read = futures_util::future::join_all(reads).await;
+        let mut groups = Vec::new();
+        for ((g, name), members) in wanted.iter().zip(read) {
+            let Some(members) = members? else {
+                warnings.push(format!(
+                    "group {name}: deleted in Entra ID while it was being read; left out"
+                ));
+                continue;
+            };
+            progress.group_read();
+            let (inside, outside): (Vec<String>, Vec<String>) =
+                members.into_iter().partition(|id| known(id));
+            if !outside.is_empty() {
+                warnings.push(format!(
+                    "group {name}: {} member user(s) are not synchronised (disabled, guests, without a mailbox, or created after the users were read)",
+                    outside.len()
+                ));
+            }
+            groups.push(SourceGroup {
+                external_id: g.id.clone(),
+                name: name.clone(),
+                description: g.description.clone().unwrap_or_default(),
+                members: inside,
+            });
+        }
+        Ok(groups)
     }
 }
 
@@ -315,86 +406,32 @@ impl Directory for EntraDirectory {
         progress.set_phase("reading users");
         let all_users = self.read_users(&mut warnings, progress).await?;
         progress.set_phase("reading groups");
-        let listed = self.read_groups(None).await?;
+        let known: HashMap<&str, usize> = all_users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.external_id.as_str(), i))
+            .collect();
         let chosen: HashSet<String> = self
             .settings
             .groups_to_sync
             .iter()
             .map(|g| g.to_lowercase())
             .collect();
-        for name in &chosen {
-            if !listed
+        let groups = self
+            .groups_of(
+                &chosen,
+                &|id| known.contains_key(id),
+                &mut warnings,
+                progress,
+            )
+            .await?;
+        let in_chosen = (!chosen.is_empty()).then(|| {
+            groups
                 .iter()
-                .any(|g| g.display_name.as_deref().map(str::to_lowercase).as_ref() == Some(name))
-            {
-                return Err(DirectoryError::Settings(format!(
-                    "the group `{name}` chosen for synchronisation does not exist in the directory"
-                )));
-            }
-        }
-        let mut wanted = Vec::new();
-        for g in listed {
-            let Some(name) = g.display_name.clone().filter(|n| !n.trim().is_empty()) else {
-                warnings.push(format!("group {}: no displayName; left out", g.id));
-                continue;
-            };
-            if chosen.is_empty() || chosen.contains(&name.to_lowercase()) {
-                wanted.push((g, name));
-            }
-        }
-
-        progress.set_phase("reading members");
-        // All member reads are started, a few at a time get to send (a semaphore, not a
-        // stream: its borrowed futures would make the run's future not `Send`).
-        let permits = tokio::sync::Semaphore::new(MEMBER_CONCURRENCY);
-        let reads: Vec<_> = wanted
-            .iter()
-            .map(|(g, _)| {
-                let permits = &permits;
-                async move {
-                    let _permit = permits.acquire().await;
-                    self.members(&g.id).await
-                }
-            })
-            .collect();
-        let read = futures_util::future::join_all(reads).await;
-        let known: HashMap<&str, usize> = all_users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.external_id.as_str(), i))
-            .collect();
-        let mut in_chosen = HashSet::new();
-        let mut groups = Vec::new();
-        for ((g, name), members) in wanted.iter().zip(read) {
-            let Some(members) = members? else {
-                warnings.push(format!(
-                    "group {name}: deleted in Entra ID while it was being read; left out"
-                ));
-                continue;
-            };
-            progress.group_read();
-            let (inside, outside): (Vec<String>, Vec<String>) = members
-                .into_iter()
-                .partition(|id| known.contains_key(id.as_str()));
-            if !outside.is_empty() {
-                warnings.push(format!(
-                    "group {name}: {} member user(s) are not synchronised (disabled, guests, without a mailbox, or created after the users were read)",
-                    outside.len()
-                ));
-            }
-            in_chosen.extend(
-                inside
-                    .iter()
-                    .filter_map(|id| known.get(id.as_str()).copied()),
-            );
-            groups.push(SourceGroup {
-                external_id: g.id.clone(),
-                name: name.clone(),
-                description: g.description.clone().unwrap_or_default(),
-                members: inside,
-            });
-        }
-        let in_chosen = (!chosen.is_empty()).then_some(in_chosen);
+                .flat_map(|g| g.members.iter())
+                .filter_map(|id| known.get(id.as_str()).copied())
+                .collect()
+        });
         // "Enabled users only": disabled accounts are read all the same, so that a user
         // disabled in Entra ID is disabled here too (and signed out).
         Ok(Snapshot::narrowed(
@@ -418,7 +455,7 @@ impl Directory for EntraDirectory {
                 Ok(Some(u.into_source(upn, enabled)))
             }
             Err(Failure::NotFound(_)) => Ok(None),
-            Err(Failure::Other(e)) => Err(e),
+            Err(other) => Err(failed(other)),
         }
     }
 

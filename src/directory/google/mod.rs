@@ -213,7 +213,7 @@ impl GoogleDirectory {
         match read {
             Ok(()) => Ok(Some(members)),
             Err(Failure::NotFound(_)) => Ok(None),
-            Err(Failure::Other(e)) => Err(e),
+            Err(other) => Err(failed(other)),
         }
     }
 }
@@ -391,7 +391,7 @@ impl Directory for GoogleDirectory {
                     detail: format!("Google sent user {id} without primaryEmail or suspended"),
                 }),
             Err(Failure::NotFound(_)) => Ok(None),
-            Err(Failure::Other(e)) => Err(e),
+            Err(other) => Err(failed(other)),
         }
     }
 

@@ -18,16 +18,23 @@ use crate::time::{format_duration, format_optional, format_time};
 use crate::web::extract::Admin;
 use crate::web::page::Page;
 
-/// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings"): starts the run in the
-/// background and shows its page, which follows it live.
+/// POST `/admin/profiles/{id}/sync` (`dry_run=1` for "Test settings", `full=1` for "Full
+/// synchronisation"): starts the run in the background and shows its page, which follows
+/// it live.
 pub async fn start(
     page: Page<Admin>,
     path: Path<ProfileId>,
     body: Bytes,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let dry_run = url::form_urlencoded::parse(&body).any(|(k, v)| k == "dry_run" && v == "1");
-    let run_id = match runs::start(&page.state, &page.actor(), id, dry_run).await? {
+    let flag = |name: &str| url::form_urlencoded::parse(&body).any(|(k, v)| k == name && v == "1");
+    let dry_run = flag("dry_run");
+    let read = if flag("full") {
+        runs::Read::Everything
+    } else {
+        runs::Read::Changes
+    };
+    let run_id = match runs::start(&page.state, &page.actor(), id, dry_run, read).await? {
         runs::Start::Started(run_id) => run_id,
         runs::Start::AlreadyRunning(Some(running)) => {
             return Ok(page.redirect_with(
@@ -42,10 +49,12 @@ pub async fn start(
             ));
         }
     };
-    let notice = if dry_run {
-        "Testing the settings: a dry run that changes nothing."
-    } else {
-        "Synchronisation started."
+    let notice = match (dry_run, read) {
+        (true, _) => "Testing the settings: a dry run that changes nothing.",
+        (false, runs::Read::Everything) => {
+            "Full synchronisation started: the whole directory is read again."
+        }
+        (false, runs::Read::Changes) => "Synchronisation started.",
     };
     Ok(page.redirect_with(&format!("/admin/runs/{run_id}"), notice))
 }

@@ -116,6 +116,9 @@ pub fn handle(shared: &Shared, call: &Call, truncate: bool) -> Reply {
     let resource = match segments.as_slice() {
         ["users"] => Resource::Users,
         ["groups"] => Resource::Groups,
+        [set @ ("users" | "groups"), "delta"] => {
+            return super::delta::handle(shared, &mut state, call, *set == "users");
+        }
         [set @ ("users" | "groups"), id] => return single(shared, &state, call, set, id),
         ["groups", id, "transitiveMembers"] => members(id, true, false),
         ["groups", id, "transitiveMembers", "microsoft.graph.user"] => members(id, true, true),
@@ -206,7 +209,7 @@ fn context(shared: &Shared, resource: &Resource, select: Option<&[String]>) -> S
     }
 }
 
-fn success(body: Vec<u8>, call: &Call) -> Reply {
+pub fn success(body: Vec<u8>, call: &Call) -> Reply {
     let (request_id, client_request_id) = request_ids(call);
     Reply::json_bytes(200, body)
         .header(

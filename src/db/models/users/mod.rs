@@ -30,9 +30,9 @@ pub use search::{
     search_filtered,
 };
 pub use sync::{
-    NewDirectoryUser, NewUsersOf, SyncedUser, delete_directory_users, ids_by_external_id,
-    insert_directory_users, names_taken_elsewhere, park_username, synced_by_profile,
-    update_directory_user,
+    NewDirectoryUser, NewUsersOf, SyncedUser, count_of_profile, delete_directory_users,
+    ids_by_external_id, insert_directory_users, names_taken_elsewhere, park_username,
+    synced_by_profile, update_directory_user,
 };
 
 use diesel::prelude::*;

@@ -26,6 +26,13 @@ pub struct SyncedUser {
     pub directory_name: String,
 }
 
+pub fn count_of_profile(conn: &mut DbConnection, profile_id: ProfileId) -> QueryResult<i64> {
+    users::table
+        .filter(users::profile_id.eq(profile_id))
+        .count()
+        .get_result(conn)
+}
+
 /// The users a profile synchronised, with their addresses.
 pub fn synced_by_profile(
     conn: &mut DbConnection,

@@ -1,0 +1,156 @@
+//! Entra ID's delta queries (PROTOCOLS.md, "Delta"): after a complete read the next run asks
+//! Graph only for what changed. The cursor is the pair of `@odata.deltaLink`s of
+//! `/users/delta` and `/groups/delta`, taken with `$deltatoken=latest` *before* the complete
+//! read, so a change made while it ran comes again in the next round instead of being lost.
+//!
+//! Users come as whole objects to merge (`@removed` ones are deletions); of groups only
+//! "something changed" is used: membership is transitive here, and a change deep in a
+//! nesting shows on the inner group only, so the engine reads the groups again then.
+
+use serde_json::{Map, Value};
+
+use super::{Admitted, EntraDirectory, GraphUser, USER_FIELDS};
+use crate::directory::rest::{Failure, failed};
+use crate::directory::{ChangeCursor, Changes, Delta, DirectoryError, Progress};
+
+/// `members` makes membership changes show in the groups' delta.
+const GROUP_DELTA_FIELDS: &str = "id,displayName,description,members";
+/// Users Graph sends without every selected property are read one by one; past this many,
+/// the run reads everything instead.
+const PARTIAL_USERS: usize = 100;
+
+impl EntraDirectory {
+    /// Delta links from now on (Graph's `$deltatoken=latest`: no objects, just the link).
+    pub async fn latest_cursor(&self) -> Result<ChangeCursor, DirectoryError> {
+        let users = self
+            .delta_link(&format!(
+                "/v1.0/users/delta?$select={USER_FIELDS}&$deltatoken=latest"
+            ))
+            .await?;
+        let groups = self
+            .delta_link(&format!(
+                "/v1.0/groups/delta?$select={GROUP_DELTA_FIELDS}&$deltatoken=latest"
+            ))
+            .await?;
+        Ok(ChangeCursor { users, groups })
+    }
+
+    async fn delta_link(&self, path: &str) -> Result<String, DirectoryError> {
+        let link = self
+            .all(self.graph(path), false, |_: Value| {})
+            .await
+            .map_err(failed)?;
+        link.ok_or_else(|| no_delta_link(path))
+    }
+
+    pub async fn changes(
+        &self,
+        since: &ChangeCursor,
+        progress: &Progress,
+    ) -> Result<Changes, DirectoryError> {
+        progress.set_phase("connecting");
+        self.access_token().await?;
+        progress.set_phase("reading changed users");
+        let mut entries: Vec<Map<String, Value>> = Vec::new();
+        let users = match self.round(&since.users, |e| entries.push(e)).await? {
+            Ok(link) => link,
+            Err(why) => return Ok(Changes::ReadEverything(why)),
+        };
+        progress.set_phase("reading changed groups");
+        let mut groups_changed = false;
+        let groups = match self
+            .round(&since.groups, |_: Value| groups_changed = true)
+            .await?
+        {
+            Ok(link) => link,
+            Err(why) => return Ok(Changes::ReadEverything(why)),
+        };
+        // With chosen groups, who is in scope depends on memberships, which a user's own
+        // delta does not show.
+        if !self.settings.groups_to_sync.is_empty() && (!entries.is_empty() || groups_changed) {
+            return Ok(Changes::ReadEverything(
+                "the profile synchronises chosen groups only, and the directory changed".into(),
+            ));
+        }
+        let mut delta = Delta {
+            groups_changed,
+            skip_new_disabled: self.settings.enabled_users_only,
+            cursor: ChangeCursor { users, groups },
+            ..Delta::default()
+        };
+        let mut partial = Vec::new();
+        for entry in entries {
+            progress.user_read();
+            let Some(id) = entry.get("id").and_then(Value::as_str).map(str::to_owned) else {
+                return Err(DirectoryError::Incomplete {
+                    detail: "Graph sent a changed user without an id".into(),
+                });
+            };
+            if entry.contains_key("@removed") {
+                delta.users.push((id, None));
+            } else if USER_FIELDS.split(',').all(|f| entry.contains_key(f)) {
+                let user: GraphUser =
+                    serde_json::from_value(Value::Object(entry)).map_err(|e| {
+                        DirectoryError::Incomplete {
+                            detail: format!("a changed user from Graph does not parse: {e}"),
+                        }
+                    })?;
+                self.take(user, &mut delta)?;
+            } else {
+                // Graph may send only the properties that changed.
+                partial.push(id);
+            }
+        }
+        if partial.len() > PARTIAL_USERS {
+            return Ok(Changes::ReadEverything(format!(
+                "{} changed users came without all their properties",
+                partial.len()
+            )));
+        }
+        for id in partial {
+            let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+            let url = self.graph(&format!("/v1.0/users/{encoded}?$select={USER_FIELDS}"));
+            match self.get::<GraphUser>(&url, false).await {
+                Ok(user) => self.take(user, &mut delta)?,
+                Err(Failure::NotFound(_)) => delta.users.push((id, None)),
+                Err(other) => return Err(failed(other)),
+            }
+        }
+        Ok(Changes::Since(delta))
+    }
+
+    /// One delta round from `link` to its new delta link; `Err(why)` when Graph no longer
+    /// knows the link.
+    async fn round<T: serde::de::DeserializeOwned>(
+        &self,
+        link: &str,
+        each: impl FnMut(T),
+    ) -> Result<Result<String, String>, DirectoryError> {
+        match self.all(link.to_owned(), false, each).await {
+            Ok(Some(next)) => Ok(Ok(next)),
+            Ok(None) => Err(no_delta_link(link)),
+            Err(Failure::Resync(why)) => Ok(Err(format!("the delta link expired: {why}"))),
+            Err(other) => Err(failed(other)),
+        }
+    }
+
+    fn take(&self, user: GraphUser, delta: &mut Delta) -> Result<(), DirectoryError> {
+        let id = user.id.clone();
+        match self.admit(user, &mut delta.warnings) {
+            Admitted::In(user) => delta.users.push((id, Some(user))),
+            Admitted::Out => delta.users.push((id, None)),
+            Admitted::NoStatus => {
+                return Err(DirectoryError::Incomplete {
+                    detail: format!("Graph sent user {id} without accountEnabled"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn no_delta_link(what: &str) -> DirectoryError {
+    DirectoryError::Incomplete {
+        detail: format!("Graph's delta answer ended without an @odata.deltaLink ({what})"),
+    }
+}
