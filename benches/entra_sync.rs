@@ -9,8 +9,11 @@
 //!   answer: code exchange, ID token checks, user lookup, session) against the token
 //!   request's own round trip made by a plain client, both over the fake without latency.
 //!
+//! - a no-change run that reads only the delta rounds (the profile's cursor from the run
+//!   before): its time and its requests, token included.
+//!
 //! `cargo bench --bench entra_sync` (release build). Targets: first sync ≤ 1.5× the floor,
-//! no-change sync ≤ 1.3×, RSS the first sync adds ≤ 200 MB (the fake shares the process); callback p50 ≤ token round trip p50 + 5 ms.
+//! no-change sync reading everything ≤ 1.3×, delta no-change ≤ 0.1 s in ≤ 3 requests, RSS the first sync adds ≤ 200 MB (the fake shares the process); callback p50 ≤ token round trip p50 + 5 ms.
 
 mod common;
 #[path = "../tests/support/entra.rs"]
@@ -60,17 +63,72 @@ fn main() -> anyhow::Result<()> {
         let urls: Vec<String> = (1..=3)
             .map(|i| format!("sqlite://{}/roster-{i}.db", dir.path().display()))
             .collect();
-        let (figures, state) = common::first_and_no_change(
+        let (mut figures, state) = common::first_and_no_change(
             &urls,
             ProfileKind::EntraId,
             &form(&fake, &credential),
             USERS,
         )
         .await?;
+        // Those no-change runs read the delta rounds; the complete read is measured here.
+        let (complete, delta, requests) = no_change_reads(&state, &fake).await?;
+        figures.no_change = complete;
         common::report(&figures, floor, 1.5, 1.3);
+        let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+        println!(
+            "delta no-change sync {:.3} s (target ≤ 0.1 s: {}), {requests} requests (target ≤ 3: {})",
+            delta.as_secs_f64(),
+            verdict(delta.as_secs_f64() <= 0.1),
+            verdict(requests <= 3)
+        );
         fake.set_latency(Duration::ZERO);
         callback((state, dir), &fake, &credential).await
     })
+}
+
+/// A no-change run that reads everything (the cursor dropped first) and one that reads the
+/// delta rounds, best of three each, with the requests the delta run made (token included).
+async fn no_change_reads(
+    state: &AppState,
+    fake: &entra_fake::EntraFake,
+) -> anyhow::Result<(Duration, Duration, usize)> {
+    use roster::db::models::{change_cursors, directory_profiles};
+    let profile = state
+        .db
+        .run(|c| {
+            directory_profiles::of_kinds(c, &[ProfileKind::EntraId]).map_err(anyhow::Error::from)
+        })
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no profile"))?
+        .id;
+    let ctx = state.sync_context();
+    let run = || roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false);
+    let (mut complete, mut delta, mut requests) = (Duration::MAX, Duration::MAX, usize::MAX);
+    for _ in 0..3 {
+        state
+            .db
+            .run(move |c| change_cursors::clear(c, profile).map_err(anyhow::Error::from))
+            .await?;
+        let t = Instant::now();
+        let outcome = run().await?;
+        complete = complete.min(t.elapsed());
+        anyhow::ensure!(outcome.status == "succeeded", "{:?}", outcome.error);
+
+        let before = fake.request_count(entra_fake::Route::Any);
+        let t = Instant::now();
+        let outcome = run().await?;
+        delta = delta.min(t.elapsed());
+        requests = requests.min(fake.request_count(entra_fake::Route::Any) - before);
+        let plan = outcome.plan.unwrap_or_default();
+        anyhow::ensure!(
+            outcome.status == "succeeded" && plan.users.is_empty() && plan.users_unchanged == USERS,
+            "a delta no-change run: {:?}",
+            outcome.error
+        );
+    }
+    Ok((complete, delta, requests))
 }
 
 /// The same pages Roster reads: users one page after another, groups likewise, then every
