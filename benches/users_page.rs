@@ -80,7 +80,7 @@ async fn bench(backend: &str, database_url: Option<String>) -> anyhow::Result<()
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 
-    let client = signed_in_client(&base).await?;
+    let client = common::signed_in_admin(&base, ADMIN_PASSWORD, CLIENTS).await?;
     let cases = [
         ("/healthz", "floor: /healthz"),
         ("/admin/users", "users page, no search"),
@@ -178,36 +178,6 @@ fn seed(conn: &mut DbConnection) -> anyhow::Result<()> {
         conn.batch_execute("VACUUM ANALYZE")?;
     }
     Ok(())
-}
-
-async fn signed_in_client(base: &str) -> anyhow::Result<reqwest::Client> {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(CLIENTS)
-        .build()?;
-    let page = client
-        .get(format!("{base}/login"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let token = common::csrf_token_in(&page);
-    let res = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("username", "admin"),
-            ("password", ADMIN_PASSWORD),
-        ])
-        .send()
-        .await?;
-    anyhow::ensure!(
-        res.status().as_u16() == 303,
-        "admin sign-in failed: {}",
-        res.status()
-    );
-    Ok(client)
 }
 
 struct Stats {

@@ -13,15 +13,26 @@ pub async fn create_profile(
     slapd: &crate::servers::ExternalServer,
     mfa_by_default: bool,
 ) -> anyhow::Result<roster::db::ids::ProfileId> {
+    create_profile_in(state, slapd, mfa_by_default, "Bench", "example.test").await
+}
+
+/// `create_profile` under another name, its users in `domain`.
+pub async fn create_profile_in(
+    state: &AppState,
+    slapd: &crate::servers::ExternalServer,
+    mfa_by_default: bool,
+    name: &str,
+    domain: &str,
+) -> anyhow::Result<roster::db::ids::ProfileId> {
     let server = slapd
         .fact("LDAP_URL")
         .trim_start_matches("ldap://")
         .trim_end_matches('/');
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
-            ("name", "Bench"),
+            ("name", name),
             ("server", server),
-            ("domain", "example.test"),
+            ("domain", domain),
             ("protocol", "starttls"),
             ("bind_dn", slapd.fact("BIND_DN")),
             ("bind_password", slapd.fact("BIND_PASSWORD")),
@@ -213,4 +224,40 @@ pub fn cpu_seconds() -> f64 {
             Some((utime + stime) / ticks_per_second)
         })
         .unwrap_or(0.0)
+}
+
+/// A client signed in as the admin `ensure_first_admin` made with `password`, keeping
+/// `clients` idle connections.
+pub async fn signed_in_admin(
+    base: &str,
+    password: &str,
+    clients: usize,
+) -> anyhow::Result<reqwest::Client> {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(clients)
+        .build()?;
+    let page = client
+        .get(format!("{base}/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let token = csrf_token_in(&page);
+    let res = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("username", "admin"),
+            ("password", password),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().as_u16() == 303,
+        "admin sign-in failed: {}",
+        res.status()
+    );
+    Ok(client)
 }
