@@ -255,13 +255,9 @@ async fn bench(
             tokio::spawn(async move {
                 let mut times = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let t = Instant::now();
-                    let res = client.get(&url).send().await?;
-                    anyhow::ensure!(res.status().is_success(), "{url}: {}", res.status());
-                    res.bytes().await?;
-                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                    times.push(common::timed_get(&client, &url).await?);
                 }
-                Ok(times)
+                Ok::<_, anyhow::Error>(times)
             })
         })
         .collect();

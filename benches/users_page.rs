@@ -198,13 +198,9 @@ async fn load(client: &reqwest::Client, url: &str) -> anyhow::Result<Stats> {
         tasks.push(tokio::spawn(async move {
             let mut times = Vec::with_capacity(REQUESTS_PER_CLIENT);
             for _ in 0..REQUESTS_PER_CLIENT {
-                let t = Instant::now();
-                let res = client.get(&url).send().await?;
-                anyhow::ensure!(res.status().is_success(), "{url}: {}", res.status());
-                res.bytes().await?;
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                times.push(common::timed_get(&client, &url).await?);
             }
-            Ok(times)
+            Ok::<_, anyhow::Error>(times)
         }));
     }
     let mut all = Vec::new();

@@ -261,3 +261,12 @@ pub async fn signed_in_admin(
     );
     Ok(client)
 }
+
+/// One GET with its whole body read, in milliseconds; anything but success is an error.
+pub async fn timed_get(client: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
+    let t = std::time::Instant::now();
+    let res = client.get(url).send().await?;
+    anyhow::ensure!(res.status().is_success(), "{url}: {}", res.status());
+    res.bytes().await?;
+    Ok(t.elapsed().as_secs_f64() * 1000.0)
+}
