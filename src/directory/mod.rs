@@ -191,8 +191,8 @@ pub struct Delta {
     /// Users added, changed or gone (`None`: deleted, or out of scope now), in the order
     /// the directory sent them: a later entry for the same id wins.
     pub users: Vec<(String, Option<SourceUser>)>,
-    /// Some group was added, changed, deleted, or had members added or removed.
-    pub groups_changed: bool,
+    /// Groups added, changed, deleted, or with members added or removed (ids, each once).
+    pub changed_groups: Vec<String>,
     /// As `Snapshot::skip_new_disabled`.
     pub skip_new_disabled: bool,
     pub warnings: Vec<String>,
@@ -202,8 +202,19 @@ pub struct Delta {
 
 impl Delta {
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && !self.groups_changed
+        self.users.is_empty() && self.changed_groups.is_empty()
     }
+}
+
+/// Groups read again after a delta, instead of all of them.
+#[derive(Debug, Default)]
+pub struct GroupPatch {
+    /// The changed groups and every group they are nested in, as they are now (`None`:
+    /// deleted), members kept to the run's users.
+    pub groups: Vec<(String, Option<SourceGroup>)>,
+    /// Users new to Roster and the groups (ids) they are in, nesting included.
+    pub newcomers: Vec<(String, Vec<String>)>,
+    pub warnings: Vec<String>,
 }
 
 /// The user named `wanted`: exactly so (case-insensitively), or, for a bare name, the one
@@ -422,8 +433,22 @@ impl Connector {
         }
     }
 
+    /// The groups a delta touched, read again with the groups they are nested in, and the
+    /// groups of users new to Roster; `None` when that is more than reading every group.
+    pub async fn group_patch(
+        &self,
+        changed: &[String],
+        newcomers: &[String],
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Option<GroupPatch>, DirectoryError> {
+        match self {
+            Connector::Entra(d) => d.group_patch(changed, newcomers, known).await,
+            _ => Ok(None),
+        }
+    }
+
     /// Every group in scope with its members among the users `known` says are in the
-    /// run (after a delta that changed groups or brought users new to Roster).
+    /// run (after a delta whose changes `group_patch` would not cover).
     pub async fn groups(
         &self,
         known: &(dyn Fn(&str) -> bool + Sync),

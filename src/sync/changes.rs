@@ -17,7 +17,7 @@ use crate::db::ids::ProfileId;
 use crate::db::models::change_cursors::{self, ChangeCursor as StoredCursor};
 use crate::db::models::directory_profiles::DirectoryProfile;
 use crate::db::models::{directory_groups, users};
-use crate::directory::{ChangeCursor, Changes, Connector, Delta, Progress, Snapshot};
+use crate::directory::{ChangeCursor, Changes, Connector, Delta, GroupPatch, Progress, Snapshot};
 use crate::directory::{SourceGroup, SourceUser};
 
 /// A complete read at least this often (seconds), whatever the changes say.
@@ -113,8 +113,9 @@ async fn unchanged(ctx: &SyncContext, profile_id: ProfileId) -> Result<Plan, Run
     })
 }
 
-/// The directory as it is now: what Roster holds with the changes on top. Groups are read
-/// again when any changed or a user new to Roster may be a member somewhere.
+/// The directory as it is now: what Roster holds with the changes on top. Groups that
+/// changed are read again with the groups they are nested in, and users new to Roster have
+/// their groups looked up — or every group is read again when that is too many.
 async fn merged(
     directory: &Connector,
     existing: &Existing,
@@ -126,20 +127,35 @@ async fn merged(
         .iter()
         .map(|u| u.external_id.as_str())
         .collect();
-    let newcomer = delta
-        .users
-        .iter()
-        .any(|(id, user)| user.is_some() && !held.contains(id.as_str()));
+    let mut newcomers: Vec<String> = Vec::new();
+    for (id, user) in &delta.users {
+        if user.is_some() && !held.contains(id.as_str()) && !newcomers.contains(id) {
+            newcomers.push(id.clone());
+        }
+    }
     let users = merged_users(existing, delta.users);
     let mut warnings = delta.warnings;
-    let groups = if delta.groups_changed || newcomer {
-        progress.set_phase("reading groups");
-        let ids: FxHashSet<&str> = users.iter().map(|u| u.external_id.as_str()).collect();
-        let (groups, more) = directory.groups(&|id| ids.contains(id), progress).await?;
-        warnings.extend(more);
-        groups
-    } else {
+    let ids: FxHashSet<&str> = users.iter().map(|u| u.external_id.as_str()).collect();
+    let known = |id: &str| ids.contains(id);
+    let groups = if delta.changed_groups.is_empty() && newcomers.is_empty() {
         kept_groups(existing, &users)
+    } else {
+        progress.set_phase("reading changed groups");
+        match directory
+            .group_patch(&delta.changed_groups, &newcomers, &known)
+            .await?
+        {
+            Some(patch) => {
+                warnings.extend(patch.warnings.iter().cloned());
+                patched(kept_groups(existing, &users), patch)
+            }
+            None => {
+                progress.set_phase("reading groups");
+                let (groups, more) = directory.groups(&known, progress).await?;
+                warnings.extend(more);
+                groups
+            }
+        }
     };
     Ok(Snapshot::narrowed(
         users,
@@ -148,6 +164,23 @@ async fn merged(
         None,
         delta.skip_new_disabled,
     ))
+}
+
+/// The groups as synchronised with the ones read again in their place (or gone), and users
+/// new to Roster added to the groups they are in.
+fn patched(mut groups: Vec<SourceGroup>, patch: GroupPatch) -> Vec<SourceGroup> {
+    let reread: FxHashSet<String> = patch.groups.iter().map(|(id, _)| id.clone()).collect();
+    groups.retain(|g| !reread.contains(&g.external_id));
+    groups.extend(patch.groups.into_iter().filter_map(|(_, group)| group));
+    for (user, of) in patch.newcomers {
+        for group in groups.iter_mut() {
+            let listed = of.contains(&group.external_id);
+            if listed && !reread.contains(&group.external_id) && !group.members.contains(&user) {
+                group.members.push(user.clone());
+            }
+        }
+    }
+    groups
 }
 
 /// Roster's users of the profile as the directory sent them, with the changes applied in

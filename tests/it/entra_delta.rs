@@ -250,6 +250,7 @@ crate::db_test! {
         let kept = cursor(&app, profile.id).await;
         fake.remove_user("id-carol");
         fake.upsert_user(user("id-gina", "gina@contoso.example", "Gina Gold"));
+        fake.upsert_group(GraphGroup::new("g-staff", "Staff", vec![Member::User("id-bob".into()), Member::Group("g-admins".into()), Member::User("id-gina".into())]));
         let faults = [
             (Route::Users, Fault::CutOff, "cut off"),
             (Route::Users, Fault::Garbage, "does not parse"),
@@ -270,5 +271,59 @@ crate::db_test! {
         let run = sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(run.status, "succeeded", "{:?}", run.error);
         assert_eq!(names(&synced_users(&app, profile.id).await), ["alice@contoso.example", "bob@contoso.example", "gina@contoso.example"]);
+        assert!(memberships(&app, profile.id).await.contains(&("Staff".to_owned(), "gina@contoso.example".to_owned())));
+    }
+}
+
+crate::db_test! {
+    async fn entra_delta_reads_again_only_the_changed_groups_their_parents_and_newcomers_groups(app) {
+        let (fake, profile) = tenant(&app, "Nested", |_| {}).await;
+        contoso(&fake);
+        // Ivy is in Staff but a guest: not synchronised.
+        let mut ivy = user("id-ivy", "ivy@contoso.example", "Ivy Ives");
+        ivy.user_type = "Guest".into();
+        fake.upsert_user(ivy);
+        let staff = |extra: Vec<Member>| {
+            let mut members = vec![Member::User("id-bob".into()), Member::Group("g-admins".into()), Member::User("id-ivy".into())];
+            members.extend(extra);
+            GraphGroup::new("g-staff", "Staff", members)
+        };
+        fake.upsert_group(staff(Vec::new()));
+        let ctx = context(&app);
+        let run = || async { sync::run(&ctx, profile.id, Trigger::Cli, "test", false).await.expect("run") };
+        assert_eq!(run().await.status, "succeeded");
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[("Admins", "alice@contoso.example"), ("Staff", "alice@contoso.example"), ("Staff", "bob@contoso.example")]));
+
+        // Carol joins Admins, nested in Staff: both are read again, no other group.
+        fake.upsert_group(GraphGroup::new("g-admins", "Admins", vec![Member::User("id-alice".into()), Member::User("id-carol".into())]));
+        let (changed, paths) = requests_of(&fake, run()).await;
+        assert_eq!(changed.status, "succeeded", "{:?}", changed.error);
+        assert!(!full_read(&paths), "{paths:?}");
+        let member_reads: Vec<&String> = paths.iter().filter(|p| p.contains("/transitiveMember")).collect();
+        assert_eq!(member_reads.len(), 3, "Admins' parents, then Admins' and Staff's members: {member_reads:?}");
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[
+            ("Admins", "alice@contoso.example"), ("Admins", "carol@contoso.example"),
+            ("Staff", "alice@contoso.example"), ("Staff", "bob@contoso.example"), ("Staff", "carol@contoso.example"),
+        ]));
+
+        // Ivy becomes a member: new to Roster, her groups are looked up (Staff's unchanged).
+        fake.upsert_user(user("id-ivy", "ivy@contoso.example", "Ivy Ives"));
+        let (joined, paths) = requests_of(&fake, run()).await;
+        assert_eq!(joined.status, "succeeded", "{:?}", joined.error);
+        assert!(paths.iter().any(|p| p.starts_with("/v1.0/users/id-ivy/transitiveMemberOf")), "{paths:?}");
+        assert!(!paths.iter().any(|p| p.contains("/transitiveMembers")), "no group read again: {paths:?}");
+        assert!(memberships(&app, profile.id).await.contains(&("Staff".to_owned(), "ivy@contoso.example".to_owned())));
+
+        // Admins is deleted: gone, and Staff (it was nested in) loses what it brought.
+        assert!(fake.remove_group("g-admins"));
+        let (deleted, paths) = requests_of(&fake, run()).await;
+        assert_eq!(deleted.status, "succeeded", "{:?}", deleted.error);
+        assert!(!full_read(&paths), "{paths:?}");
+        assert_eq!(memberships(&app, profile.id).await, pairs(&[("Staff", "bob@contoso.example"), ("Staff", "ivy@contoso.example")]));
+
+        // The same state a complete read finds.
+        app.conn(move |c| change_cursors::clear(c, profile.id).expect("clear")).await;
+        let plan = run().await.plan.expect("plan");
+        assert!(plan.users.is_empty() && plan.groups.is_empty() && plan.memberships_added.is_empty() && plan.memberships_removed.is_empty(), "{plan:?}");
     }
 }

@@ -664,6 +664,16 @@ impl EntraFake {
         state.groups.remove(i);
         state.reindex_groups();
         state.delta.group_removed(id);
+        // Graph reports the membership change on each group it was nested in.
+        let parents: Vec<String> = state
+            .groups
+            .iter()
+            .filter(|g| g.members.contains(&Member::Group(id.to_owned())))
+            .map(|g| g.id.clone())
+            .collect();
+        for parent in parents {
+            state.delta.group_changed(&parent);
+        }
         true
     }
 

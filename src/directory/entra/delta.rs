@@ -4,17 +4,23 @@
 //! read, so a change made while it ran comes again in the next round instead of being lost.
 //!
 //! Users come as whole objects to merge (`@removed` ones are deletions); of groups only
-//! "something changed" is used: membership is transitive here, and a change deep in a
-//! nesting shows on the inner group only, so the engine reads the groups again then.
+//! which changed is used: membership is transitive here and a change deep in a nesting shows
+//! on the inner group only, so a changed group is read again with every group it is nested
+//! in (`transitiveMemberOf`), and a user new to Roster has their groups looked up.
 
 use serde_json::{Map, Value};
 
-use super::{Admitted, EntraDirectory, GraphUser, USER_FIELDS};
+use super::{Admitted, DirectoryObject, EntraDirectory, GraphGroup, GraphUser, PAGE, USER_FIELDS};
 use crate::directory::rest::{Failure, failed};
-use crate::directory::{ChangeCursor, Changes, Delta, DirectoryError, Progress};
+use crate::directory::{
+    ChangeCursor, Changes, Delta, DirectoryError, GroupPatch, Progress, SourceGroup,
+};
 
 /// `members` makes membership changes show in the groups' delta.
 const GROUP_DELTA_FIELDS: &str = "id,displayName,description,members";
+/// Groups read again one by one after a delta (changed ones and their parents), and users
+/// new to Roster whose groups are looked up; past this many, every group is read again.
+const PATCHED_GROUPS: usize = 50;
 /// Users Graph sends without every selected property are read one by one; past this many,
 /// the run reads everything instead.
 const PARTIAL_USERS: usize = 100;
@@ -57,9 +63,15 @@ impl EntraDirectory {
             Err(why) => return Ok(Changes::ReadEverything(why)),
         };
         progress.set_phase("reading changed groups");
-        let mut groups_changed = false;
+        let mut changed_groups: Vec<String> = Vec::new();
         let groups = match self
-            .round(&since.groups, |_: Value| groups_changed = true)
+            .round(&since.groups, |g: Value| {
+                if let Some(id) = g.get("id").and_then(Value::as_str)
+                    && !changed_groups.iter().any(|c| c == id)
+                {
+                    changed_groups.push(id.to_owned());
+                }
+            })
             .await?
         {
             Ok(link) => link,
@@ -67,13 +79,15 @@ impl EntraDirectory {
         };
         // With chosen groups, who is in scope depends on memberships, which a user's own
         // delta does not show.
-        if !self.settings.groups_to_sync.is_empty() && (!entries.is_empty() || groups_changed) {
+        if !self.settings.groups_to_sync.is_empty()
+            && (!entries.is_empty() || !changed_groups.is_empty())
+        {
             return Ok(Changes::ReadEverything(
                 "the profile synchronises chosen groups only, and the directory changed".into(),
             ));
         }
         let mut delta = Delta {
-            groups_changed,
+            changed_groups,
             skip_new_disabled: self.settings.enabled_users_only,
             cursor: ChangeCursor { users, groups },
             ..Delta::default()
@@ -117,6 +131,96 @@ impl EntraDirectory {
             }
         }
         Ok(Changes::Since(delta))
+    }
+
+    /// The changed groups and the groups they are nested in, read again, and the groups of
+    /// users new to Roster; `None` past `PATCHED_GROUPS` of either.
+    pub async fn group_patch(
+        &self,
+        changed: &[String],
+        newcomers: &[String],
+        known: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Option<GroupPatch>, DirectoryError> {
+        if changed.len() > PATCHED_GROUPS || newcomers.len() > PATCHED_GROUPS {
+            return Ok(None);
+        }
+        // A deleted group's parents changed too: Graph lists them in the delta themselves.
+        let mut reread: Vec<String> = changed.to_vec();
+        for id in changed {
+            for parent in self.member_of("groups", id).await?.unwrap_or_default() {
+                if !reread.contains(&parent) {
+                    reread.push(parent);
+                }
+            }
+        }
+        if reread.len() > PATCHED_GROUPS {
+            return Ok(None);
+        }
+        let mut patch = GroupPatch::default();
+        for id in reread {
+            let group = self.group_now(&id, known, &mut patch.warnings).await?;
+            patch.groups.push((id, group));
+        }
+        for id in newcomers {
+            if let Some(groups) = self.member_of("users", id).await? {
+                patch.newcomers.push((id.clone(), groups));
+            }
+        }
+        Ok(Some(patch))
+    }
+
+    /// A group as it is now with its member users among `known`; `None` if it is gone or
+    /// has no name (left out, as a complete read would).
+    async fn group_now(
+        &self,
+        id: &str,
+        known: &(dyn Fn(&str) -> bool + Sync),
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<SourceGroup>, DirectoryError> {
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let url = self.graph(&format!(
+            "/v1.0/groups/{encoded}?$select=id,displayName,description"
+        ));
+        let group: GraphGroup = match self.get(&url, false).await {
+            Ok(group) => group,
+            Err(Failure::NotFound(_)) => return Ok(None),
+            Err(other) => return Err(failed(other)),
+        };
+        let Some(name) = group.display_name.filter(|n| !n.trim().is_empty()) else {
+            warnings.push(format!("group {id}: no displayName; left out"));
+            return Ok(None);
+        };
+        let Some(members) = self.members(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(SourceGroup {
+            external_id: group.id,
+            name,
+            description: group.description.unwrap_or_default(),
+            members: members.into_iter().filter(|m| known(m)).collect(),
+        }))
+    }
+
+    /// The groups (ids) a user or group is in, nesting included; `None` if it is gone.
+    async fn member_of(&self, set: &str, id: &str) -> Result<Option<Vec<String>>, DirectoryError> {
+        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        let first = self.graph(&format!(
+            "/v1.0/{set}/{encoded}/transitiveMemberOf?$select=id&$top={PAGE}"
+        ));
+        let mut groups = Vec::new();
+        match self
+            .all(first, false, |o: DirectoryObject| {
+                // Directory roles and administrative units are listed too.
+                if o.kind == "#microsoft.graph.group" {
+                    groups.push(o.id);
+                }
+            })
+            .await
+        {
+            Ok(_) => Ok(Some(groups)),
+            Err(Failure::NotFound(_)) => Ok(None),
+            Err(other) => Err(failed(other)),
+        }
     }
 
     /// One delta round from `link` to its new delta link; `Err(why)` when Graph no longer

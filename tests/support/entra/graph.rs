@@ -120,6 +120,9 @@ pub fn handle(shared: &Shared, call: &Call, truncate: bool) -> Reply {
             return super::delta::handle(shared, &mut state, call, *set == "users");
         }
         [set @ ("users" | "groups"), id] => return single(shared, &state, call, set, id),
+        [set @ ("users" | "groups"), id, "transitiveMemberOf"] => {
+            return member_of(shared, &state, call, *set == "users", id);
+        }
         ["groups", id, "transitiveMembers"] => members(id, true, false),
         ["groups", id, "transitiveMembers", "microsoft.graph.user"] => members(id, true, true),
         ["groups", id, "members"] => members(id, false, false),
@@ -157,6 +160,48 @@ fn check_token(state: &State, call: &Call) -> Result<(), Reply> {
         }
         Some(_) => Ok(()),
     }
+}
+
+/// GET `/v1.0/{users|groups}/{id}/transitiveMemberOf`: every group the object is in,
+/// nesting included, in one page (the fake's directories are small enough).
+fn member_of(shared: &Shared, state: &State, call: &Call, user: bool, id: &str) -> Reply {
+    let exists = if user {
+        state.user_index.contains_key(id)
+    } else {
+        state.group_index.contains_key(id)
+    };
+    if !exists {
+        return not_found(id, call);
+    }
+    let containing: Vec<Row> = state
+        .groups
+        .iter()
+        .filter(|g| {
+            members_of(state, g, true).iter().any(|row| match row {
+                Row::User(u) => user && u.id == id,
+                Row::Group(inner) => !user && inner.id == id,
+                Row::Other(..) => false,
+            })
+        })
+        .map(Row::Group)
+        .collect();
+    let mut body = format!(
+        "{{\"@odata.context\":\"{}/v1.0/$metadata#directoryObjects\",\"value\":[",
+        shared.base_url
+    );
+    for (i, row) in containing.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        let rendered = Rendered {
+            row,
+            select: None,
+            typed: true,
+        };
+        body.push_str(&serde_json::to_string(&rendered).expect("serialise a group"));
+    }
+    body.push_str("]}");
+    success(body.into_bytes(), call)
 }
 
 /// GET `/v1.0/users/{id}` or `/v1.0/groups/{id}`.

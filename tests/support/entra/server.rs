@@ -29,7 +29,12 @@ fn classify(path: &str) -> (Endpoint, Option<Route>) {
         let route = match segments.get(1..).unwrap_or(&[]) {
             ["users", ..] => Some(Route::Users),
             ["groups"] | ["groups", _] => Some(Route::Groups),
-            ["groups", _, "transitiveMembers" | "members", ..] => Some(Route::Members),
+            [
+                "groups",
+                _,
+                "transitiveMembers" | "members" | "transitiveMemberOf",
+                ..,
+            ] => Some(Route::Members),
             _ => None,
         };
         return (Endpoint::Graph, route);
