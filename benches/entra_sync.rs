@@ -72,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         .await?;
         // Those no-change runs read the delta rounds; the complete read is measured here.
         let (complete, delta, requests) = no_change_reads(&state, &fake).await?;
+        let (small, small_requests) = small_change(&state, &fake).await?;
         figures.no_change = complete;
         common::report(&figures, floor, 1.5, 1.3);
         let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
@@ -80,6 +81,10 @@ fn main() -> anyhow::Result<()> {
             delta.as_secs_f64(),
             verdict(delta.as_secs_f64() <= 0.1),
             verdict(requests <= 3)
+        );
+        println!(
+            "delta sync of one renamed user and one group with a new member: {:.3} s, {small_requests} requests",
+            small.as_secs_f64()
         );
         fake.set_latency(Duration::ZERO);
         callback((state, dir), &fake, &credential).await
@@ -129,6 +134,52 @@ async fn no_change_reads(
         );
     }
     Ok((complete, delta, requests))
+}
+
+/// A delta run after one user is renamed and one group gains a member: time and requests.
+async fn small_change(
+    state: &AppState,
+    fake: &entra_fake::EntraFake,
+) -> anyhow::Result<(Duration, usize)> {
+    use roster::db::models::directory_profiles;
+    let profile = state
+        .db
+        .run(|c| {
+            directory_profiles::of_kinds(c, &[ProfileKind::EntraId]).map_err(anyhow::Error::from)
+        })
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no profile"))?
+        .id;
+    let user = entra_fake::EntraFake::generated_user_id(7);
+    fake.upsert_user(entra_fake::GraphUser::member(
+        &user,
+        "renamed7@example.test",
+        "Renamed Seven",
+    ));
+    let group = entra_fake::EntraFake::generated_group_id(3);
+    let members = (0..=MEMBERS)
+        .map(|k| {
+            entra_fake::Member::User(entra_fake::EntraFake::generated_user_id(3 * MEMBERS + k))
+        })
+        .collect();
+    fake.upsert_group(entra_fake::GraphGroup::new(&group, "Group 3", members));
+    let ctx = state.sync_context();
+    let before = fake.request_count(entra_fake::Route::Any);
+    let t = Instant::now();
+    let outcome =
+        roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false).await?;
+    let took = t.elapsed();
+    let plan = outcome.plan.unwrap_or_default();
+    anyhow::ensure!(
+        outcome.status == "succeeded" && plan.users.len() == 1 && plan.memberships_added.len() == 1,
+        "a small delta: {:?}, {} user changes, {} memberships added",
+        outcome.error,
+        plan.users.len(),
+        plan.memberships_added.len()
+    );
+    Ok((took, fake.request_count(entra_fake::Route::Any) - before))
 }
 
 /// The same pages Roster reads: users one page after another, groups likewise, then every
