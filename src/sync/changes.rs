@@ -127,12 +127,14 @@ async fn merged(
         .iter()
         .map(|u| u.external_id.as_str())
         .collect();
-    let mut newcomers: Vec<String> = Vec::new();
-    for (id, user) in &delta.users {
-        if user.is_some() && !held.contains(id.as_str()) && !newcomers.contains(id) {
-            newcomers.push(id.clone());
-        }
-    }
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let newcomers: Vec<String> = delta
+        .users
+        .iter()
+        .filter(|(id, user)| user.is_some() && !held.contains(id.as_str()))
+        .filter(|(id, _)| seen.insert(id.as_str()))
+        .map(|(id, _)| id.clone())
+        .collect();
     let users = merged_users(existing, delta.users);
     let mut warnings = delta.warnings;
     let ids: FxHashSet<&str> = users.iter().map(|u| u.external_id.as_str()).collect();

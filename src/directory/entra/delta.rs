@@ -21,6 +21,9 @@ const GROUP_DELTA_FIELDS: &str = "id,displayName,description,members";
 /// Groups read again one by one after a delta (changed ones and their parents), and users
 /// new to Roster whose groups are looked up; past this many, every group is read again.
 const PATCHED_GROUPS: usize = 50;
+/// Past this many changed users a complete read costs no more, and holds less at once
+/// than their untyped entries.
+const CHANGED_USERS: usize = 20_000;
 /// Users Graph sends without every selected property are read one by one; past this many,
 /// the run reads everything instead.
 const PARTIAL_USERS: usize = 100;
@@ -57,17 +60,32 @@ impl EntraDirectory {
         progress.set_phase("connecting");
         self.access_token().await?;
         progress.set_phase("reading changed users");
-        let mut entries: Vec<Map<String, Value>> = Vec::new();
-        let users = match self.round(&since.users, |e| entries.push(e)).await? {
+        let (mut entries, mut overflow): (Vec<Map<String, Value>>, usize) = (Vec::new(), 0);
+        let users = match self
+            .round(&since.users, |e| {
+                if entries.len() < CHANGED_USERS {
+                    entries.push(e);
+                } else {
+                    overflow += 1;
+                }
+            })
+            .await?
+        {
             Ok(link) => link,
             Err(why) => return Ok(Changes::ReadEverything(why)),
         };
+        if overflow > 0 {
+            return Ok(Changes::ReadEverything(format!(
+                "more than {CHANGED_USERS} users changed"
+            )));
+        }
         progress.set_phase("reading changed groups");
         let mut changed_groups: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let groups = match self
             .round(&since.groups, |g: Value| {
                 if let Some(id) = g.get("id").and_then(Value::as_str)
-                    && !changed_groups.iter().any(|c| c == id)
+                    && seen.insert(id.to_owned())
                 {
                     changed_groups.push(id.to_owned());
                 }
