@@ -91,23 +91,29 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+/// The benchmark's Entra ID profile.
+async fn entra_profile(state: &AppState) -> anyhow::Result<roster::db::ids::ProfileId> {
+    use roster::db::models::directory_profiles;
+    let profiles = state
+        .db
+        .run(|c| {
+            directory_profiles::of_kinds(c, &[ProfileKind::EntraId]).map_err(anyhow::Error::from)
+        })
+        .await?;
+    profiles
+        .first()
+        .map(|p| p.id)
+        .ok_or_else(|| anyhow::anyhow!("no profile"))
+}
+
 /// A no-change run that reads everything (the cursor dropped first) and one that reads the
 /// delta rounds, best of three each, with the requests the delta run made (token included).
 async fn no_change_reads(
     state: &AppState,
     fake: &entra_fake::EntraFake,
 ) -> anyhow::Result<(Duration, Duration, usize)> {
-    use roster::db::models::{change_cursors, directory_profiles};
-    let profile = state
-        .db
-        .run(|c| {
-            directory_profiles::of_kinds(c, &[ProfileKind::EntraId]).map_err(anyhow::Error::from)
-        })
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no profile"))?
-        .id;
+    use roster::db::models::change_cursors;
+    let profile = entra_profile(state).await?;
     let ctx = state.sync_context();
     let run = || roster::sync::run(&ctx, profile, roster::sync::Trigger::Cli, "bench", false);
     let (mut complete, mut delta, mut requests) = (Duration::MAX, Duration::MAX, usize::MAX);
@@ -141,17 +147,7 @@ async fn small_change(
     state: &AppState,
     fake: &entra_fake::EntraFake,
 ) -> anyhow::Result<(Duration, usize)> {
-    use roster::db::models::directory_profiles;
-    let profile = state
-        .db
-        .run(|c| {
-            directory_profiles::of_kinds(c, &[ProfileKind::EntraId]).map_err(anyhow::Error::from)
-        })
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no profile"))?
-        .id;
+    let profile = entra_profile(state).await?;
     let user = entra_fake::EntraFake::generated_user_id(7);
     fake.upsert_user(entra_fake::GraphUser::member(
         &user,
