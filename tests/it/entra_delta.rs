@@ -254,6 +254,7 @@ crate::db_test! {
         let faults = [
             (Route::Users, Fault::CutOff, "cut off"),
             (Route::Users, Fault::Garbage, "does not parse"),
+            (Route::Users, Fault::Stall, "no answer"),
             (Route::Groups, Fault::Error { status: 403, code: "Authorization_RequestDenied".into(), message: "Insufficient privileges to complete the operation.".into() }, "GroupMember.Read.All"),
             (Route::Members, Fault::Stall, "no answer"),
             (Route::Users, Fault::Error { status: 500, code: "generalException".into(), message: "General error.".into() }, "generalException"),
