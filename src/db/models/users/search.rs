@@ -142,29 +142,22 @@ pub fn search_filtered(
     } else {
         count_cap + 1
     };
-    let counted = count_matches(
-        conn,
-        &needle,
-        condition.as_deref(),
-        fts,
-        &phrase,
-        &like,
-        stop_at,
-    )?;
+    let mut count = |stop_at: i64| {
+        count_matches(
+            conn,
+            &needle,
+            condition.as_deref(),
+            fts,
+            &phrase,
+            &like,
+            stop_at,
+        )
+    };
+    let counted = count(stop_at)?;
     let capped = !needle.is_empty() && counted > count_cap;
     let deep_page = offset + limit > 2 * limit;
     let sort_matches = !needle.is_empty()
-        && (!capped
-            || (deep_page
-                && count_matches(
-                    conn,
-                    &needle,
-                    condition.as_deref(),
-                    fts,
-                    &phrase,
-                    &like,
-                    10 * count_cap + 1,
-                )? <= 10 * count_cap));
+        && (!capped || (deep_page && count(10 * count_cap + 1)? <= 10 * count_cap));
     let total = if capped { count_cap } else { counted };
 
     type Row = (
