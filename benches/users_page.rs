@@ -87,18 +87,20 @@ async fn bench(backend: &str, database_url: Option<String>) -> anyhow::Result<()
         ("/admin/users?q=miller", "search \"miller\" (2,000 matches)"),
         ("/admin/users?q=example", "search \"example\" (all match)"),
         ("/admin/users?q=user04242", "search \"user04242\" (1 match)"),
-        (
-            "/admin/users?q=miller&page=20",
-            "search \"miller\", page 20",
-        ),
+        ("page 20", "search \"miller\", page 20 (Next ×19)"),
     ];
     let mut floor_p99 = 0.0;
     for (path, label) in cases {
-        let stats = load(&client, &format!("{base}{path}")).await?;
+        let url = if path == "page 20" {
+            twentieth_page(&client, &format!("{base}/admin/users?q=miller")).await?
+        } else {
+            format!("{base}{path}")
+        };
+        let stats = load(&client, &url).await?;
         if path == "/healthz" {
             floor_p99 = stats.p99;
         }
-        let verdict = if path.starts_with("/admin/users?q=") {
+        let verdict = if path != "/healthz" && path != "/admin/users" {
             if stats.p99 <= 20.0 {
                 "  (target p99 ≤ 20 ms: met)"
             } else {
@@ -118,6 +120,23 @@ async fn bench(backend: &str, database_url: Option<String>) -> anyhow::Result<()
     Ok(())
 }
 
+/// The page an admin reaches by pressing Next 19 times from `url`.
+async fn twentieth_page(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let base = url.split("/admin").next().unwrap_or_default().to_owned();
+    let mut url = url.to_owned();
+    for _ in 0..19 {
+        let page = client.get(&url).send().await?.text().await?;
+        let href = page
+            .split("\" rel=\"next\"")
+            .next()
+            .and_then(|a| a.rsplit("href=\"").next())
+            .filter(|_| page.contains("rel=\"next\""))
+            .ok_or_else(|| anyhow::anyhow!("no next link on {url}"))?;
+        url = format!("{base}{}", href.replace("&#38;", "&"));
+    }
+    Ok(url)
+}
+
 /// The database part alone: one search after another on one connection.
 fn query_costs(backend: &str, database_url: &str) -> anyhow::Result<()> {
     let mut conn = DbConnection::open_explained(database_url)?;
@@ -131,7 +150,13 @@ fn query_costs(backend: &str, database_url: &str) -> anyhow::Result<()> {
         let cap = roster::db::models::users::SEARCH_COUNT_CAP;
         let started = Instant::now();
         for _ in 0..100 {
-            roster::db::models::users::search(&mut conn, query, (page - 1) * 50, 50, cap)?;
+            roster::db::models::users::search(
+                &mut conn,
+                query,
+                roster::db::models::users::Start::Offset((page - 1) * 50),
+                50,
+                cap,
+            )?;
         }
         println!(
             "{backend}: users::search({query:?}, page {page}) alone: {:.2} ms per call",

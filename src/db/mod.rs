@@ -83,10 +83,30 @@ pub fn mask_url(url: &str) -> String {
     }
 }
 
+/// SQLite counts every allocation under one process-wide mutex (its default
+/// `SQLITE_DEFAULT_MEMSTATUS`), so pages served from many connections at once queue on it
+/// (`cargo bench --bench users_page`). Roster never reads those counters. The setting only
+/// takes before SQLite initialises, so it is made before the process's first connection.
+fn sqlite_without_memory_statistics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config may not run beside other SQLite calls; every connection is
+        // opened here, after this, and the Once makes concurrent first opens wait for it.
+        // Once SQLite is initialised it only answers SQLITE_MISUSE, which changes nothing.
+        let _ = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+    });
+}
+
 impl DbConnection {
     pub fn open(url: &str) -> ConnectionResult<DbConnection> {
         match Backend::from_url(url).map_err(ConnectionError::BadConnection)? {
             Backend::Sqlite => {
+                sqlite_without_memory_statistics();
                 let mut conn = diesel::SqliteConnection::establish(sqlite_path(url))?;
                 // busy_timeout first: WAL needs a lock, and pooled connections open together.
                 // mmap lets the pooled connections share the OS page cache instead of each

@@ -21,13 +21,13 @@ const PASSWORD_KINDS: &str = "Active Directory, LDAP, Application Integration or
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// One page (1-based) of the users matching `q` and `filter`, and every profile (id,
-/// name) for the filter's choices.
+/// The page of the users matching `q` and `filter` that starts at `start`, and every
+/// profile (id, name) for the filter's choices.
 pub async fn search(
     state: &AppState,
     q: &str,
     filter: UserFilter,
-    page: i64,
+    start: users::Start,
 ) -> Result<(UserPage, Vec<(ProfileId, String)>), AppError> {
     let needle = q.to_owned();
     state
@@ -37,7 +37,7 @@ pub async fn search(
                 c,
                 &needle,
                 &filter,
-                (page - 1) * PAGE_SIZE,
+                start,
                 PAGE_SIZE,
                 users::SEARCH_COUNT_CAP,
             )?;

@@ -5,6 +5,20 @@ use roster::db::models::user_privileges::Privilege;
 use roster::db::models::users::{NewLocalUser, create_local};
 
 /// Seeds users straight into the database (hash reused: hashing 100 passwords is slow).
+/// The href of the page's `rel` link ("next" or "prev"), HTML entities undone.
+fn link(html: &str, rel: &str) -> String {
+    let anchor = html
+        .split(&format!("\" rel=\"{rel}\""))
+        .next()
+        .expect("page");
+    let href = anchor.rsplit("href=\"").next().expect("href");
+    assert!(
+        html.contains(&format!("rel=\"{rel}\"")),
+        "no {rel} link: {html}"
+    );
+    href.replace("&#38;", "&").replace("&amp;", "&")
+}
+
 fn seed(c: &mut roster::db::DbConnection, count: usize, prefix: &str) {
     c.transaction(|c| {
         for i in 0..count {
@@ -72,7 +86,18 @@ crate::db_test! {
         assert!(page3.contains(">p0119</a>") && !page3.contains(">p0098</a>"));
         let page1 = app.get_html("/admin/users").await;
         assert!(page1.contains(">admin</a>") && page1.contains(">p0048</a>") && !page1.contains(">p0049</a>"));
-        assert!(page1.contains("href=\"/admin/users?q=&#38;page=2\""), "next link");
+        // Next and previous start after / before a user; page 2 of a search too.
+        let next = link(&page1, "next");
+        assert!(next.contains("after=") && next.ends_with("page=2"), "{next}");
+        let page2 = app.get_html(&next).await;
+        assert!(page2.contains("Showing 51–100 of 121 users"), "{page2}");
+        assert!(page2.contains(">p0049</a>") && page2.contains(">p0098</a>") && !page2.contains(">p0048</a>"));
+        let back = app.get_html(&link(&page2, "prev")).await;
+        assert!(back.contains("Showing 1–50 of 121 users") && back.contains(">admin</a>") && back.contains(">p0048</a>"), "{back}");
+        assert!(!back.contains("rel=\"prev\""), "the first page has no previous page");
+        // The user a link starts from has gone: the list starts again.
+        let gone = app.get_html("/admin/users?after=99999999&page=7").await;
+        assert!(gone.contains("Showing 1–50 of 121 users"), "{gone}");
         let bogus = app.get("/admin/users?page=abc").await;
         assert_eq!(bogus.status().as_u16(), 200);
         let searched = app.get_html("/admin/users?q=p01&page=1").await;
@@ -174,7 +199,7 @@ crate::db_test! {
             async move {
                 tokio::task::spawn_blocking(move || {
                     let mut c = app_db.get().expect("connection");
-                    roster::db::models::users::search(&mut c, q, (page - 1) * 50, 50, 1_000).expect("search")
+                    roster::db::models::users::search(&mut c, q, roster::db::models::users::Start::Offset((page - 1) * 50), 50, 1_000).expect("search")
                 })
                 .await
                 .expect("join")
@@ -185,13 +210,14 @@ crate::db_test! {
             let page1 = search(q, 1).await;
             // Without a search the total is exact: counting every user is cheap.
             let expected = if q.is_empty() { (1_011, false, true) } else { (1_000, true, true) };
-            assert_eq!((page1.total, page1.total_is_lower_bound, page1.has_more), expected, "{q:?}");
+            assert_eq!((page1.total, page1.total_is_lower_bound, page1.has_next), expected, "{q:?}");
+            assert!(!page1.has_previous);
             let expected_first = if q.is_empty() { "admin" } else { "b0000" };
             assert_eq!(names(&page1)[0], expected_first, "{q:?}");
         }
         let page21 = search("seeded", 21).await;
         assert_eq!(names(&page21), (1000..1010).map(|i| format!("b{i:04}")).collect::<Vec<_>>());
-        assert!(!page21.has_more, "the last page has no next page");
+        assert!(!page21.has_next && page21.has_previous, "the last page has no next page");
         // A narrower search is counted exactly.
         let narrow = search("b100", 1).await;
         assert_eq!((narrow.total, narrow.total_is_lower_bound, narrow.rows.len()), (10, false, 10));
@@ -267,5 +293,71 @@ crate::db_test! {
         assert_eq!(refolded, 1);
         assert!(app.get_html("/admin/users?q=angstrom").await.contains(">anders<"), "found after");
         assert_eq!(roster::db::models::users::fold("Søren Straße Łódź"), "soren strasse lodz");
+    }
+}
+
+/// Adds a local user whose full name matches the search "seeded".
+fn add_seeded(c: &mut roster::db::DbConnection, name: &str) {
+    create_local(
+        c,
+        &NewLocalUser {
+            username: name,
+            full_name: "Added Seeded",
+            emails: &[],
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo",
+            privileges: &[Privilege::LogOn],
+        },
+    )
+    .expect("add user");
+}
+
+// Next and previous pages start from a user, not from a row count: users added before or
+// after the page being read neither repeat nor push others out. Each list shape: no
+// search (the user-name index), a search counted exactly (its matches sorted), and one
+// past the count cap (the index walked, testing each row).
+crate::db_test! {
+    async fn keyset_pages_neither_repeat_nor_skip_users_added_meanwhile(app) {
+        use roster::db::models::users::{Start, search};
+        app.conn(|c| seed(c, 120, "k")).await;
+        for (round, (q, cap)) in [("", 1_000), ("seeded", 1_000), ("seeded", 10)].into_iter().enumerate() {
+            let (forward, backward, pages) = app.conn(move |c| {
+                let mut forward: Vec<String> = Vec::new();
+                let mut start = Start::Offset(0);
+                let mut pages = 0;
+                let last_page = loop {
+                    let page = search(c, q, start, 25, cap).expect("page");
+                    pages += 1;
+                    assert_eq!(page.total_is_lower_bound, cap == 10, "{q:?}");
+                    forward.extend(page.rows.iter().map(|r| r.login_name.clone()));
+                    // Someone adds a user before the page just read, and one after it.
+                    add_seeded(c, &format!("a{round}-{pages:02}"));
+                    add_seeded(c, &format!("z{round}-{pages:02}"));
+                    match page.rows.last() {
+                        Some(last) if page.has_next => start = Start::After(last.id),
+                        _ => break page,
+                    }
+                };
+                // And back from the last page to the first.
+                let mut backward: Vec<String> = last_page.rows.iter().map(|r| r.login_name.clone()).collect();
+                let mut first = last_page.rows.first().map(|r| r.id);
+                while let Some(id) = first {
+                    let page = search(c, q, Start::Before(id), 25, cap).expect("page");
+                    backward.splice(0..0, page.rows.iter().map(|r| r.login_name.clone()));
+                    first = page.rows.first().filter(|_| page.has_previous).map(|r| r.id);
+                }
+                (forward, backward, pages)
+            }).await;
+            let sorted = |names: &[String]| names.windows(2).all(|w| w[0] < w[1]);
+            assert!(sorted(&forward), "{q:?} {cap}: in order, no repeats: {forward:?}");
+            let seeded: Vec<String> = (0..120).map(|i| format!("k{i:04}")).collect();
+            let ks: Vec<String> = forward.iter().filter(|n| n.starts_with('k')).cloned().collect();
+            assert_eq!(ks, seeded, "{q:?} {cap}: every seeded user once");
+            assert!(!forward.iter().any(|n| n.starts_with(&format!("a{round}"))), "added before the page: not shown");
+            assert!(forward.iter().any(|n| n.starts_with(&format!("z{round}"))), "added after the page: shown");
+            assert!(sorted(&backward), "{q:?} {cap}: backwards in order: {backward:?}");
+            let ks: Vec<String> = backward.iter().filter(|n| n.starts_with('k')).cloned().collect();
+            assert_eq!(ks, seeded, "{q:?} {cap}: every seeded user once, backwards");
+            assert_eq!(backward.iter().filter(|n| n.starts_with(&format!("a{round}"))).count(), pages, "{q:?}: the users added before are there going back");
+        }
     }
 }

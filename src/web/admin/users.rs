@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::db::ids::{ProfileId, UserId};
 use crate::db::models::user_privileges::Privilege;
-use crate::db::models::users::{AuthMethod, MfaState, Standing, UserFilter, UserListRow};
+use crate::db::models::users::{AuthMethod, MfaState, Standing, Start, UserFilter, UserListRow};
 use crate::error::AppError;
 use crate::page;
 use crate::services::users::{self as users_service, Created, Switched, UserAction};
@@ -58,6 +58,9 @@ pub struct ListQuery {
     #[serde(default)]
     q: String,
     page: Option<String>,
+    /// The next / previous links: the page starts right after / before this user.
+    after: Option<String>,
+    before: Option<String>,
     #[serde(default)]
     source: String,
     #[serde(default)]
@@ -99,18 +102,27 @@ fn numbered_pages(page: i64, pages: i64) -> Vec<i64> {
 
 pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResponse, AppError> {
     let q = query.q.trim().chars().take(200).collect::<String>();
-    // A page number that is not a number is page 1, not an error page.
+    // A page number that is not a number is page 1, not an error page; next to `after` or
+    // `before` it is only what the page calls itself.
     let number = query
         .page
         .as_deref()
         .and_then(|p| p.parse::<i64>().ok())
         .unwrap_or(1)
         .clamp(1, 1_000_000);
+    let user = |id: &Option<String>| id.as_deref().and_then(|i| i.parse::<UserId>().ok());
+    let start = match (user(&query.after), user(&query.before)) {
+        (Some(id), _) => Start::After(id),
+        (None, Some(id)) => Start::Before(id),
+        (None, None) => Start::Offset((number - 1) * PAGE_SIZE),
+    };
     let filter = query.filter();
-    let (result, profiles) = users_service::search(&page.state, &q, filter, number).await?;
+    let (result, profiles) = users_service::search(&page.state, &q, filter, start).await?;
+    // A page with nothing before it is the first, whatever the link said.
+    let number = if result.has_previous { number } else { 1 };
     let pages =
         (!result.total_is_lower_bound).then(|| ((result.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
-    let link = |p: i64| {
+    let link = |p: i64, from: Option<(&str, UserId)>| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         s.append_pair("q", &q);
         for (k, v) in [
@@ -121,6 +133,9 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
             if !v.is_empty() {
                 s.append_pair(k, v);
             }
+        }
+        if let Some((side, id)) = from {
+            s.append_pair(side, &id.to_string());
         }
         s.append_pair("page", &p.to_string());
         format!("/admin/users?{}", s.finish())
@@ -135,12 +150,18 @@ pub async fn list(page: Page<Admin>, query: Query<ListQuery>) -> Result<HttpResp
         .map(|n| numbered_pages(number, n))
         .unwrap_or_default()
         .into_iter()
-        .map(|n| (n, (n != number).then(|| link(n))))
+        .map(|n| (n, (n != number).then(|| link(n, None))))
         .collect();
+    let first_id = result.rows.first().map(|r| r.id);
+    let last_id = result.rows.last().map(|r| r.id);
     let partial = UsersPartial {
         title: "Users".into(),
-        prev_link: (number > 1).then(|| link(number - 1)),
-        next_link: result.has_more.then(|| link(number + 1)),
+        prev_link: result
+            .has_previous
+            .then(|| link(number - 1, first_id.map(|id| ("before", id)))),
+        next_link: result
+            .has_next
+            .then(|| link(number + 1, last_id.map(|id| ("after", id)))),
         last_shown: first_shown + result.rows.len() as i64 - i64::from(!result.rows.is_empty()),
         first_shown,
         numbered,

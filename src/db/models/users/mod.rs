@@ -26,8 +26,8 @@ pub use mfa::{
     totp_secret_id,
 };
 pub use search::{
-    MfaState, SEARCH_COUNT_CAP, UserFilter, UserListRow, UserPage, index_search, search,
-    search_filtered,
+    MfaState, SEARCH_COUNT_CAP, Start, UserFilter, UserListRow, UserPage, index_search,
+    merge_pending_search, search, search_filtered,
 };
 pub use sync::{
     NewDirectoryUser, NewUsersOf, SyncedUser, count_of_profile, delete_directory_users,

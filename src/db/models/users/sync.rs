@@ -189,6 +189,9 @@ pub fn insert_directory_users(
                 diesel::copy_from(users::table)
                     .from_insertable(&rows)
                     .execute(c)?;
+                // Readers, during the sync too, never search more than one batch's pending
+                // trigram entries.
+                super::merge_pending_search(c)?;
             }
             DbConnection::Sqlite(c) => {
                 diesel::insert_into(users::table).values(&rows).execute(c)?;
