@@ -123,3 +123,65 @@ crate::db_test! {
         .await;
     }
 }
+
+// The users list, the dashboard and the profiles list show exact totals, which PostgreSQL
+// keeps in `user_counts` by trigger: they match a real count after every kind of write.
+crate::db_test! {
+    async fn user_totals_stay_exact_through_inserts_switches_and_deletes(app) {
+        use roster::db::models::users::{self as model, NewDirectoryUser, NewUsersOf, Start, UserFilter};
+        app.conn(|c| {
+            let a = profiles::create(c, ProfileKind::GenericLdap, &changes("Totals A")).expect("create");
+            let b = profiles::create(c, ProfileKind::GenericLdap, &changes("Totals B")).expect("create");
+            let check = |c: &mut DbConnection, step: &str| {
+                let real = |c: &mut DbConnection, p: Option<ProfileId>| -> i64 {
+                    match p {
+                        Some(p) => users::table.filter(users::profile_id.eq(p)).count().get_result(c).expect("count"),
+                        None => users::table.filter(users::profile_id.is_null()).count().get_result(c).expect("count"),
+                    }
+                };
+                let all: i64 = users::table.count().get_result(c).expect("count");
+                assert_eq!(model::count(c).expect("total"), all, "{step}: all users");
+                let per = model::count_per_profile(c).expect("per profile");
+                for p in [a, b] {
+                    assert_eq!(per.get(&p).copied().unwrap_or(0), real(c, Some(p)), "{step}: per profile");
+                    assert_eq!(model::count_of_profile(c, p).expect("of profile"), real(c, Some(p)), "{step}: of profile");
+                    let filter = UserFilter { source: Some(Some(p)), ..UserFilter::default() };
+                    let page = model::search_filtered(c, "", &filter, Start::Offset(0), 50, 1_000).expect("page");
+                    assert_eq!(page.total, real(c, Some(p)), "{step}: the list's total for a profile");
+                }
+                let local = UserFilter { source: Some(None), ..UserFilter::default() };
+                let page = model::search_filtered(c, "", &local, Start::Offset(0), 50, 1_000).expect("page");
+                assert_eq!(page.total, real(c, None), "{step}: the list's total for Roster's users");
+                let page = model::search(c, "", Start::Offset(0), 50, 1_000).expect("page");
+                assert_eq!(page.total, all, "{step}: the list's total");
+            };
+            check(c, "start");
+            for name in ["dora", "emil", "fritz"] {
+                add_synchronised_user(c, a, name);
+            }
+            add_synchronised_user(c, b, "gina");
+            check(c, "one at a time");
+            let names: Vec<String> = (0..25).map(|i| format!("bulk{i:02}")).collect();
+            let new: Vec<NewDirectoryUser> = names
+                .iter()
+                .map(|n| NewDirectoryUser { external_id: n, username: n, full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: n })
+                .collect();
+            let of = NewUsersOf { profile_id: b, domain: "b.example", mfa_required: true, privileges: &[] };
+            model::insert_directory_users(c, &of, &new).expect("bulk insert");
+            check(c, "a sync's batch");
+            // Users moving between sources, one and several at a time.
+            diesel::update(users::table.filter(users::username.eq("admin"))).set(users::profile_id.eq(Some(a))).execute(c).expect("move");
+            check(c, "local to a profile");
+            diesel::update(users::table.filter(users::username.like("bulk1%"))).set(users::profile_id.eq(Some(a))).execute(c).expect("move");
+            diesel::update(users::table.filter(users::username.eq("dora"))).set(users::profile_id.eq(None::<i64>)).execute(c).expect("move");
+            check(c, "between profiles and back to Roster");
+            diesel::update(users::table.filter(users::username.eq("emil"))).set(users::full_name.eq("Emil")).execute(c).expect("rename");
+            check(c, "an update of another column");
+            diesel::delete(users::table.filter(users::username.like("bulk0%"))).execute(c).expect("delete");
+            check(c, "deletes");
+            assert!(matches!(profiles::delete(c, b).expect("delete"), DeleteOutcome::Deleted { .. }));
+            check(c, "a profile deleted with its users");
+        })
+        .await;
+    }
+}

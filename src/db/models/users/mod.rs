@@ -13,6 +13,7 @@
 //! `db::models::users::NAME` whatever file it lives in.
 
 mod admin;
+mod counts;
 mod mfa;
 mod search;
 mod sync;
@@ -320,7 +321,7 @@ pub fn exists_with_username(conn: &mut DbConnection, name: &str) -> QueryResult<
 }
 
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
-    users::table.count().get_result(conn)
+    counts::total(conn, None)
 }
 
 pub fn set_password_hash(conn: &mut DbConnection, id: UserId, hash: &str) -> QueryResult<()> {
@@ -353,15 +354,7 @@ pub fn username_key_of(conn: &mut DbConnection, id: UserId) -> QueryResult<Optio
 pub fn count_per_profile(
     conn: &mut DbConnection,
 ) -> QueryResult<std::collections::HashMap<crate::db::ids::ProfileId, i64>> {
-    let rows: Vec<(Option<crate::db::ids::ProfileId>, i64)> = users::table
-        .filter(users::profile_id.is_not_null())
-        .group_by(users::profile_id)
-        .select((users::profile_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(p, n)| Some((p?, n)))
-        .collect())
+    counts::per_profile(conn)
 }
 
 /// Which of these users still exist.

@@ -158,7 +158,11 @@ pub fn search_filtered(
         limit,
     };
     let (total, capped, rows) = if matching.like.is_none() {
-        let total = count_all(conn, matching.condition.as_deref())?;
+        let total = if filter.standing.is_none() && filter.mfa.is_none() {
+            super::counts::total(conn, filter.source)?
+        } else {
+            count_all(conn, matching.condition.as_deref())?
+        };
         (total, false, walk(conn, &matching, &page)?)
     } else {
         let (counted, rows) = sorted_matches(conn, &matching, &page, count_cap)?;
@@ -276,7 +280,7 @@ struct Count {
     n: i64,
 }
 
-/// Every user the filter keeps, counted exactly.
+/// Every user the filter keeps, counted row by row.
 fn count_all(conn: &mut DbConnection, condition: Option<&str>) -> QueryResult<i64> {
     let filter = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
     sql::<BigInt>(&format!("SELECT count(*) FROM users{filter}")).get_result(conn)

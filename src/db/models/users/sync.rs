@@ -27,10 +27,7 @@ pub struct SyncedUser {
 }
 
 pub fn count_of_profile(conn: &mut DbConnection, profile_id: ProfileId) -> QueryResult<i64> {
-    users::table
-        .filter(users::profile_id.eq(profile_id))
-        .count()
-        .get_result(conn)
+    super::counts::total(conn, Some(Some(profile_id)))
 }
 
 /// The users a profile synchronised, with their addresses.
