@@ -14,6 +14,11 @@ use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
 use crate::db::models::{change_cursors, directory_groups, sign_in_domains};
 use crate::db::schema::sessions;
 
+/// A run that writes at least this many users and groups, and a tenth of the profile's
+/// users or more, changes the tables enough to plan them afresh (`db::refresh_statistics`);
+/// autovacuum takes care of smaller changes.
+const BULK_ROWS: usize = 1_000;
+
 pub struct ApplyOptions<'a> {
     pub profile_id: ProfileId,
     pub domain: &'a str,
@@ -131,6 +136,12 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
     directory_groups::insert_groups(c, profile, &new_groups)?;
     let group_ids = directory_groups::ids_by_external_id(c, profile)?;
     step("groups");
+    // Before the memberships: their checks join the users just written.
+    let written = plan.users.len() + plan.groups.len();
+    if written >= BULK_ROWS && written >= plan.existing_users / 10 {
+        crate::db::refresh_statistics(c)?;
+        step("statistics");
+    }
 
     let resolve = |pairs: &[(String, String)], users: &HashMap<String, i64>| -> Vec<(i64, i64)> {
         pairs

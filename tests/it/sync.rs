@@ -521,6 +521,58 @@ crate::db_test! {
     }
 }
 
+crate::db_test! {
+    async fn a_broad_search_right_after_a_bulk_sync_walks_the_user_name_index(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        add_bulk_users(&slapd, 3000).await;
+        let profile = ldap_profile(&app, &slapd, "Bulk", |_| {}).await;
+        let run = sync::run(&context(&app), profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        // The statement the users list runs for a search that more than 1,000 users match
+        // (`users::search`'s walk), planned the moment the sync has committed: PostgreSQL
+        // must know the table now holds thousands of rows, not the few it had, or it sorts
+        // every match (1.5 s at 200,000 users, `cargo bench --bench sync`).
+        let select = "SELECT users.id, users.username FROM users \
+            LEFT JOIN directory_profiles ON directory_profiles.id = users.profile_id \
+            WHERE users.search_text LIKE '%example.test%' \
+            ORDER BY users.username_key ASC, users.domain ASC LIMIT 51";
+        #[derive(QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+            line: String,
+        }
+        let plan = app
+            .conn(move |c| {
+                let lines: Vec<String> = match c {
+                    roster::db::DbConnection::Pg(pg) => diesel::sql_query(format!("EXPLAIN {select}"))
+                        .load::<Line>(pg)
+                        .expect("explain")
+                        .into_iter()
+                        .map(|l| l.line)
+                        .collect(),
+                    roster::db::DbConnection::Sqlite(lite) => {
+                        #[derive(QueryableByName)]
+                        struct Step {
+                            #[diesel(sql_type = diesel::sql_types::Text)]
+                            detail: String,
+                        }
+                        diesel::sql_query(format!("EXPLAIN QUERY PLAN {select}"))
+                            .load::<Step>(lite)
+                            .expect("explain")
+                            .into_iter()
+                            .map(|s| s.detail)
+                            .collect()
+                    }
+                };
+                lines.join("\n")
+            })
+            .await;
+        assert!(plan.contains("users_login"), "walks the user-name index: {plan}");
+        assert!(!plan.contains("Sort") && !plan.contains("TEMP B-TREE"), "sorts nothing: {plan}");
+    }
+}
+
 /// Adds `count` users `bulkNNNN` (with a long description, so a paged read spans many
 /// packets) to a private slapd.
 pub async fn add_bulk_users(slapd: &ExternalServer, count: usize) {
