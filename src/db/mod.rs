@@ -192,8 +192,8 @@ impl DbConnection {
 /// to 100,000 is planned as nearly empty, and a search most users match sorted every match
 /// instead of walking the user-name index (1.5 s a page, `cargo bench --bench sync`).
 /// Memberships are only ever read by key, planned well without them. ANALYZE holds its lock
-/// until the commit: another instance's sync analysing at the same time waits for this one,
-/// as writers of one table do anyway. SQLite plans without statistics.
+/// until the commit: another instance's sync reaching its own ANALYZE meanwhile waits for
+/// this one to commit (readers and other writers do not). SQLite plans without statistics.
 pub fn refresh_statistics(conn: &mut DbConnection) -> QueryResult<()> {
     if let DbConnection::Pg(c) = conn {
         // Only the columns lists filter and order by: the whole table costs twice as long
