@@ -102,6 +102,9 @@ fn sqlite_without_memory_statistics() {
     });
 }
 
+/// How long a SQLite statement waits for another connection's lock before it fails.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
 impl DbConnection {
     pub fn open(url: &str) -> ConnectionResult<DbConnection> {
         match Backend::from_url(url).map_err(ConnectionError::BadConnection)? {
@@ -111,11 +114,11 @@ impl DbConnection {
                 // busy_timeout first: WAL needs a lock, and pooled connections open together.
                 // mmap lets the pooled connections share the OS page cache instead of each
                 // copying the same index pages into its own cache.
-                conn.batch_execute(
-                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA mmap_size = 268435456;",
-                )
+                     PRAGMA mmap_size = 268435456;"
+                ))
                 .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -138,6 +141,31 @@ impl DbConnection {
         match self {
             DbConnection::Sqlite(_) => Backend::Sqlite,
             DbConnection::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs a write that may be skipped: on SQLite it does not wait for the write lock, and
+    /// `None` says another writer held it. A synchronisation holds that one lock for as long
+    /// as it applies (half a minute for a million users); a page that only records a visit
+    /// must not wait for it, nor tie up a pooled connection meanwhile.
+    pub fn write_unless_busy<T>(
+        &mut self,
+        f: impl FnOnce(&mut DbConnection) -> QueryResult<T>,
+    ) -> QueryResult<Option<T>> {
+        if let DbConnection::Pg(_) = self {
+            return f(self).map(Some);
+        }
+        self.batch_execute("PRAGMA busy_timeout = 0")?;
+        let result = f(self);
+        // The connection goes back to the pool with the usual wait.
+        self.batch_execute(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))?;
+        match result {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("database is locked") =>
+            {
+                Ok(None)
+            }
+            other => other.map(Some),
         }
     }
 

@@ -48,9 +48,16 @@ pub async fn current(state: &AppState, cookie: &str) -> Result<Option<SignedIn>,
                 return Ok(None);
             }
             // Writing on every request would serialise readers on SQLite; a minute is
-            // precise enough for an idle timeout counted in minutes.
-            if at - session.last_seen_at >= 60 {
-                session_rows::touch(c, session.id, at)?;
+            // precise enough for an idle timeout counted in minutes. While a sync holds
+            // SQLite's write lock the page is served anyway; a later request records it.
+            if at - session.last_seen_at >= 60
+                && c.write_unless_busy(|c| session_rows::touch(c, session.id, at))?
+                    .is_none()
+            {
+                tracing::debug!(
+                    session = session.id,
+                    "the database is busy: visit recorded later"
+                );
             }
             let privileges = user.privileges();
             Ok(Some(SignedIn {

@@ -257,3 +257,60 @@ crate::db_test! {
         assert_eq!(htmx.headers().get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/login?next=%2Fadmin%2Fusers"));
     }
 }
+
+/// A synchronisation holds SQLite's one write lock for as long as it applies (half a minute
+/// for a million users): pages whose session is due to record the visit are served
+/// meanwhile, and a later request records it. Before, each waited the 10 s busy timeout on
+/// a pooled connection and failed with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_served_while_a_long_write_holds_the_sqlite_lock() {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use roster::db::schema::sessions;
+    let app = crate::support::app::spawn_app(crate::support::app::Backend::Sqlite).await;
+    app.sign_in_as_admin().await;
+    let long_ago = roster::db::now() - 600;
+    app.conn(move |c| {
+        diesel::update(sessions::table)
+            .set(sessions::last_seen_at.eq(long_ago))
+            .execute(c)
+            .expect("age the session");
+    })
+    .await;
+
+    let mut writer = roster::db::DbConnection::open(&app.database_url).expect("second connection");
+    writer
+        .batch_execute("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    for path in ["/admin", "/admin/users", "/admin/users?q=admin"] {
+        assert_eq!(
+            app.get(path).await.status().as_u16(),
+            200,
+            "{path} while the lock is held"
+        );
+    }
+    assert_eq!(
+        last_seen(&app).await,
+        long_ago,
+        "nothing could be written meanwhile"
+    );
+    writer.batch_execute("ROLLBACK").expect("release the lock");
+
+    assert_eq!(app.get("/admin").await.status().as_u16(), 200);
+    assert!(
+        last_seen(&app).await > long_ago,
+        "the next request records the visit"
+    );
+}
+
+async fn last_seen(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use roster::db::schema::sessions;
+    app.conn(|c| {
+        sessions::table
+            .select(sessions::last_seen_at)
+            .first::<i64>(c)
+            .expect("session")
+    })
+    .await
+}
