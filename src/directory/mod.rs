@@ -83,7 +83,7 @@ pub struct DirectoryGroup {
 
 /// A user as the directory has it. The sync engine applies the profile's domain and the
 /// "use only local part" rule to `username`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceUser {
     /// Stable across renames and moves (objectGUID, entryUUID, Graph id, …).
     pub external_id: String,

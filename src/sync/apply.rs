@@ -76,17 +76,15 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         }
     }
 
-    let created: Vec<NewDirectoryUser> = of(Action::Create)
-        .map(|u| NewDirectoryUser {
-            external_id: &u.external_id,
-            username: &u.username,
-            full_name: &u.full_name,
-            emails: &u.emails,
-            disabled: u.disabled,
-            sign_in_name: &u.sign_in_name,
-            directory_name: &u.directory_name,
-        })
-        .collect();
+    let created = of(Action::Create).map(|u| NewDirectoryUser {
+        external_id: &u.external_id,
+        username: &u.username,
+        full_name: &u.full_name,
+        emails: &u.emails,
+        disabled: u.disabled,
+        sign_in_name: &u.sign_in_name,
+        directory_name: &u.directory_name,
+    });
     step("deletes and updates");
     let new_users = NewUsersOf {
         profile_id: profile,
@@ -94,7 +92,7 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         mfa_required: options.mfa_by_default,
         privileges: options.default_privileges,
     };
-    users::insert_directory_users(c, &new_users, &created)?;
+    users::insert_directory_users(c, &new_users, created)?;
     step("users inserted");
     // Only memberships need ids by external id (100,000 rows to load).
     let user_ids = if plan.memberships_added.is_empty() && plan.memberships_removed.is_empty() {

@@ -86,7 +86,7 @@ pub(super) async fn plan_changes(
     }
     progress.set_phase("planning");
     let snapshot = merged(directory, &existing, delta, progress).await?;
-    let mut plan = plan::plan(options, &snapshot, &existing);
+    let mut plan = plan::plan(options, snapshot, &existing);
     plan.next_cursor = Some(next);
     Ok(Some(plan))
 }

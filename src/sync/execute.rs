@@ -172,7 +172,7 @@ pub(super) async fn fresh_plan(
     let (snapshot, existing) = tokio::try_join!(read, load_existing(ctx, profile))?;
     progress.set_phase("planning");
     let planning = std::time::Instant::now();
-    let mut plan = plan::plan(&options, &snapshot, &existing);
+    let mut plan = plan::plan(&options, snapshot, &existing);
     plan.next_cursor = cursor.map(|c| changes::stored(profile.id, c, crate::db::now()));
     tracing::info!(
         profile = profile.id.0,

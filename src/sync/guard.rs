@@ -1,21 +1,15 @@
 //! The deletion guard: decides whether a plan is held for an admin instead of applied
 //! (`Plan::held`). It is the safety step between plan and apply (DESIGN.md: snapshot →
 //! plan → guard → apply), kept apart from the diff so the rule reads on its own. Pure: it
-//! only looks at the snapshot, the database's side and the plan.
+//! only looks at the database's side and the plan.
 
 use super::plan::{Action, Existing, Plan, PlanOptions};
-use crate::directory::Snapshot;
 
 /// Microsoft Entra Connect's "prevent accidental deletes": an empty source, or more
 /// deletions of users, groups or memberships than the profile allows, holds the run for an
 /// admin.
-pub(super) fn guard(
-    options: &PlanOptions,
-    snapshot: &Snapshot,
-    existing: &Existing,
-    plan: &Plan,
-) -> Option<String> {
-    if snapshot.users.is_empty() && !existing.users.is_empty() {
+pub(super) fn guard(options: &PlanOptions, existing: &Existing, plan: &Plan) -> Option<String> {
+    if plan.source_users == 0 && !existing.users.is_empty() {
         return Some(format!(
             "the directory returned no users, while {} are synchronised from it",
             existing.users.len()

@@ -142,10 +142,11 @@ pub struct NewUsersOf<'a> {
 }
 
 /// Inserts users in batches; returns nothing (ids are looked up by external id after).
-pub fn insert_directory_users(
+/// Takes the users one by one: only a batch of rows is ever built at once.
+pub fn insert_directory_users<'a>(
     conn: &mut DbConnection,
     of: &NewUsersOf,
-    new: &[NewDirectoryUser],
+    new: impl IntoIterator<Item = impl std::borrow::Borrow<NewDirectoryUser<'a>>>,
 ) -> QueryResult<()> {
     let privileges = Privilege::join(of.privileges);
     let now = crate::db::now();
@@ -159,9 +160,12 @@ pub fn insert_directory_users(
         DbConnection::Sqlite(_) => 2_000,
         DbConnection::Pg(_) => 20_000,
     };
-    for chunk in new.chunks(batch) {
+    let mut new = new.into_iter().peekable();
+    while new.peek().is_some() {
+        let chunk: Vec<_> = new.by_ref().take(batch).collect();
         let rows: Vec<DirectoryUserRow> = chunk
             .iter()
+            .map(|u| u.borrow())
             .map(|u| DirectoryUserRow {
                 profile_id: Some(of.profile_id),
                 external_id: Some(u.external_id),
