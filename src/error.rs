@@ -66,10 +66,12 @@ impl From<crate::sync::SyncError> for AppError {
     fn from(e: crate::sync::SyncError) -> Self {
         match e {
             crate::sync::SyncError::NotFound => AppError::NotFound,
-            crate::sync::SyncError::Busy => AppError::BadRequest(
-                "A synchronisation of this profile is already running. Wait for it to finish."
-                    .into(),
-            ),
+            crate::sync::SyncError::Busy | crate::sync::SyncError::LeaseLost => {
+                AppError::BadRequest(
+                    "A synchronisation of this profile is already running. Wait for it to finish."
+                        .into(),
+                )
+            }
             crate::sync::SyncError::NotHeld => {
                 AppError::BadRequest("This run is not waiting for approval any more.".into())
             }

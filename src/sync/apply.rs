@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
+use super::SyncError;
 use super::plan::{Action, Plan};
 use crate::db::DbConnection;
 use crate::db::ids::ProfileId;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
-use crate::db::models::{change_cursors, directory_groups, sign_in_domains};
+use crate::db::models::{change_cursors, directory_groups, sign_in_domains, sync_leases};
 use crate::db::schema::sessions;
 
 /// A run that writes at least this many users and groups, and a tenth of the profile's
@@ -21,15 +22,31 @@ const BULK_ROWS: usize = 1_000;
 
 pub struct ApplyOptions<'a> {
     pub profile_id: ProfileId,
+    /// The lease the run holds, and for how long a renewal extends it.
+    pub lease: (&'a str, i64),
     pub domain: &'a str,
     pub mfa_by_default: bool,
     pub default_privileges: &'a [Privilege],
 }
 
-pub fn apply(conn: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {
+pub fn apply(
+    conn: &mut DbConnection,
+    options: &ApplyOptions,
+    plan: &Plan,
+) -> Result<(), SyncError> {
     // Not diesel's `transaction`: when SQLite has already rolled back by itself (a full
     // disk), its failed ROLLBACK ("no transaction is active") would hide the real error.
-    conn.write_transaction(|c| apply_in(c, options, plan))
+    conn.write_transaction(|c| {
+        // In the transaction that writes: an instance whose lease ran out while it read
+        // (renewals failing for longer than the lease) must not apply beside the instance
+        // that took the profile over. Holding it, the lease is extended until the commit
+        // (PostgreSQL: the row stays locked, so nobody takes it meanwhile).
+        let (owner, seconds) = options.lease;
+        if !sync_leases::renew(c, options.profile_id, owner, seconds)? {
+            return Err(SyncError::LeaseLost);
+        }
+        Ok(apply_in(c, options, plan)?)
+    })
 }
 
 fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryResult<()> {

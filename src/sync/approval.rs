@@ -70,7 +70,7 @@ pub async fn approve(ctx: &SyncContext, run_id: RunId) -> Result<Outcome, SyncEr
         }
         set_phase(ctx, run_id, "applying").await;
         let fresh = Arc::new(fresh);
-        apply_plan(ctx, &profile, fresh.clone()).await?;
+        apply_plan(ctx, &profile, fresh.clone(), &owner).await?;
         Ok(Arc::try_unwrap(fresh).unwrap_or_else(|shared| (*shared).clone()))
     }
     .await;

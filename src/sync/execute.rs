@@ -107,7 +107,9 @@ async fn plan_and_apply(
     progress.set_phase("applying");
     let elapsed = std::time::Instant::now();
     let plan = Arc::new(plan);
-    apply_plan(ctx, &profile, plan.clone()).await?;
+    // Runs that apply hold the profile's lease (`lifecycle::start`).
+    let lease = started.lease.as_deref().unwrap_or_default();
+    apply_plan(ctx, &profile, plan.clone(), lease).await?;
     let plan = Arc::try_unwrap(plan).unwrap_or_else(|shared| (*shared).clone());
     tracing::info!(
         profile = profile_id.0,
@@ -213,25 +215,30 @@ pub(super) async fn apply_plan(
     ctx: &SyncContext,
     profile: &DirectoryProfile,
     plan: Arc<Plan>,
+    lease: &str,
 ) -> Result<(), RunError> {
     let privileges = Privilege::split(&profile.default_privileges);
     let (profile_id, domain, mfa) = (profile.id, profile.domain.clone(), profile.mfa_by_default);
+    let (lease, lease_seconds) = (lease.to_owned(), ctx.lease_seconds);
     ctx.db
         .run(move |c| {
             apply::apply(
                 c,
                 &apply::ApplyOptions {
                     profile_id,
+                    lease: (&lease, lease_seconds),
                     domain: &domain,
                     mfa_by_default: mfa,
                     default_privileges: &privileges,
                 },
                 &plan,
             )
-            .map_err(SyncError::from)
         })
         .await
         .map_err(|e| {
+            if let SyncError::LeaseLost = e {
+                return RunError::LeaseLost;
+            }
             let text = e.to_string();
             if text.contains("disk is full") || text.contains("No space left") {
                 RunError::DiskFull(e)

@@ -103,12 +103,21 @@ pub(super) fn watch(
                 .filter(|_| second > 0 && second % renew_every == 0);
             let cancelled = db
                 .run(move |c| {
-                    if let Some(owner) = renew {
-                        sync_leases::renew(c, profile_id, &owner, lease_seconds)?;
-                    }
-                    // While applying, the write transaction owns the database (SQLite).
+                    // While applying, the run's own write transaction owns SQLite: the
+                    // renewal does not wait for it (it held a pooled connection for the
+                    // 10 s busy wait, then failed), and no other instance can take the
+                    // lease, a write too, until that transaction ends.
                     if phase == "applying" {
+                        if let Some(owner) = renew {
+                            c.write_unless_busy(|c| {
+                                sync_leases::renew(c, profile_id, &owner, lease_seconds)
+                            })?;
+                        }
                         return Ok(false);
+                    }
+                    if let Some(owner) = renew {
+                        // A lease lost meanwhile stops the run at its apply (`apply`).
+                        sync_leases::renew(c, profile_id, &owner, lease_seconds)?;
                     }
                     sync_runs::report_progress(c, run_id, phase, users, groups)
                         .map_err(SyncError::from)

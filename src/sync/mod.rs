@@ -102,6 +102,10 @@ pub enum RunError {
         "the directory changed since this run was planned; nothing was applied. Start a new run."
     )]
     DirectoryChanged,
+    #[error(
+        "this run's lease on the profile ran out (its renewals failed for longer than sync_lease_seconds) and another Roster instance took the profile over; nothing was applied"
+    )]
+    LeaseLost,
     #[error(transparent)]
     Database(SyncError),
 }
@@ -114,6 +118,9 @@ pub enum SyncError {
     Busy,
     #[error("this run is not waiting for approval")]
     NotHeld,
+    /// The run's lease is another instance's now (`RunError::LeaseLost`).
+    #[error("the run's lease was taken over by another instance")]
+    LeaseLost,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

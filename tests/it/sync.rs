@@ -970,6 +970,33 @@ crate::db_test! {
     }
 }
 
+crate::db_test! {
+    async fn a_run_whose_lease_was_taken_over_applies_nothing(app) {
+        use roster::db::schema::sync_leases;
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        let profile = ldap_profile(&app, &slapd, "Taken over", |_| {}).await;
+        let ctx = context(&app);
+        let started = sync::start(&ctx, profile, Trigger::Admin, "me", false).await.expect("start");
+        // This instance's renewals failed for longer than the lease (a database outage, a
+        // paused process): it ran out, and another instance took the profile.
+        app.conn(move |c| {
+            diesel::update(sync_leases::table.filter(sync_leases::profile_id.eq(profile)))
+                .set((sync_leases::owner.eq("the other instance"), sync_leases::expires_at.eq(roster::db::now() + 600)))
+                .execute(c)
+                .expect("take over");
+        }).await;
+        let outcome = sync::execute(&ctx, started).await;
+        assert_eq!(outcome.status, "failed");
+        let error = outcome.error.unwrap_or_default();
+        assert!(error.contains("another Roster instance"), "{error}");
+        let count: i64 = app.conn(|c| users::table.filter(users::profile_id.is_not_null()).count().get_result(c).expect("count")).await;
+        assert_eq!(count, 0, "nothing applied beside the instance that holds the lease");
+        let owner: String = app.conn(move |c| sync_leases::table.filter(sync_leases::profile_id.eq(profile)).select(sync_leases::owner).first(c).expect("lease")).await;
+        assert_eq!(owner, "the other instance", "its lease is left to it");
+    }
+}
+
 /// Follows a run page until the run is no longer running.
 pub async fn finished_run_page(app: &TestApp, path: &str) -> String {
     for _ in 0..100 {

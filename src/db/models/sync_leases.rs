@@ -37,20 +37,22 @@ pub fn acquire(
     Ok(taken == 1)
 }
 
+/// Extends `owner`'s lease; false when it is not theirs any more (it ran out and another
+/// instance took the profile).
 pub fn renew(
     conn: &mut DbConnection,
     profile_id: ProfileId,
     owner: &str,
     seconds: i64,
-) -> QueryResult<()> {
-    diesel::update(
+) -> QueryResult<bool> {
+    let renewed = diesel::update(
         sync_leases::table
             .filter(sync_leases::profile_id.eq(profile_id))
             .filter(sync_leases::owner.eq(owner)),
     )
     .set(sync_leases::expires_at.eq(crate::db::now() + seconds))
     .execute(conn)?;
-    Ok(())
+    Ok(renewed == 1)
 }
 
 /// Records which run holds the lease (the run row is made once the lease is won).

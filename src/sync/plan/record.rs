@@ -31,7 +31,7 @@ struct StoredPlan<'a> {
     groups_unchanged: usize,
     memberships_added: &'a [(String, String)],
     memberships_removed: &'a [(String, String)],
-    warnings: &'a [String],
+    warnings: Vec<&'a str>,
     scope: &'a Option<String>,
     held: &'a Option<String>,
     source_users: usize,
@@ -58,6 +58,10 @@ impl Plan {
     /// The JSON stored with the run.
     pub fn to_record(&self) -> Option<String> {
         let cut = |n: usize| n.min(STORED_CHANGES);
+        let left_out = format!(
+            "… and {} more entries left out (the counts are complete; the command line's dry run lists them all)",
+            self.warnings.len().saturating_sub(STORED_CHANGES)
+        );
         let stored = StoredPlan {
             users: &self.users[..cut(self.users.len())],
             users_unchanged: self.users_unchanged,
@@ -65,7 +69,7 @@ impl Plan {
             groups_unchanged: self.groups_unchanged,
             memberships_added: &self.memberships_added[..cut(self.memberships_added.len())],
             memberships_removed: &self.memberships_removed[..cut(self.memberships_removed.len())],
-            warnings: &self.warnings,
+            warnings: self.stored_warnings(&left_out),
             scope: &self.scope,
             held: &self.held,
             source_users: self.source_users,
@@ -81,5 +85,83 @@ impl Plan {
             .any(|n| *n > STORED_CHANGES),
         };
         serde_json::to_string(&stored).ok()
+    }
+
+    /// The first `STORED_CHANGES` warnings, then `left_out` if there were more: a directory
+    /// of a million entries with the same name would otherwise store a million lines.
+    fn stored_warnings<'a>(&'a self, left_out: &'a str) -> Vec<&'a str> {
+        let mut stored: Vec<&str> = self
+            .warnings
+            .iter()
+            .take(STORED_CHANGES)
+            .map(String::as_str)
+            .collect();
+        if self.warnings.len() > STORED_CHANGES {
+            stored.push(left_out);
+        }
+        stored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::plan::Action;
+
+    fn created(i: usize) -> UserChange {
+        UserChange {
+            action: Action::Create,
+            external_id: format!("uid=u{i},dc=example"),
+            id: None,
+            username: format!("u{i}"),
+            previous_username: None,
+            fields: Vec::new(),
+            full_name: String::new(),
+            emails: Vec::new(),
+            disabled: false,
+            sign_in_name: String::new(),
+            directory_name: format!("u{i}"),
+        }
+    }
+
+    #[test]
+    fn the_stored_record_is_bounded_however_large_the_plan() {
+        let plan = Plan {
+            users: (0..STORED_CHANGES + 500).map(created).collect(),
+            warnings: (0..STORED_CHANGES + 3_000)
+                .map(|i| format!("u{i}: another directory entry has the same user name; left out"))
+                .collect(),
+            ..Plan::default()
+        };
+        let stored: Plan = serde_json::from_str(&plan.to_record().unwrap()).unwrap();
+        assert!(stored.truncated);
+        assert_eq!(stored.users.len(), STORED_CHANGES);
+        assert_eq!(stored.warnings.len(), STORED_CHANGES + 1);
+        assert_eq!(
+            stored.warnings[..STORED_CHANGES],
+            plan.warnings[..STORED_CHANGES]
+        );
+        assert_eq!(
+            stored.warnings[STORED_CHANGES],
+            "… and 3000 more entries left out (the counts are complete; the command line's dry run lists them all)"
+        );
+    }
+
+    #[test]
+    fn a_small_plan_is_stored_whole() {
+        let plan = Plan {
+            users: (0..3).map(created).collect(),
+            warnings: vec!["x: left out".to_owned()],
+            ..Plan::default()
+        };
+        let stored: Plan = serde_json::from_str(&plan.to_record().unwrap()).unwrap();
+        assert!(!stored.truncated);
+        assert_eq!(
+            stored,
+            Plan {
+                digest: String::new(),
+                ..plan
+            }
+        );
     }
 }
