@@ -104,6 +104,7 @@ impl Plan {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::sync::plan::Action;
@@ -133,7 +134,8 @@ mod tests {
                 .collect(),
             ..Plan::default()
         };
-        let stored: Plan = serde_json::from_str(&plan.to_record().unwrap()).unwrap();
+        let stored: Plan =
+            serde_json::from_str(&plan.to_record().expect("stored")).expect("read back");
         assert!(stored.truncated);
         assert_eq!(stored.users.len(), STORED_CHANGES);
         assert_eq!(stored.warnings.len(), STORED_CHANGES + 1);
@@ -154,7 +156,8 @@ mod tests {
             warnings: vec!["x: left out".to_owned()],
             ..Plan::default()
         };
-        let stored: Plan = serde_json::from_str(&plan.to_record().unwrap()).unwrap();
+        let stored: Plan =
+            serde_json::from_str(&plan.to_record().expect("stored")).expect("read back");
         assert!(!stored.truncated);
         assert_eq!(
             stored,
