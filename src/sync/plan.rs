@@ -221,6 +221,9 @@ pub fn plan(options: &PlanOptions, mut snapshot: Snapshot, existing: &Existing) 
     plan
 }
 
+/// A membership (group id, user id) with where it is in the snapshot (group, member).
+type Placed<'a> = ((&'a str, &'a str), (u32, u32));
+
 /// Users decided, users deleted, memberships added (by index), memberships removed.
 type Diff = (
     Vec<(usize, String, Decision)>,
@@ -242,24 +245,28 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
 
     // Users: names first (local part), then duplicates and names used by others —
     // including users of this profile that left the directory but are kept (delete off).
-    let source_ids: FxHashSet<&str> = snapshot
+    // Each source id with where it is in the snapshot; whether it is accepted is kept by
+    // that place (a set of a million ids each cost 34 MB).
+    let source_ids: HashMap<&str, usize> = snapshot
         .users
         .iter()
-        .map(|u| u.external_id.as_str())
+        .enumerate()
+        .map(|(i, u)| (u.external_id.as_str(), i))
         .collect();
+    let mut accepted = vec![false; snapshot.users.len()];
+    let is_accepted =
+        |accepted: &[bool], id: &str| source_ids.get(id).is_some_and(|&i| accepted[i]);
     let kept_keys: FxHashSet<String> = if options.delete_users {
         FxHashSet::default()
     } else {
         existing
             .users
             .iter()
-            .filter(|u| !source_ids.contains(u.external_id.as_str()))
+            .filter(|u| !source_ids.contains_key(u.external_id.as_str()))
             .map(|u| username_key(&u.username))
             .collect()
     };
     let mut seen_keys: FxHashSet<String> = FxHashSet::default();
-    let mut in_source: FxHashSet<&str> = FxHashSet::default();
-    let mut accepted: FxHashSet<&str> = FxHashSet::default();
     let mut sorted: Vec<usize> = (0..snapshot.users.len()).collect();
     sorted.sort_by(|&a, &b| {
         let (a, b) = (&snapshot.users[a], &snapshot.users[b]);
@@ -270,7 +277,6 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
     decided.reserve_exact(sorted.len());
     for index in sorted {
         let source = &snapshot.users[index];
-        in_source.insert(&source.external_id);
         let username = if options.use_local_part {
             match local_part(&source.username) {
                 Ok(name) => name,
@@ -304,7 +310,9 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
         {
             continue;
         }
-        accepted.insert(&source.external_id);
+        if let Some(&at) = source_ids.get(source.external_id.as_str()) {
+            accepted[at] = true;
+        }
         match by_external.get(source.external_id.as_str()) {
             None => decided.push((index, username, Decision::Create)),
             Some(current) => {
@@ -347,8 +355,8 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
     // A user that left the directory or the scope counts as removed. Entries still in the
     // source but left out (a warning says why) are kept as they are.
     for current in &existing.users {
-        if in_source.contains(current.external_id.as_str()) {
-            if !accepted.contains(current.external_id.as_str()) {
+        if source_ids.contains_key(current.external_id.as_str()) {
+            if !is_accepted(&accepted, &current.external_id) {
                 plan.users_unchanged += 1;
             }
             continue;
@@ -457,40 +465,68 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
         .map(|g| (g.id, g.external_id.as_str()))
         .collect();
     let deleted_users: FxHashSet<&str> = deletes.iter().map(|c| c.external_id.as_str()).collect();
-    let mut current: FxHashSet<(&str, &str)> = FxHashSet::default();
-    for (g, u) in &existing.memberships {
-        if let (Some(g), Some(u)) = (group_external.get(g), user_external.get(u)) {
-            current.insert((g, u));
-        }
-    }
+    // Sorted lists merged, not hash sets: a million memberships cost 67 MB as a set of
+    // pairs and 103 MB as a map to where each is, against 32 and 40 MB as lists.
+    let mut current: Vec<(&str, &str)> = existing
+        .memberships
+        .iter()
+        .filter_map(|(g, u)| Some((*group_external.get(g)?, *user_external.get(u)?)))
+        .collect();
+    current.sort_unstable();
+    current.dedup();
     let will_exist = |u: &str| {
-        (accepted.contains(u) || by_external.contains_key(u)) && !deleted_users.contains(u)
+        (is_accepted(&accepted, u) || by_external.contains_key(u)) && !deleted_users.contains(u)
     };
-    // Each wanted membership with where it is in the snapshot (group, member): the member's
-    // id moves from there into the plan.
-    let mut wanted: HashMap<(&str, &str), (usize, usize)> = HashMap::default();
+    // Each wanted membership with where it is in the snapshot (group, member), the first
+    // place of a pair listed twice: the member's id moves from there into the plan.
+    let mut wanted: Vec<Placed> =
+        Vec::with_capacity(snapshot.groups.iter().map(|g| g.members.len()).sum());
     for (g, group) in snapshot.groups.iter().enumerate() {
         for (m, member) in group.members.iter().enumerate() {
             if will_exist(member) {
-                wanted.entry((&group.external_id, member)).or_insert((g, m));
+                wanted.push(((&group.external_id, member), (g as u32, m as u32)));
             }
         }
     }
-    let mut added: Vec<_> = wanted
-        .iter()
-        .filter(|(pair, _)| !current.contains(*pair))
-        .collect();
-    added.sort_unstable_by_key(|(pair, _)| **pair);
+    // Stable, so of equal pairs the first place stays first and is the one kept.
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    wanted.dedup_by(|later, kept| later.0 == kept.0);
     // Only memberships of groups in the source change; a group kept after leaving the
     // directory keeps its members. Deleted users and groups lose theirs by cascade.
-    let mut removed: Vec<(String, String)> = current
-        .iter()
-        .filter(|pair| !wanted.contains_key(*pair))
-        .filter(|(g, u)| source_groups.contains(g) && !deleted_users.contains(u))
-        .map(|(g, u)| ((*g).to_owned(), (*u).to_owned()))
-        .collect();
-    removed.sort();
-    let added = added.into_iter().map(|(_, at)| *at).collect();
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let mut remove = |(g, u): (&str, &str)| {
+        if source_groups.contains(g) && !deleted_users.contains(u) {
+            removed.push((g.to_owned(), u.to_owned()));
+        }
+    };
+    let (mut w, mut c) = (wanted.iter().peekable(), current.iter().peekable());
+    loop {
+        match (w.peek(), c.peek()) {
+            (Some((pair, at)), Some(now)) => match pair.cmp(now) {
+                std::cmp::Ordering::Less => {
+                    added.push((at.0 as usize, at.1 as usize));
+                    w.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    remove(**now);
+                    c.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    w.next();
+                    c.next();
+                }
+            },
+            (Some((_, at)), None) => {
+                added.push((at.0 as usize, at.1 as usize));
+                w.next();
+            }
+            (None, Some(now)) => {
+                remove(**now);
+                c.next();
+            }
+            (None, None) => break,
+        }
+    }
     tracing::debug!(
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "plan: memberships"
