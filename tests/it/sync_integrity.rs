@@ -403,3 +403,79 @@ crate::db_test! {
         assert!(synced_users(&app, profile).await.is_empty(), "nothing applied");
     }
 }
+
+/// The plan alone: memberships are added once however often the directory lists them,
+/// removed only from groups still in the directory, and both lists come sorted.
+#[test]
+fn memberships_are_planned_once_each_and_only_for_groups_in_the_directory() {
+    use roster::db::models::directory_groups::SyncedGroup;
+    use roster::db::models::users::SyncedUser;
+    use roster::directory::{Snapshot, SourceGroup, SourceUser};
+    use roster::sync::plan::{Existing, PlanOptions, plan};
+    let user = |id: &str| SourceUser {
+        external_id: id.into(),
+        username: id.into(),
+        full_name: id.into(),
+        ..Default::default()
+    };
+    let synced = |id: i64, ext: &str| SyncedUser {
+        id,
+        external_id: ext.into(),
+        username: ext.into(),
+        full_name: ext.into(),
+        directory_disabled: false,
+        emails: Vec::new(),
+        sign_in_name_key: String::new(),
+        directory_name: ext.into(),
+    };
+    let group = |id: &str, members: &[&str]| SourceGroup {
+        external_id: id.into(),
+        name: id.into(),
+        description: String::new(),
+        members: members.iter().map(|m| m.to_string()).collect(),
+    };
+    let snapshot = Snapshot {
+        users: vec![user("u-c"), user("u-a"), user("u-b"), user("u-new")],
+        // g-2 lists u-new twice (and u-a, whom it has, twice); g-1 dropped u-b.
+        groups: vec![
+            group("g-2", &["u-new", "u-a", "u-new", "u-a"]),
+            group("g-1", &["u-a", "u-new"]),
+        ],
+        ..Snapshot::default()
+    };
+    let existing = Existing {
+        users: vec![synced(1, "u-a"), synced(2, "u-b"), synced(3, "u-c")],
+        groups: ["g-1", "g-2", "g-gone"]
+            .iter()
+            .enumerate()
+            .map(|(i, g)| SyncedGroup {
+                id: 10 + i as i64,
+                external_id: g.to_string(),
+                name: g.to_string(),
+                description: String::new(),
+            })
+            .collect(),
+        // g-1: u-a, u-b, u-c; g-2: u-a; g-gone (left the directory, kept): u-b.
+        memberships: vec![(10, 1), (10, 2), (10, 3), (11, 1), (12, 2), (10, 2)],
+        names_taken: Default::default(),
+    };
+    let options = PlanOptions {
+        use_local_part: false,
+        delete_users: true,
+        delete_groups: false,
+        threshold_count: 100,
+        threshold_percent: 100,
+    };
+    let planned = plan(&options, snapshot, &existing);
+    let pairs = |list: &[(String, String)]| {
+        list.iter()
+            .map(|(g, u)| format!("{g}/{u}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pairs(&planned.memberships_added),
+        ["g-1/u-new", "g-2/u-new"]
+    );
+    assert_eq!(pairs(&planned.memberships_removed), ["g-1/u-b", "g-1/u-c"]);
+    assert_eq!(planned.count(roster::sync::plan::Action::Create), 1);
+}
