@@ -1,11 +1,13 @@
 //! The diff between a directory snapshot and what Roster holds for the profile, keyed by
 //! stable id: create / update (which fields) / delete / unchanged, for users, groups and
 //! memberships. Whether the run is then held is the guard's call (`sync/guard.rs`); how
-//! the plan is stored with its run and digested is in `plan/record.rs`.
+//! the plan is stored with its run and digested is in `plan/record.rs`; the memberships
+//! part of the diff in `plan/memberships.rs`.
 //!
 //! Pure functions: no database, no directory. The plan is stored with its run (JSON) so a
 //! dry run can be shown and a held run approved as it was planned.
 
+mod memberships;
 mod record;
 
 pub use record::STORED_CHANGES;
@@ -221,9 +223,6 @@ pub fn plan(options: &PlanOptions, mut snapshot: Snapshot, existing: &Existing) 
     plan
 }
 
-/// A membership (group id, user id) with where it is in the snapshot (group, member).
-type Placed<'a> = ((&'a str, &'a str), (u32, u32));
-
 /// Users decided, users deleted, memberships added (by index), memberships removed.
 type Diff = (
     Vec<(usize, String, Decision)>,
@@ -290,13 +289,16 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
             source.username.trim().to_owned()
         };
         let key = username_key(&username);
-        if !seen_keys.insert(key.clone()) {
+        if seen_keys.contains(&key) {
             plan.warnings.push(format!(
                 "{username}: another directory entry has the same user name; left out"
             ));
             continue;
         }
-        if existing.names_taken.contains(&key) || kept_keys.contains(&key) {
+        let taken = existing.names_taken.contains(&key) || kept_keys.contains(&key);
+        // A name taken elsewhere is still this entry's: a later one with it is a duplicate.
+        seen_keys.insert(key);
+        if taken {
             plan.warnings.push(format!(
                 "{username}: the user name is already used by another user; left out"
             ));
@@ -352,6 +354,9 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
             }
         }
     }
+    // The names are decided: a million of them are 66 MB the memberships need room for.
+    drop(seen_keys);
+    drop(kept_keys);
     // A user that left the directory or the scope counts as removed. Entries still in the
     // source but left out (a warning says why) are kept as they are.
     for current in &existing.users {
@@ -453,80 +458,17 @@ fn diff(options: &PlanOptions, snapshot: &Snapshot, existing: &Existing, plan: &
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "plan: groups"
     );
-    // Memberships of the groups in the source, between users that will exist.
-    let user_external: HashMap<i64, &str> = existing
-        .users
-        .iter()
-        .map(|u| (u.id, u.external_id.as_str()))
-        .collect();
-    let group_external: HashMap<i64, &str> = existing
-        .groups
-        .iter()
-        .map(|g| (g.id, g.external_id.as_str()))
-        .collect();
     let deleted_users: FxHashSet<&str> = deletes.iter().map(|c| c.external_id.as_str()).collect();
-    // Sorted lists merged, not hash sets: a million memberships cost 67 MB as a set of
-    // pairs and 103 MB as a map to where each is, against 32 and 40 MB as lists.
-    let mut current: Vec<(&str, &str)> = existing
-        .memberships
-        .iter()
-        .filter_map(|(g, u)| Some((*group_external.get(g)?, *user_external.get(u)?)))
-        .collect();
-    current.sort_unstable();
-    current.dedup();
     let will_exist = |u: &str| {
         (is_accepted(&accepted, u) || by_external.contains_key(u)) && !deleted_users.contains(u)
     };
-    // Each wanted membership with where it is in the snapshot (group, member), the first
-    // place of a pair listed twice: the member's id moves from there into the plan.
-    let mut wanted: Vec<Placed> =
-        Vec::with_capacity(snapshot.groups.iter().map(|g| g.members.len()).sum());
-    for (g, group) in snapshot.groups.iter().enumerate() {
-        for (m, member) in group.members.iter().enumerate() {
-            if will_exist(member) {
-                wanted.push(((&group.external_id, member), (g as u32, m as u32)));
-            }
-        }
-    }
-    // Stable, so of equal pairs the first place stays first and is the one kept.
-    wanted.sort_by(|a, b| a.0.cmp(&b.0));
-    wanted.dedup_by(|later, kept| later.0 == kept.0);
-    // Only memberships of groups in the source change; a group kept after leaving the
-    // directory keeps its members. Deleted users and groups lose theirs by cascade.
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    let mut remove = |(g, u): (&str, &str)| {
-        if source_groups.contains(g) && !deleted_users.contains(u) {
-            removed.push((g.to_owned(), u.to_owned()));
-        }
-    };
-    let (mut w, mut c) = (wanted.iter().peekable(), current.iter().peekable());
-    loop {
-        match (w.peek(), c.peek()) {
-            (Some((pair, at)), Some(now)) => match pair.cmp(now) {
-                std::cmp::Ordering::Less => {
-                    added.push((at.0 as usize, at.1 as usize));
-                    w.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    remove(**now);
-                    c.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    w.next();
-                    c.next();
-                }
-            },
-            (Some((_, at)), None) => {
-                added.push((at.0 as usize, at.1 as usize));
-                w.next();
-            }
-            (None, Some(now)) => {
-                remove(**now);
-                c.next();
-            }
-            (None, None) => break,
-        }
-    }
+    let (added, removed) = memberships::diff(
+        snapshot,
+        existing,
+        &source_groups,
+        &deleted_users,
+        will_exist,
+    );
     tracing::debug!(
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "plan: memberships"

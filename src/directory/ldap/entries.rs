@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use ldap3::{Ldap, Scope, SearchEntry, ldap_escape};
 
-use super::members::{ReadGroup, ReadUser};
+use super::members::{ReadGroup, ReadUser, ReadUsers};
 use super::{Flavour, LdapDirectory, RANGE_WINDOW, dn};
 use crate::directory::{DirectoryError, Progress, SourceGroup, SourceUser};
 
@@ -48,7 +48,7 @@ impl LdapDirectory {
         filter: &str,
         warnings: &mut Vec<String>,
         progress: &Progress,
-    ) -> Result<Vec<ReadUser>, DirectoryError> {
+    ) -> Result<ReadUsers, DirectoryError> {
         let s = &self.settings;
         let id_attr = self.id_attribute();
         let match_attr = self.member_match_attribute();
@@ -67,7 +67,7 @@ impl LdapDirectory {
         }
         attrs.extend(match_attr.clone());
         attrs.retain(|a| !a.is_empty());
-        let mut users = Vec::new();
+        let mut users = ReadUsers::default();
         self.paged_search(ldap, filter, attrs, |entry| {
             progress.user_read();
             match self.source_user(&entry, id_attr) {

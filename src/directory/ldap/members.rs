@@ -16,6 +16,42 @@ pub struct ReadUser {
     pub user: SourceUser,
 }
 
+/// The user entries of a read, kept in chunks: one vector grown by doubling held up to
+/// twice the room it needed and, at each growth, the old and the new buffer at once (at a
+/// million users 185 MB held, 277 MB at the last growth, for 176 MB of entries).
+#[derive(Default)]
+pub struct ReadUsers {
+    chunks: Vec<Vec<ReadUser>>,
+    len: usize,
+}
+
+/// Entries a chunk holds.
+const CHUNK: usize = 4096;
+
+impl ReadUsers {
+    pub fn push(&mut self, user: ReadUser) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(user),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(user);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    /// How many entries were read.
+    pub fn count(&self) -> usize {
+        self.len
+    }
+
+    /// The entries in read order; each chunk is freed once it has been walked.
+    pub fn into_entries(self) -> impl Iterator<Item = ReadUser> {
+        self.chunks.into_iter().flatten()
+    }
+}
+
 /// A group entry as read, with its raw member values.
 pub struct ReadGroup {
     pub dn: String,
@@ -45,18 +81,21 @@ const EXAMPLES: usize = 3;
 /// Resolves every group's members and applies `chosen` (lower-cased group names; empty =
 /// all groups, all users).
 pub fn resolve(
-    mut users: Vec<ReadUser>,
+    users: ReadUsers,
     groups: Vec<ReadGroup>,
     matching: &Matching,
     chosen: &[String],
 ) -> Resolved {
     let mut warnings = Vec::new();
-    // The DNs move into the index: nothing else needs them.
-    let mut user_index: HashMap<String, usize> = HashMap::with_capacity(users.len());
-    for (i, read) in users.iter_mut().enumerate() {
+    // The users move into a vector exactly as long as they are, chunk by chunk, and their
+    // DNs (or match values) into the index: nothing else needs those.
+    let total = users.count();
+    let mut user_index: HashMap<String, usize> = HashMap::with_capacity(total);
+    let mut out_users: Vec<SourceUser> = Vec::with_capacity(total);
+    for (i, read) in users.into_entries().enumerate() {
         match matching {
             Matching::Dn { .. } => {
-                user_index.insert(std::mem::take(&mut read.dn), i);
+                user_index.insert(read.dn, i);
             }
             Matching::Attribute => {
                 for v in &read.match_values {
@@ -64,6 +103,7 @@ pub fn resolve(
                 }
             }
         }
+        out_users.push(read.user);
     }
     let group_index: HashMap<&str, usize> = groups
         .iter()
@@ -137,24 +177,19 @@ pub fn resolve(
         let mut group = read.group;
         group.members = members
             .iter()
-            .map(|&u| users[u].user.external_id.clone())
+            .map(|&u| out_users[u].external_id.clone())
             .collect();
         out_groups.push(group);
     }
     drop(user_index);
-    let total = users.len();
-    let picked = |i: &usize| chosen.is_empty() || in_chosen.contains(i);
-    // Moved into a vector of their own, exactly as long: a collect would reuse the read
-    // entries' allocation, a third larger and grown by doubling, which the snapshot then
-    // kept through the plan (mimalloc does not shrink a block by less than half).
-    let mut out_users: Vec<SourceUser> = Vec::with_capacity((0..total).filter(picked).count());
-    out_users.extend(
-        users
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| picked(i))
-            .map(|(_, r)| r.user),
-    );
+    if !chosen.is_empty() {
+        let mut i = 0;
+        out_users.retain(|_| {
+            i += 1;
+            in_chosen.contains(&(i - 1))
+        });
+        out_users.shrink_to_fit();
+    }
     let scope = (!chosen.is_empty()).then(|| {
         format!(
             "{} of {total} users are in the chosen groups; only they are synchronised",
