@@ -9,8 +9,9 @@ use crate::db::models::sync_runs::{self, Counts, RunStatus};
 use crate::directory::Progress;
 
 use super::execute::{apply_plan, counts, fresh_plan, load_profile, set_phase};
+use super::lifecycle::watch;
 use super::plan::Plan;
-use super::{Outcome, RunError, SyncContext, SyncError};
+use super::{Outcome, RunError, Started, SyncContext, SyncError};
 
 /// An admin approves a held run: its plan is applied exactly, if the directory still
 /// agrees (a fresh plan has the same changes); otherwise nothing is applied.
@@ -60,20 +61,33 @@ pub async fn approve(ctx: &SyncContext, run_id: RunId) -> Result<Outcome, SyncEr
         release(ctx).await;
         return Err(SyncError::Busy);
     }
+    // The approval reads the directory again: its lease is renewed (and its progress shown)
+    // as a run's is, or a read slower than the lease would let another instance start.
+    let progress = Arc::new(Progress::default());
+    let (cancel, _) = tokio::sync::watch::channel(false);
+    let started = Started {
+        run_id,
+        profile_id,
+        dry_run: false,
+        lease: Some(owner.clone()),
+    };
+    let watcher = watch(ctx, &started, progress.clone(), cancel);
     // The stored plan lists at most `STORED_CHANGES` of each kind: a run that applies
     // records the fresh, complete plan; one that fails keeps what the held run recorded.
     let result = async {
         let (profile, settings) = load_profile(ctx, profile_id).await?;
-        let fresh = fresh_plan(ctx, &profile, &settings, &Progress::default()).await?;
+        let fresh = fresh_plan(ctx, &profile, &settings, &progress).await?;
         if fresh.compute_digest() != held.digest {
             return Err(RunError::DirectoryChanged);
         }
+        progress.set_phase("applying");
         set_phase(ctx, run_id, "applying").await;
         let fresh = Arc::new(fresh);
         apply_plan(ctx, &profile, fresh.clone(), &owner).await?;
         Ok(Arc::try_unwrap(fresh).unwrap_or_else(|shared| (*shared).clone()))
     }
     .await;
+    watcher.abort();
     let (status, error, counts, plan_json, plan) = match result {
         Ok(fresh) => (
             RunStatus::Succeeded,

@@ -479,3 +479,48 @@ fn memberships_are_planned_once_each_and_only_for_groups_in_the_directory() {
     assert_eq!(pairs(&planned.memberships_removed), ["g-1/u-b", "g-1/u-c"]);
     assert_eq!(planned.count(roster::sync::plan::Action::Create), 1);
 }
+
+crate::db_test! {
+    async fn an_approval_keeps_its_lease_while_the_directory_is_slow(app) {
+        app.sign_in_as_admin().await;
+        let slapd = servers::private("slapd");
+        add_bulk_users(&slapd, 600).await; // two pages of 500
+        let upstream = crate::directory::host_port(slapd.fact("LDAP_URL"));
+        let profile = ldap_profile(&app, &slapd, "Slow approval", |f| set(f, "delete_threshold_count", "1")).await;
+        let mut ctx = context(&app);
+        let first = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(first.status, "succeeded", "{:?}", first.error);
+        // Two users this profile synchronised earlier that the directory no longer has.
+        app.conn(move |c| {
+            let ids = ["gone-1", "gone-2"];
+            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" }).collect();
+            let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
+            user_rows::insert_directory_users(c, &of, &new).expect("users");
+        }).await;
+        let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
+        assert_eq!(held.status, "held", "{:?}", held.error);
+
+        // The approval's fresh read stalls between two pages for longer than the lease.
+        let pid: u32 = slapd.fact("PID").parse().expect("pid");
+        let proxy = ldap_proxy::start(&upstream, Fault::StopServerAfterFirstPage { pid }).await;
+        let form_page = format!("/admin/profiles/{profile}");
+        let mut f = crate::profile_pages::slapd_profile_of(&slapd, "Slow approval");
+        for (field, value) in [("ignore_tls_errors", "on"), ("delete_users", "on"), ("delete_threshold_count", "1"), ("protocol", "ldaps"), ("timeout_seconds", "30"), ("server", proxy.server.as_str())] {
+            set(&mut f, field, value);
+        }
+        let res = crate::profile_pages::post(&app, &form_page, &form_page, &f, false).await;
+        assert_eq!(res.status().as_u16(), 303, "profile saved");
+        ctx.lease_seconds = 3;
+        let approving = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { sync::approve(&ctx, held.run_id).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let meanwhile = sync::start(&ctx, profile, Trigger::Schedule, "scheduler", false).await;
+        let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+        assert!(matches!(meanwhile, Err(sync::SyncError::Busy)), "another run started while the approval read: its lease lapsed");
+        let approved = approving.await.expect("task").expect("approve");
+        assert_eq!(approved.status, "succeeded", "{:?}", approved.error);
+        assert_eq!(synced_users(&app, profile).await.len(), 603, "the two are deleted");
+    }
+}
