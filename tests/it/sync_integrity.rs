@@ -267,12 +267,7 @@ crate::db_test! {
         let ctx = context(&app);
         sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
         // 2,500 users this profile synchronised earlier that the directory no longer has.
-        app.conn(move |c| {
-            let ids: Vec<String> = (0..2500).map(|i| format!("gone-{i:04}")).collect();
-            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" }).collect();
-            let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
-            user_rows::insert_directory_users(c, &of, &new).expect("users");
-        }).await;
+        add_users_gone_from_the_directory(&app, profile, 2500).await;
         let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(held.status, "held");
         let approved = sync::approve(&ctx, held.run_id).await.expect("approve");
@@ -491,12 +486,7 @@ crate::db_test! {
         let first = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(first.status, "succeeded", "{:?}", first.error);
         // Two users this profile synchronised earlier that the directory no longer has.
-        app.conn(move |c| {
-            let ids = ["gone-1", "gone-2"];
-            let new: Vec<user_rows::NewDirectoryUser> = ids.iter().map(|id| user_rows::NewDirectoryUser { external_id: id, username: id, full_name: "", emails: &[], disabled: false, sign_in_name: "", directory_name: "" }).collect();
-            let of = user_rows::NewUsersOf { profile_id: profile, domain: "example.test", mfa_required: false, privileges: &[] };
-            user_rows::insert_directory_users(c, &of, &new).expect("users");
-        }).await;
+        add_users_gone_from_the_directory(&app, profile, 2).await;
         let held = sync::run(&ctx, profile, Trigger::Cli, "test", false).await.expect("run");
         assert_eq!(held.status, "held", "{:?}", held.error);
 
@@ -523,4 +513,36 @@ crate::db_test! {
         assert_eq!(approved.status, "succeeded", "{:?}", approved.error);
         assert_eq!(synced_users(&app, profile).await.len(), 603, "the two are deleted");
     }
+}
+
+/// `count` users of `profile` (as an earlier sync would have written them) that the
+/// directory no longer has: the next run deletes them.
+async fn add_users_gone_from_the_directory(
+    app: &crate::support::app::TestApp,
+    profile: roster::db::ids::ProfileId,
+    count: usize,
+) {
+    app.conn(move |c| {
+        let ids: Vec<String> = (0..count).map(|i| format!("gone-{i:04}")).collect();
+        let new: Vec<user_rows::NewDirectoryUser> = ids
+            .iter()
+            .map(|id| user_rows::NewDirectoryUser {
+                external_id: id,
+                username: id,
+                full_name: "",
+                emails: &[],
+                disabled: false,
+                sign_in_name: "",
+                directory_name: "",
+            })
+            .collect();
+        let of = user_rows::NewUsersOf {
+            profile_id: profile,
+            domain: "example.test",
+            mfa_required: false,
+            privileges: &[],
+        };
+        user_rows::insert_directory_users(c, &of, &new).expect("users");
+    })
+    .await;
 }

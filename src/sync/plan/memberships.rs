@@ -68,30 +68,28 @@ pub(super) fn diff(
     };
     let (mut w, mut c) = (wanted.iter().peekable(), current.iter().peekable());
     loop {
-        match (w.peek(), c.peek()) {
-            (Some((pair, at)), Some(now)) => match pair.cmp(now) {
-                Ordering::Less => {
+        // One list run out: the rest of the other is all added, or all removed.
+        let order = match (w.peek(), c.peek()) {
+            (Some((pair, _)), Some(now)) => pair.cmp(now),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => break,
+        };
+        match order {
+            Ordering::Less => {
+                if let Some((_, at)) = w.next() {
                     added.push((at.0 as usize, at.1 as usize));
-                    w.next();
                 }
-                Ordering::Greater => {
-                    remove(**now);
-                    c.next();
-                }
-                Ordering::Equal => {
-                    w.next();
-                    c.next();
-                }
-            },
-            (Some((_, at)), None) => {
-                added.push((at.0 as usize, at.1 as usize));
-                w.next();
             }
-            (None, Some(now)) => {
-                remove(**now);
+            Ordering::Greater => {
+                if let Some(now) = c.next() {
+                    remove(*now);
+                }
+            }
+            Ordering::Equal => {
+                w.next();
                 c.next();
             }
-            (None, None) => break,
         }
     }
     (added, removed)
