@@ -2,8 +2,6 @@
 //! it was. New users get the profile's default privileges and MFA-by-default; existing
 //! users keep theirs (a rename is an update of the same row).
 
-use std::collections::HashMap;
-
 use diesel::prelude::*;
 
 use super::SyncError;
@@ -111,13 +109,6 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
     };
     users::insert_directory_users(c, &new_users, created)?;
     step("users inserted");
-    // Only memberships need ids by external id (100,000 rows to load).
-    let user_ids = if plan.memberships_added.is_empty() && plan.memberships_removed.is_empty() {
-        HashMap::new()
-    } else {
-        users::ids_by_external_id(c, profile)?
-    };
-    step("ids");
     // A user disabled in the directory is signed out at once.
     for chunk in disabled_now.chunks(500) {
         diesel::delete(sessions::table.filter(sessions::user_id.eq_any(chunk))).execute(c)?;
@@ -149,7 +140,6 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         })
         .collect();
     directory_groups::insert_groups(c, profile, &new_groups)?;
-    let group_ids = directory_groups::ids_by_external_id(c, profile)?;
     step("groups");
     // Before the memberships: their checks join the users just written.
     let written = plan.users.len() + plan.groups.len();
@@ -158,14 +148,10 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
         step("statistics");
     }
 
-    let resolve = |pairs: &[(String, String)], users: &HashMap<String, i64>| -> Vec<(i64, i64)> {
-        pairs
-            .iter()
-            .filter_map(|(g, u)| Some((*group_ids.get(g)?, *users.get(u)?)))
-            .collect()
-    };
-    directory_groups::remove_memberships(c, &resolve(&plan.memberships_removed, &user_ids))?;
-    directory_groups::add_memberships(c, &resolve(&plan.memberships_added, &user_ids))?;
+    // Joined with the users and groups in the database: the ones a run deleted, or never
+    // created (left out), drop out there.
+    directory_groups::remove_memberships_by_external_id(c, profile, &plan.memberships_removed)?;
+    directory_groups::add_memberships_by_external_id(c, profile, &plan.memberships_added)?;
     step("memberships");
     if let Some(domains) = &plan.sign_in_domains {
         sign_in_domains::replace(c, profile, domains)?;
