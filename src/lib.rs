@@ -32,3 +32,18 @@ pub fn install_crypto_provider() {
 /// and glibc's malloc/free showed up at the top of the profile (`cargo bench --bench sync`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Gives what a phase of a run freed back to the system now. mimalloc returns freed memory
+/// only from a later call into it, after a delay; the phase after a read or a diff fills
+/// large blocks it allocated at once, with no such calls, so a million-user run held the
+/// freed maps and its new plan together (100 MB more at each phase, `cargo bench --bench
+/// sync -- --users 1000000`).
+pub fn release_freed_memory() {
+    unsafe extern "C" {
+        /// mimalloc's `void mi_collect(bool force)` (the `mimalloc` crate links it).
+        fn mi_collect(force: bool);
+    }
+    // SAFETY: mimalloc's own entry point, without arguments to get wrong; it walks the
+    // calling thread's heap and purges the arenas every thread shares, under its own locks.
+    unsafe { mi_collect(true) }
+}

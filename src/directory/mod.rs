@@ -12,6 +12,7 @@
 //! connector only through `profiles::connector` (stored profile or posted form).
 
 pub mod app_integration;
+pub mod chunked;
 pub mod entra;
 pub mod google;
 pub mod icewarp;
@@ -20,6 +21,8 @@ pub mod names;
 pub mod rest;
 
 use std::sync::Mutex;
+
+pub use chunked::Chunked;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -109,7 +112,8 @@ pub struct SourceGroup {
 /// The complete set of in-scope users and groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    pub users: Vec<SourceUser>,
+    /// Chunked: the plan moves them out one by one and the chunks are freed as it goes.
+    pub users: Chunked<SourceUser>,
     pub groups: Vec<SourceGroup>,
     /// Entries left out for a reason the admin should see (e.g. no user name).
     pub warnings: Vec<String>,
@@ -136,9 +140,9 @@ impl Snapshot {
     ) -> Snapshot {
         let total = all_users.len();
         let (users, scope) = match in_chosen {
-            None => (all_users, None),
+            None => (Chunked::from(all_users), None),
             Some(in_chosen) => {
-                let users: Vec<SourceUser> = all_users
+                let users: Chunked<SourceUser> = all_users
                     .into_iter()
                     .enumerate()
                     .filter(|(i, _)| in_chosen.contains(i))

@@ -173,6 +173,8 @@ pub(super) async fn fresh_plan(
     };
     let (snapshot, existing) = tokio::try_join!(read, load_existing(ctx, profile))?;
     progress.set_phase("planning");
+    // What the read decoded and indexed is gone; the plan comes next.
+    crate::release_freed_memory();
     let planning = std::time::Instant::now();
     let mut plan = plan::plan(&options, snapshot, &existing);
     plan.next_cursor = cursor.map(|c| changes::stored(profile.id, c, crate::db::now()));

@@ -430,7 +430,7 @@ fn memberships_are_planned_once_each_and_only_for_groups_in_the_directory() {
         members: members.iter().map(|m| m.to_string()).collect(),
     };
     let snapshot = Snapshot {
-        users: vec![user("u-c"), user("u-a"), user("u-b"), user("u-new")],
+        users: vec![user("u-c"), user("u-a"), user("u-b"), user("u-new")].into(),
         // g-2 lists u-new twice (and u-a, whom it has, twice); g-1 dropped u-b.
         groups: vec![
             group("g-2", &["u-new", "u-a", "u-new", "u-a"]),
@@ -462,7 +462,7 @@ fn memberships_are_planned_once_each_and_only_for_groups_in_the_directory() {
         threshold_percent: 100,
     };
     let planned = plan(&options, snapshot, &existing);
-    let pairs = |list: &[(String, String)]| {
+    let pairs = |list: &[roster::sync::plan::Membership]| {
         list.iter()
             .map(|(g, u)| format!("{g}/{u}"))
             .collect::<Vec<_>>()
@@ -545,4 +545,112 @@ async fn add_users_gone_from_the_directory(
         user_rows::insert_directory_users(c, &of, &new).expect("users");
     })
     .await;
+}
+
+/// The snapshot's users are kept in chunks the plan frees as it takes them; across chunk
+/// boundaries it indexes, pops and walks them as a vector would.
+#[test]
+fn chunked_entries_index_iterate_and_pop_like_a_vector() {
+    use roster::directory::Chunked;
+    let n = 4096 * 2 + 5;
+    let mut c: Chunked<usize> = (0..n).collect();
+    assert_eq!(c.len(), n);
+    assert_eq!((c[0], c[4096], c[n - 1]), (0, 4096, n - 1));
+    assert_eq!(c.get(n), None);
+    assert!(c.iter().copied().eq(0..n));
+    for expected in (4096..n).rev() {
+        assert_eq!(c.pop(), Some(expected));
+    }
+    assert_eq!(c.len(), 4096);
+    c.push(7);
+    assert_eq!((c[4095], c[4096], c.len()), (4095, 7, 4097));
+    assert!(c.into_iter().take(3).eq([0, 1, 2]));
+    let mut empty: Chunked<String> = Chunked::default();
+    assert!(empty.is_empty());
+    assert_eq!(empty.pop(), None);
+    assert_eq!(empty.len(), 0);
+}
+
+/// The plan takes each user's data out of the snapshot from its end (freeing it chunk by
+/// chunk) and still lists the changes by user name, each with its own user's data —
+/// across chunks, with users left out (a duplicate name) and unchanged in between.
+#[test]
+fn the_plan_lists_changes_by_name_each_with_its_own_users_data() {
+    use roster::db::models::users::SyncedUser;
+    use roster::directory::{Snapshot, SourceUser};
+    use roster::sync::plan::{Existing, PlanOptions, plan};
+    let n = 10_000usize;
+    // Names in an order unlike the snapshot's: user i is named by (i * 7919) % n.
+    let name = |i: usize| format!("user{:05}", (i * 7919) % n);
+    let mut users: Vec<SourceUser> = (0..n)
+        .map(|i| SourceUser {
+            external_id: format!("id-{i}"),
+            username: name(i),
+            full_name: format!("Full name of id-{i}"),
+            emails: vec![format!("{}@example.test", name(i))],
+            ..Default::default()
+        })
+        .collect();
+    // A second entry with user 5's name: whichever sorts second is left out.
+    users.push(SourceUser {
+        external_id: "id-zz-duplicate".into(),
+        username: name(5),
+        full_name: "the duplicate".into(),
+        ..Default::default()
+    });
+    // Users 0..100 are already there as they are: unchanged, no change listed.
+    let existing = Existing {
+        users: (0..100)
+            .map(|i| SyncedUser {
+                id: i as i64 + 1,
+                external_id: format!("id-{i}"),
+                username: name(i),
+                full_name: format!("Full name of id-{i}"),
+                directory_disabled: false,
+                emails: vec![format!("{}@example.test", name(i))],
+                sign_in_name_key: String::new(),
+                directory_name: name(i),
+            })
+            .collect(),
+        groups: Vec::new(),
+        memberships: Vec::new(),
+        names_taken: Default::default(),
+    };
+    let options = PlanOptions {
+        use_local_part: false,
+        delete_users: false,
+        delete_groups: false,
+        threshold_count: 100,
+        threshold_percent: 100,
+    };
+    let snapshot = Snapshot {
+        users: users.into(),
+        ..Snapshot::default()
+    };
+    let planned = plan(&options, snapshot, &existing);
+    assert_eq!(planned.users_unchanged, 100);
+    assert_eq!(planned.users.len(), n - 100, "{:?}", planned.warnings);
+    assert!(
+        planned
+            .warnings
+            .iter()
+            .any(|w| w.contains("another directory entry has the same user name")),
+        "{:?}",
+        planned.warnings
+    );
+    let names: Vec<&str> = planned.users.iter().map(|c| c.username.as_str()).collect();
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "sorted by name, each once"
+    );
+    for change in &planned.users {
+        assert_eq!(change.action, Action::Create);
+        let i: usize = change.external_id["id-".len()..]
+            .parse()
+            .expect("a user's id");
+        assert!(i >= 100, "unchanged users are not listed");
+        assert_eq!(change.username, name(i), "{change:?}");
+        assert_eq!(change.full_name, format!("Full name of id-{i}"));
+        assert_eq!(change.emails, [format!("{}@example.test", name(i))]);
+    }
 }

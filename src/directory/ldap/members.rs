@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::dn;
-use crate::directory::{SourceGroup, SourceUser};
+use crate::directory::{Chunked, SourceGroup, SourceUser};
 
 /// A user entry as read: its normalised DN, the values members are matched by, the user.
 pub struct ReadUser {
@@ -16,41 +16,8 @@ pub struct ReadUser {
     pub user: SourceUser,
 }
 
-/// The user entries of a read, kept in chunks: one vector grown by doubling held up to
-/// twice the room it needed and, at each growth, the old and the new buffer at once (at a
-/// million users 185 MB held, 277 MB at the last growth, for 176 MB of entries).
-#[derive(Default)]
-pub struct ReadUsers {
-    chunks: Vec<Vec<ReadUser>>,
-    len: usize,
-}
-
-/// Entries a chunk holds.
-const CHUNK: usize = 4096;
-
-impl ReadUsers {
-    pub fn push(&mut self, user: ReadUser) {
-        match self.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(user),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(user);
-                self.chunks.push(chunk);
-            }
-        }
-        self.len += 1;
-    }
-
-    /// How many entries were read.
-    pub fn count(&self) -> usize {
-        self.len
-    }
-
-    /// The entries in read order; each chunk is freed once it has been walked.
-    pub fn into_entries(self) -> impl Iterator<Item = ReadUser> {
-        self.chunks.into_iter().flatten()
-    }
-}
+/// The user entries of a read.
+pub type ReadUsers = Chunked<ReadUser>;
 
 /// A group entry as read, with its raw member values.
 pub struct ReadGroup {
@@ -68,7 +35,7 @@ pub enum Matching {
 }
 
 pub struct Resolved {
-    pub users: Vec<SourceUser>,
+    pub users: Chunked<SourceUser>,
     pub groups: Vec<SourceGroup>,
     pub warnings: Vec<String>,
     /// "N of M users are in the chosen groups", when groups are chosen.
@@ -87,12 +54,12 @@ pub fn resolve(
     chosen: &[String],
 ) -> Resolved {
     let mut warnings = Vec::new();
-    // The users move into a vector exactly as long as they are, chunk by chunk, and their
-    // DNs (or match values) into the index: nothing else needs those.
-    let total = users.count();
+    // The users move out of their entries chunk by chunk, and their DNs (or match values)
+    // into the index: nothing else needs those.
+    let total = users.len();
     let mut user_index: HashMap<String, usize> = HashMap::with_capacity(total);
-    let mut out_users: Vec<SourceUser> = Vec::with_capacity(total);
-    for (i, read) in users.into_entries().enumerate() {
+    let mut out_users: Chunked<SourceUser> = Chunked::default();
+    for (i, read) in users.into_iter().enumerate() {
         match matching {
             Matching::Dn { .. } => {
                 user_index.insert(read.dn, i);
@@ -161,6 +128,10 @@ pub fn resolve(
         }
         direct.push((members, subgroups));
     }
+    // The members are indexes now: the DNs go before their ids are copied into the groups.
+    drop(group_index);
+    drop(user_index);
+    crate::release_freed_memory();
 
     let expanded: Vec<Vec<usize>> = (0..groups.len())
         .map(|g| transitive_members(&direct, g))
@@ -181,14 +152,13 @@ pub fn resolve(
             .collect();
         out_groups.push(group);
     }
-    drop(user_index);
     if !chosen.is_empty() {
-        let mut i = 0;
-        out_users.retain(|_| {
-            i += 1;
-            in_chosen.contains(&(i - 1))
-        });
-        out_users.shrink_to_fit();
+        out_users = out_users
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| in_chosen.contains(i))
+            .map(|(_, u)| u)
+            .collect();
     }
     let scope = (!chosen.is_empty()).then(|| {
         format!(

@@ -328,9 +328,9 @@ impl Directory for LdapDirectory {
         if let Some(warning) = warnings.into_iter().next() {
             return Err(DirectoryError::Settings(warning));
         }
-        match found.count() {
+        match found.len() {
             0 => Ok(None),
-            1 => Ok(found.into_entries().next().map(|read| read.user)),
+            1 => Ok(found.into_iter().next().map(|read| read.user)),
             n => Err(DirectoryError::Protocol {
                 detail: format!("{n} directory entries have the user name `{username}`"),
             }),

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
-use super::Existing;
+use super::{Existing, Membership};
 use crate::directory::Snapshot;
 
 /// A membership (group id, user id) with where it is in the snapshot (group, member).
@@ -15,7 +15,7 @@ type Placed<'a> = ((&'a str, &'a str), (u32, u32));
 
 /// Memberships to add, by where they are in the snapshot (group, member); memberships to
 /// remove, by (group id, user id).
-type Memberships = (Vec<(usize, usize)>, Vec<(String, String)>);
+type Memberships = (Vec<(usize, usize)>, Vec<Membership>);
 
 /// Memberships of the groups in the source between users that will exist (`will_exist`):
 /// those to add, as (index in `snapshot.groups`, index in its members), sorted by (group
@@ -63,7 +63,7 @@ pub(super) fn diff(
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     let mut remove = |(g, u): (&str, &str)| {
         if source_groups.contains(g) && !deleted_users.contains(u) {
-            removed.push((g.to_owned(), u.to_owned()));
+            removed.push((g.into(), u.to_owned()));
         }
     };
     let (mut w, mut c) = (wanted.iter().peekable(), current.iter().peekable());

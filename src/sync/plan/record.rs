@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{GroupChange, Plan, UserChange};
+use super::{GroupChange, Membership, Plan, UserChange};
 
 /// Changes of each kind kept with a run for the run page; the counts are always complete.
 pub const STORED_CHANGES: usize = 2_000;
@@ -29,8 +29,8 @@ struct StoredPlan<'a> {
     users_unchanged: usize,
     groups: &'a [GroupChange],
     groups_unchanged: usize,
-    memberships_added: &'a [(String, String)],
-    memberships_removed: &'a [(String, String)],
+    memberships_added: &'a [Membership],
+    memberships_removed: &'a [Membership],
     warnings: Vec<&'a str>,
     scope: &'a Option<String>,
     held: &'a Option<String>,
