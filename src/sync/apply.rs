@@ -10,7 +10,9 @@ use crate::db::DbConnection;
 use crate::db::ids::ProfileId;
 use crate::db::models::user_privileges::Privilege;
 use crate::db::models::users::{self, NewDirectoryUser, NewUsersOf};
-use crate::db::models::{change_cursors, directory_groups, sign_in_domains, sync_leases};
+use crate::db::models::{
+    change_cursors, directory_groups, sign_in_domains, sync_leases, sync_memberships,
+};
 use crate::db::schema::sessions;
 
 /// A run that writes at least this many users and groups, and a tenth of the profile's
@@ -150,8 +152,8 @@ fn apply_in(c: &mut DbConnection, options: &ApplyOptions, plan: &Plan) -> QueryR
 
     // Joined with the users and groups in the database: the ones a run deleted, or never
     // created (left out), drop out there.
-    directory_groups::remove_memberships_by_external_id(c, profile, &plan.memberships_removed)?;
-    directory_groups::add_memberships_by_external_id(c, profile, &plan.memberships_added)?;
+    sync_memberships::remove_memberships_by_external_id(c, profile, &plan.memberships_removed)?;
+    sync_memberships::add_memberships_by_external_id(c, profile, &plan.memberships_added)?;
     step("memberships");
     if let Some(domains) = &plan.sign_in_domains {
         sign_in_domains::replace(c, profile, domains)?;

@@ -16,6 +16,7 @@ pub mod setup_tokens;
 pub mod sign_in_domains;
 pub mod sign_in_throttle;
 pub mod sync_leases;
+pub mod sync_memberships;
 pub mod sync_runs;
 pub mod user_privileges;
 pub mod users;
